@@ -1,0 +1,90 @@
+"""Errors the sandbox answers with.
+
+Each carries the HTTP status it stands for, the way moto's exceptions do, so the rules that raise
+them need no web framework and `http/errors.py` is the one place that turns them into responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SandboxError(Exception):
+    """Base of every error answered to a client: a status, a message, optional details."""
+
+    status = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: `{"error": message}` plus details and any extra keys."""
+        body: dict[str, Any] = {"error": self.message}
+        if self.details:
+            body["details"] = self.details
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(SandboxError):
+    """The request is malformed or breaks a documented rule (400)."""
+
+    status = 400
+
+
+class Unauthenticated(SandboxError):
+    """No usable credentials (401)."""
+
+    status = 401
+
+    def __init__(self, message: str = "Unauthorized: missing or invalid API key", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="runtype"'})
+        super().__init__(message, **kw)
+
+
+class Forbidden(SandboxError):
+    """Authenticated, but not allowed to do this (403)."""
+
+    status = 403
+
+
+class NotFound(SandboxError):
+    """No such resource for this caller (404)."""
+
+    status = 404
+
+
+class MethodNotAllowed(SandboxError):
+    """The path exists, the method does not (405)."""
+
+    status = 405
+
+
+class Conflict(SandboxError):
+    """The change would break a uniqueness rule (409)."""
+
+    status = 409
+
+
+class PayloadTooLarge(SandboxError):
+    """The body is over the configured limit (413)."""
+
+    status = 413
+
+
+class UnsupportedMediaType(SandboxError):
+    """The body is not in a format this endpoint reads (415)."""
+
+    status = 415
+

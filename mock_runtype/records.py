@@ -1,0 +1,88 @@
+"""The record itself, and the one place that shapes a record for output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mock_runtype.clock import format_timestamp
+
+COMPACT_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored record. Immutable: an update stores a new Record in place of the old one.
+
+    `seq` is the store's insertion counter (a tie-breaker for ordering); `tenant` is the API key
+    whose data this is. Timestamps are milliseconds since the epoch.
+    """
+
+    id: str
+    seq: int
+    tenant: str
+    user_id: str
+    organization_id: str | None
+    type: str
+    name: str
+    metadata: dict[str, Any]
+    messages: list[dict[str, Any]] | None
+    owner_id: str | None
+    product_surface_id: str | None
+    created_at: int
+    updated_at: int
+
+
+def metadata_schema(metadata: dict[str, Any]) -> dict[str, list[str]]:
+    """`{"keys": [...]}`: the metadata's top-level keys, in their order."""
+    return {"keys": list(metadata)}
+
+
+def compact(value: Any) -> Any:
+    """`view=compact`: every string longer than 100 characters becomes a 100-character preview and `…`."""
+    if isinstance(value, str):
+        return value if len(value) <= COMPACT_LIMIT else value[:COMPACT_LIMIT] + "…"
+    if isinstance(value, dict):
+        return {key: compact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    return value
+
+
+def record_to_json(
+    record: Record,
+    *,
+    compact_view: bool = False,
+    include_fields: bool = False,
+    with_warnings: bool = False,
+) -> dict[str, Any]:
+    """A record as the API answers it (every field of the contract's record table).
+
+    `compact_view` shortens long strings in metadata and messages; `include_fields` adds
+    `availableFields` (list items); `with_warnings` adds `warnings`/`schemaWarnings`
+    (create and update answers).
+    """
+    metadata = compact(record.metadata) if compact_view else record.metadata
+    messages = compact(record.messages) if compact_view else record.messages
+    out: dict[str, Any] = {
+        "id": record.id,
+        "userId": record.user_id,
+        "organizationId": record.organization_id,
+        "ownerId": record.owner_id,
+        "type": record.type,
+        "name": record.name,
+        "metadata": metadata,
+        "messages": messages,
+        "productSurfaceId": record.product_surface_id,
+        "metadataSchema": metadata_schema(record.metadata),
+        "metadataLabels": None,
+        "schemaValid": None,
+        "createdAt": format_timestamp(record.created_at),
+        "updatedAt": format_timestamp(record.updated_at),
+    }
+    if include_fields:
+        out["availableFields"] = list(record.metadata)
+    if with_warnings:
+        out["warnings"] = None
+        out["schemaWarnings"] = None
+    return out
