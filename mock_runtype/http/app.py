@@ -1,0 +1,28 @@
+"""The Flask app factory: one Sandbox, its blueprints and the error handlers."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from mock_runtype import __version__
+from mock_runtype.http import records
+from mock_runtype.http.errors import register_error_handlers
+from mock_runtype.http.responses import json_response
+from mock_runtype.sandbox import Sandbox
+
+
+def create_app(sandbox: Sandbox | None = None) -> Flask:
+    """A WSGI app serving `sandbox` (a fresh one with default settings when not given)."""
+    sandbox = sandbox or Sandbox()
+    app = Flask("mock_runtype")
+    app.extensions["mock_runtype"] = sandbox
+    app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
+    app.url_map.strict_slashes = False
+    app.register_blueprint(records.blueprint)
+    register_error_handlers(app)
+
+    @app.get("/health")
+    def health():
+        return json_response({"status": "ok", "version": __version__})
+
+    return app

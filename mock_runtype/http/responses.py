@@ -1,0 +1,76 @@
+"""How the HTTP layer answers: JSON bodies, the request's body read safely, the caller."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, current_app, g, request
+
+from mock_runtype.errors import InvalidRequest, UnsupportedMediaType
+from mock_runtype.sandbox import Sandbox
+from mock_runtype.tenancy import Tenant
+
+
+def sandbox() -> Sandbox:
+    """The Sandbox the current app serves."""
+    return current_app.extensions["mock_runtype"]
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, headers=headers, mimetype="application/json")
+
+
+def authenticate(permission: str) -> Tenant:
+    """The calling tenant (401 without a usable token), checked for `permission` (else 403)."""
+    tenant = sandbox().tenancy.authenticate(request.headers.get("Authorization"))
+    g.tenant = tenant
+    tenant.require(permission)
+    return tenant
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"duplicate key '{duplicate[:80]}'")
+    return result
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys; errors are 400s."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(f"Request body is not valid UTF-8 (byte {error.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates)
+    except RecursionError:
+        raise InvalidRequest("Malformed JSON: nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise InvalidRequest(f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except ValueError as error:
+        raise InvalidRequest(f"Malformed JSON: {error}") from None
+
+
+def json_object_body() -> dict[str, Any]:
+    """The request body as a JSON object: 415 unless it is sent as JSON, 400 unless it is an object."""
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json (got '{request.mimetype or 'none'}')"
+        )
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise InvalidRequest("Request body is empty: send a JSON object")
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            "Request body must be a JSON object", details=[{"path": "", "message": "must be of type object"}]
+        )
+    return body

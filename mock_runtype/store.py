@@ -1,0 +1,311 @@
+"""The records of every tenant, in memory, with the indexes that keep lookups from scanning.
+
+Per tenant: records by id, ids by (type, name), and for all records and for each type the
+records sorted by createdAt, updatedAt and name (ties broken by insertion order). One lock makes
+every operation atomic. Records are immutable: an update replaces the stored Record.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from sortedcontainers import SortedKeyList
+
+from mock_runtype.clock import Clock, IdSource
+from mock_runtype.errors import Conflict, InvalidRequest, NotFound
+from mock_runtype.listing import CursorPosition, ListQuery, decode_cursor
+from mock_runtype.records import Record
+from mock_runtype.tenancy import Tenant
+
+SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
+    "createdAt": lambda r: (r.created_at, r.seq),
+    "updatedAt": lambda r: (r.updated_at, r.seq),
+    "name": lambda r: (r.name, r.seq),
+}
+_KEY_TYPES = {"createdAt": int, "updatedAt": int, "name": str}
+UPDATABLE_FIELDS = ("type", "name", "metadata", "messages", "ownerId")
+
+
+@dataclass
+class Page:
+    """One page of a listing, with the positions that the next and previous cursors name."""
+
+    records: list[Record]
+    offset: int
+    has_more: bool
+    has_prev: bool
+    next_position: CursorPosition | None
+    prev_position: CursorPosition | None
+    total: int | None
+
+
+class _Index:
+    """A set of records kept in every sort order the list endpoint offers."""
+
+    def __init__(self) -> None:
+        self.orders = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
+
+    def add(self, record: Record) -> None:
+        for order in self.orders.values():
+            order.add(record)
+
+    def remove(self, record: Record) -> None:
+        for order in self.orders.values():
+            order.remove(record)
+
+    def __len__(self) -> int:
+        return len(self.orders["createdAt"])
+
+
+class _TenantData:
+    def __init__(self) -> None:
+        self.by_id: dict[str, Record] = {}
+        self.by_type_name: dict[tuple[str, str], str] = {}
+        self.all = _Index()
+        self.by_type: dict[str, _Index] = {}
+
+    def add(self, record: Record) -> None:
+        self.by_id[record.id] = record
+        self.by_type_name[(record.type, record.name)] = record.id
+        self.all.add(record)
+        self.by_type.setdefault(record.type, _Index()).add(record)
+
+    def remove(self, record: Record) -> None:
+        del self.by_id[record.id]
+        del self.by_type_name[(record.type, record.name)]
+        self.all.remove(record)
+        index = self.by_type[record.type]
+        index.remove(record)
+        if not len(index):
+            del self.by_type[record.type]
+
+
+def owner_from(fields: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> tuple[bool, str | None]:
+    """The owner a body sets: its `ownerId` if present (null clears), else a string
+    `metadata.ownerId`. Returns (whether the body sets one, the owner)."""
+    if "ownerId" in fields:
+        return True, fields["ownerId"]
+    if metadata is not None and isinstance(metadata.get("ownerId"), str):
+        return True, metadata["ownerId"]
+    return False, None
+
+
+class Store:
+    """Every tenant's records. Methods take the tenant's API key (its data partition)."""
+
+    def __init__(self, clock: Clock | None = None, ids: IdSource | None = None) -> None:
+        self.clock = clock or Clock()
+        self.ids = ids or IdSource()
+        self._lock = threading.RLock()
+        self._tenants: dict[str, _TenantData] = {}
+        self._seq = 0
+
+    # -- single records -------------------------------------------------------------------
+
+    def create(
+        self,
+        tenant: Tenant,
+        fields: Mapping[str, Any],
+        *,
+        record_id: str | None = None,
+        created_at: int | None = None,
+        updated_at: int | None = None,
+        product_surface_id: str | None = None,
+    ) -> Record:
+        """Store a new record from validated `fields` (type, name, metadata, messages, ownerId).
+
+        409 if the tenant has a record of that type and name, or one with `record_id`.
+        """
+        metadata = dict(fields.get("metadata") or {})
+        _, owner = owner_from(fields, metadata)
+        with self._lock:
+            data = self._tenants.setdefault(tenant.api_key, _TenantData())
+            self._check_free(data, fields["type"], fields["name"])
+            if record_id is not None and record_id in data.by_id:
+                raise Conflict(f"A record with id '{record_id}' already exists")
+            now = self.clock.now_ms()
+            created = now if created_at is None else created_at
+            self._seq += 1
+            record = Record(
+                id=record_id or self.ids.new_id(),
+                seq=self._seq,
+                tenant=tenant.api_key,
+                user_id=tenant.user_id,
+                organization_id=tenant.organization_id,
+                type=fields["type"],
+                name=fields["name"],
+                metadata=metadata,
+                messages=fields.get("messages"),
+                owner_id=owner,
+                product_surface_id=product_surface_id,
+                created_at=created,
+                updated_at=created if updated_at is None else updated_at,
+            )
+            data.add(record)
+            return record
+
+    def get(self, tenant_key: str, record_id: str) -> Record:
+        """The tenant's record with that id, or 404."""
+        data = self._tenants.get(tenant_key)
+        record = data.by_id.get(record_id) if data is not None else None
+        if record is None:
+            raise NotFound(f"Record not found: {_shorten(record_id)}")
+        return record
+
+    def find_by_name(self, tenant_key: str, record_type: str, name: str) -> Record | None:
+        """The tenant's record of that type and name, if any."""
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            record_id = data.by_type_name.get((record_type, name)) if data else None
+            return data.by_id[record_id] if record_id else None
+
+    def update(self, tenant_key: str, record_id: str, changes: Mapping[str, Any]) -> Record:
+        """Apply a partial update (any of type, name, metadata, messages, ownerId).
+
+        `metadata` replaces the whole metadata object. `updatedAt` always moves forward, by at
+        least a millisecond, so a client can see that the update happened even on a frozen clock.
+        """
+        if not any(key in changes for key in UPDATABLE_FIELDS):
+            raise InvalidRequest("Nothing to update: give at least one of " + ", ".join(UPDATABLE_FIELDS),
+                                 details=[{"path": "", "message": "no updatable field in the body"}])
+        with self._lock:
+            old = self.get(tenant_key, record_id)
+            data = self._tenants[tenant_key]
+            new_type = changes.get("type", old.type)
+            new_name = changes.get("name", old.name)
+            if (new_type, new_name) != (old.type, old.name):
+                self._check_free(data, new_type, new_name)
+            metadata = dict(changes["metadata"]) if "metadata" in changes else old.metadata
+            sets_owner, owner = owner_from(changes, changes.get("metadata"))
+            record = replace(
+                old,
+                type=new_type,
+                name=new_name,
+                metadata=metadata,
+                messages=changes["messages"] if "messages" in changes else old.messages,
+                owner_id=owner if sets_owner else old.owner_id,
+                updated_at=max(self.clock.now_ms(), old.updated_at + 1),
+            )
+            data.remove(old)
+            data.add(record)
+            return record
+
+    def delete(self, tenant_key: str, record_id: str) -> Record:
+        """Remove the tenant's record with that id (404 if there is none) and return it."""
+        with self._lock:
+            record = self.get(tenant_key, record_id)
+            self._tenants[tenant_key].remove(record)
+            return record
+
+    # -- many records ---------------------------------------------------------------------
+
+    def list(self, tenant_key: str, query: ListQuery) -> Page:
+        """One page of the tenant's records matching `query`, in its order, from its cursor."""
+        fingerprint = query.fingerprint(tenant_key)
+        position = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        if position is not None:
+            _check_key_shape(position.key, query.sort_by)
+        predicate = query.predicate()
+        with self._lock:
+            order = self._order(tenant_key, query)
+            if order is None:
+                return Page([], 0, False, False, None, None, 0 if query.include_count else None)
+            backward = query.backward and position is not None
+            found = list(_take(_walk(order, query.descending, position, backward), predicate, query.limit + 1))
+            extra = len(found) > query.limit
+            records = found[: query.limit]
+            if backward:
+                records.reverse()
+                offset = max(position.offset - len(records), 0)
+                has_more, has_prev = True, extra
+            else:
+                offset = position.offset + 1 if position else 0
+                has_more, has_prev = extra, offset > 0
+            total = None
+            if query.include_count:
+                total = len(order) if predicate is None else sum(1 for r in order if predicate(r))
+        key = SORT_KEYS[query.sort_by]
+        return Page(
+            records=records,
+            offset=offset,
+            has_more=has_more and bool(records),
+            has_prev=has_prev and bool(records),
+            next_position=CursorPosition(key(records[-1]), offset + len(records) - 1) if has_more and records else None,
+            prev_position=CursorPosition(key(records[0]), offset) if has_prev and records else None,
+            total=total,
+        )
+
+    def matching(self, tenant_key: str, query: ListQuery) -> list[Record]:
+        """Every record of the tenant matching `query`'s filters, in its order (no paging)."""
+        predicate = query.predicate()
+        with self._lock:
+            order = self._order(tenant_key, query)
+            if order is None:
+                return []
+            return list(_take(_walk(order, query.descending, None, False), predicate, None))
+
+    def records_of(self, tenant_key: str) -> list[Record]:
+        """Every record of the tenant, oldest first."""
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            return list(data.all.orders["createdAt"]) if data else []
+
+    def tenant_keys(self) -> list[str]:
+        with self._lock:
+            return [key for key, data in self._tenants.items() if data.by_id]
+
+    def clear(self, tenant_key: str | None = None) -> None:
+        """Forget every record (of one tenant, when named)."""
+        with self._lock:
+            if tenant_key is None:
+                self._tenants.clear()
+            else:
+                self._tenants.pop(tenant_key, None)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _order(self, tenant_key: str, query: ListQuery) -> SortedKeyList | None:
+        data = self._tenants.get(tenant_key)
+        if data is None:
+            return None
+        index = data.all if query.type is None else data.by_type.get(query.type)
+        return index.orders[query.sort_by] if index is not None else None
+
+    @staticmethod
+    def _check_free(data: _TenantData, record_type: str, name: str) -> None:
+        if (record_type, name) in data.by_type_name:
+            raise Conflict(
+                f"A record of type '{_shorten(record_type)}' named '{_shorten(name)}' already exists",
+                existingId=data.by_type_name[(record_type, name)],
+            )
+
+
+def _walk(order: SortedKeyList, descending: bool, position: CursorPosition | None, backward: bool) -> Iterator[Record]:
+    """Records in page order after `position` (or, going backward, before it, nearest first)."""
+    if position is None:
+        return reversed(order) if descending else iter(order)
+    toward_lower = descending != backward
+    if toward_lower:
+        return order.irange_key(max_key=position.key, inclusive=(True, False), reverse=True)
+    return order.irange_key(min_key=position.key, inclusive=(False, True))
+
+
+def _take(records: Iterable[Record], predicate: Callable[[Record], bool] | None, count: int | None) -> Iterator[Record]:
+    taken = 0
+    for record in records:
+        if predicate is None or predicate(record):
+            yield record
+            taken += 1
+            if count is not None and taken >= count:
+                return
+
+
+def _check_key_shape(key: tuple, sort_by: str) -> None:
+    if len(key) != 2 or not isinstance(key[0], _KEY_TYPES[sort_by]) or not isinstance(key[1], int):
+        raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "malformed position"}])
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

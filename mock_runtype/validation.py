@@ -1,0 +1,92 @@
+"""Request bodies checked against the JSON Schemas in `schemas/` (Draft 2020-12).
+
+The schema files are loaded once; `validate(name, body)` raises InvalidRequest whose details name
+every offending field by its path (`metadata`, `messages[0].role`).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from mock_runtype.errors import InvalidRequest
+
+
+def schemas_dir() -> Path:
+    """`schemas/` of the source tree, or its copy inside an installed wheel."""
+    package = Path(__file__).resolve().parent
+    installed = package / "schemas"
+    return installed if installed.is_dir() else package.parent / "schemas"
+
+
+def load_schema_documents() -> dict[str, dict[str, Any]]:
+    """Every schema file by its name without `.json`."""
+    return {path.stem: json.loads(path.read_text("utf-8")) for path in sorted(schemas_dir().glob("*.json"))}
+
+
+@lru_cache(maxsize=1)
+def _validators() -> dict[str, Draft202012Validator]:
+    documents = load_schema_documents()
+    registry = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values()
+    )
+    return {
+        name: Draft202012Validator(doc, registry=registry) for name, doc in documents.items()
+    }
+
+
+def format_path(parts: Any) -> str:
+    """`["messages", 0, "role"]` -> `"messages[0].role"`."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def validate(schema_name: str, instance: Any) -> None:
+    """Raise InvalidRequest naming every field of `instance` that breaks the schema."""
+    validator = _validators()[schema_name]
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
+    if not errors:
+        return
+    details = [_detail(error) for error in errors]
+    fields = ", ".join(dict.fromkeys(d["path"] or "(body)" for d in details))
+    raise InvalidRequest(f"Validation failed: {fields}", details=details)
+
+
+def _detail(error: Any) -> dict[str, str]:
+    path = list(error.path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return {"path": format_path([*path, missing]), "message": f"'{missing}' is required"}
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return {"path": format_path([*path, extra[0]]) if len(extra) == 1 else format_path(path),
+                "message": f"unknown field(s): {', '.join(extra)}"}
+    return {"path": format_path(path), "message": _short_message(error)}
+
+
+def _short_message(error: Any) -> str:
+    """A message that does not echo a (possibly huge) offending value back."""
+    kind = error.validator
+    value = error.validator_value
+    if kind == "type":
+        expected = " or ".join(value) if isinstance(value, list) else value
+        return f"must be of type {expected}"
+    if kind == "minLength":
+        return f"must be at least {value} character{'s' if value != 1 else ''} long"
+    if kind == "maxLength":
+        return f"must be at most {value} characters long"
+    if kind == "enum":
+        return "must be one of " + ", ".join(json.dumps(v) for v in value)
+    if kind in ("minimum", "maximum", "minItems", "maxItems", "pattern", "format", "const"):
+        return f"fails '{kind}': {json.dumps(value)}"
+    return error.message if len(error.message) < 200 else error.message[:200] + "…"

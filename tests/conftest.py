@@ -1,0 +1,55 @@
+"""Shared fixtures: a real sandbox server on 127.0.0.1, and a fresh tenant for every test."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Iterator
+
+import pytest
+import requests
+from waitress import create_server
+
+from mock_runtype.http.app import create_app
+from mock_runtype.sandbox import Sandbox, Settings
+
+
+class RunningServer:
+    """A sandbox served by waitress on a free loopback port, in a background thread."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.sandbox = Sandbox(settings)
+        self._server = create_server(create_app(self.sandbox), host="127.0.0.1", port=0, threads=8)
+        self.url = f"http://127.0.0.1:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RunningServer]:
+    running = RunningServer()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def api_key() -> str:
+    """A tenant of its own for each test: open mode makes every new key a new tenant."""
+    return f"rt_test_{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def http(server: RunningServer, api_key: str) -> Iterator[requests.Session]:
+    """A requests session against the server, authenticated as this test's tenant."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {api_key}"
+    session.base_url = server.url  # type: ignore[attr-defined]
+    yield session
+    session.close()
+
+
+def url(session: requests.Session, path: str) -> str:
+    return session.base_url + path  # type: ignore[attr-defined]

@@ -1,0 +1,54 @@
+"""The list query's parsing rules and its cursors, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_runtype.errors import InvalidRequest
+from mock_runtype.listing import CursorPosition, decode_cursor, encode_cursor, parse_list_query
+
+
+def parse(**params):
+    return parse_list_query({key: [value] for key, value in params.items()})
+
+
+def test_defaults_are_newest_first_twenty_a_page():
+    query = parse()
+    assert (query.limit, query.sort_by, query.descending, query.backward) == (20, "createdAt", True, False)
+    assert query.filters_applied == {}
+
+
+def test_parameters_are_parsed_and_filters_echoed():
+    query = parse(limit="5", sort_by="updated_at", sort_order="asc", type="customer",
+                  metadata_keys="a, b", min_fields="1", includeCount="true", view="compact", direction="prev")
+    assert query.limit == 5 and query.sort_by == "updatedAt" and not query.descending
+    assert query.metadata_keys == ["a", "b"] and query.include_count and query.compact and query.backward
+    assert query.filters_applied == {"type": "customer", "metadata_keys": ["a", "b"], "min_fields": 1}
+
+
+@pytest.mark.parametrize("params, path", [
+    ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"min_fields": "-1"}, "min_fields"), ({"sort_order": "up"}, "sort_order"), ({"view": "tiny"}, "view"),
+    ({"type": "x" * 256}, "type"), ({"metadata_keys": ","}, "metadata_keys"), ({"whatever": "1"}, "whatever"),
+    ({"min_fields": "3", "max_fields": "1"}, "min_fields"),
+])
+def test_bad_parameters_are_named(params, path):
+    with pytest.raises(InvalidRequest) as caught:
+        parse(**params)
+    assert [d["path"] for d in caught.value.details] == [path]
+
+
+def test_a_parameter_given_twice_is_rejected():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_list_query({"type": ["a", "b"]})
+    assert caught.value.details[0]["message"] == "given more than once"
+
+
+def test_cursors_round_trip_and_resist_tampering():
+    cursor = encode_cursor(CursorPosition(key=(1718010930000, 4), offset=19), "abc")
+    assert decode_cursor(cursor, "abc") == CursorPosition(key=(1718010930000, 4), offset=19)
+    with pytest.raises(InvalidRequest):
+        decode_cursor(cursor, "other-query")
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    with pytest.raises(InvalidRequest):
+        decode_cursor(tampered, "abc")
