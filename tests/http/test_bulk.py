@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from runtype import RuntypeClient
 from runtype._generated.errors.bad_request_error import BadRequestError
 from runtype._generated.errors.unprocessable_entity_error import UnprocessableEntityError
@@ -116,3 +117,22 @@ def test_list_takes_record_filter_and_the_remaining_parameters(http, api):
     assert {d["path"] for d in bad.json()["details"]} == {"recordFilter.where.value", "metadata_types", "min_size_kb"}
     with pytest.raises(BadRequestError):
         api.list_records(record_filter="{not json")
+
+
+@pytest.mark.parametrize("method, path", [
+    ("post", "/v1/records/bulk-delete"), ("post", "/v1/records/bulk-edit"), ("get", "/v1/records/export"),
+    ("post", "/v1/records/upload-csv"), ("get", "/v1/records/field-values"), ("post", "/v1/records/preview-filter"),
+    ("get", "/v1/records/schema"), ("get", "/v1/records/x/results"), ("delete", "/v1/records/x/results"),
+    ("get", "/v1/records/x/step-results"), ("get", "/v1/records/x/costs"),
+])
+def test_every_new_endpoint_needs_a_key(server, method, path):
+    response = getattr(requests, method)(server.url + path)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"]
+
+
+def test_another_tenants_record_has_no_results_for_the_caller(http, server):
+    theirs = http.post(url(http, "/v1/records"), json={"type": "t", "name": "x"},
+                       headers={"Authorization": "Bearer another-tenant"}).json()["id"]
+    server.sandbox.executions.add_result("another-tenant", theirs, {"id": "res"})
+    assert http.get(url(http, f"/v1/records/{theirs}/results")).status_code == 404
+    assert http.delete(url(http, f"/v1/records/{theirs}/results"), json={"resultId": "res"}).status_code == 404
