@@ -107,11 +107,13 @@ def test_upload_reports_row_errors_and_file_errors(http, server, api_key):
         sdk.api.records.upload_csv_records(file="nobody,here\n1,2\n", type_value="t")
 
 
-def test_upload_may_exceed_the_json_body_limit_but_not_its_own(http):
+def test_upload_may_exceed_the_json_body_limit_but_not_its_own(http, server):
     rows = "".join(f"row {i},{'x' * 1000}\n" for i in range(1500))  # about 1.5 MB
     response = http.post(url(http, "/v1/records/upload-csv"), files={"file": ("big.csv", "name,text\n" + rows)},
                          data={"typeValue": "bulk"})
     assert response.status_code == 200 and response.json()["created"] == 1500
+    with client(server) as sdk:  # as a plain form field, past the form-field memory default too
+        assert sdk.api.records.upload_csv_records(file="name,text\n" + rows, type_value="bulk").created == 1500
 
     small = RunningServer(Settings(max_upload_bytes=10_000))
     try:
