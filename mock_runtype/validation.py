@@ -99,6 +99,8 @@ def _short_message(error: Any) -> str:
         return f"must be at least {value} character{'s' if value != 1 else ''} long"
     if kind == "maxLength":
         return f"must be at most {value} characters long"
+    if kind == "not" and value == {}:
+        return "must not be present"
     if kind == "enum":
         return "must be one of " + ", ".join(json.dumps(v) for v in value)
     if kind in ("minimum", "maximum", "minItems", "maxItems", "pattern", "format", "const"):
