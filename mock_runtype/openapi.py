@@ -47,6 +47,7 @@ class Answer:
     description: str
     schema: str | None
     media: str = JSON
+    links: tuple[str, ...] = ()  # operations that take this answer's `id` as their record_id
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ EXECUTION_WINDOW = (
 RECORD_ID = {"name": "record_id", "in": "path", "required": True, "description": "The record's id",
              "schema": {"type": "string", "minLength": 1}}
 WRITE_ERRORS = BASE_ERRORS + BODY_ERRORS
+RECORD_LINKS = ("getRecord", "updateRecord", "patchRecord", "getRecordCosts", "getRecordResults",
+                "getRecordStepResults", "deleteRecord")
 
 
 def _record_operations() -> tuple[Operation, ...]:
@@ -157,7 +160,7 @@ def _record_operations() -> tuple[Operation, ...]:
         Operation("get", "/v1/records", "listRecords", "List records with filters, sorting and cursor pagination",
                   (Answer(200, "A page of records", "responses/record-list"),), parameters=LIST_FILTERS + PAGING),
         Operation("post", "/v1/records", "createRecord", "Create a record",
-                  (Answer(201, "The created record", "responses/record-written"),),
+                  (Answer(201, "The created record", "responses/record-written", links=RECORD_LINKS),),
                   errors=WRITE_ERRORS + (409, 422), body="create-record"),
         Operation("post", "/v1/records/bulk-delete", "bulkDeleteRecords", "Delete many records by id",
                   (Answer(200, "What was deleted", "responses/bulk-delete"),), errors=WRITE_ERRORS, body="bulk-delete"),
@@ -296,6 +299,11 @@ def _operation(op: Operation, schemas: dict[str, dict[str, Any]]) -> dict[str, A
         if answer.media:
             schema = {"$ref": _ref(answer.schema)} if answer.schema else {"type": "string"}
             response["content"] = {answer.media: {"schema": schema}}
+        if answer.links:
+            response["links"] = {
+                target[:1].upper() + target[1:]: {"operationId": target, "parameters": {"record_id": "$response.body#/id"}}
+                for target in answer.links
+            }
         responses[str(status)] = response
     out["responses"] = responses
     if not op.secured:

@@ -7,6 +7,8 @@ The server itself also checks each response (`check_responses`), so a mismatch s
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 from mock_runtype.openapi import OPERATIONS
 
 EXAMPLES_PER_OPERATION = 30
+STATEFUL_SCENARIOS = 25
 RESPONSE_TIME_LIMIT_S = 1.0
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -52,3 +55,25 @@ def test_every_answer_is_documented(published_document, api_key, method, path, m
         assert response.elapsed < RESPONSE_TIME_LIMIT_S, f"{method} {path} took {response.elapsed:.3f} s"
 
     answers_as_documented()
+
+
+def test_sequences_of_calls_follow_the_links(published_document, api_key):
+    """Stateful: a created record's id flows (by the document's links) into get, update, delete, results."""
+    machine = published_document.as_state_machine()
+
+    class AsOneTenant(machine):
+        """Each scenario is a tenant of its own, so a replayed scenario meets the same (empty) state."""
+
+        def __init__(self):
+            super().__init__()
+            self.api_key = f"{api_key}_{uuid.uuid4().hex[:8]}"
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Bearer {self.api_key}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+            assert response.elapsed < RESPONSE_TIME_LIMIT_S
+
+    AsOneTenant.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, derandomize=True,
+                                      deadline=None, database=None, suppress_health_check=list(HealthCheck)))
