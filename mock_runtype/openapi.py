@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from mock_runtype import __version__, discovery, executions, listing
@@ -34,6 +33,11 @@ ERROR_MEANINGS = {
     422: "Well-formed, but the change would break a rule",
     429: "Rate limited (carries Retry-After, in seconds)",
     500: "Internal error",
+}
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}, "description": "Bearer realm"}},
+    405: {"Allow": {"required": True, "schema": {"type": "string"}, "description": "The methods the path has"}},
+    429: {"Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait"}},
 }
 BASE_ERRORS = (400, 401, 403, 429, 500)
 BODY_ERRORS = (413, 415)
@@ -240,20 +244,17 @@ def find_operation(method: str, path: str) -> Operation | None:
     return _BY_ROUTE.get((method, path))
 
 
-@lru_cache(maxsize=1)
-def _request_names() -> frozenset[str]:
-    return frozenset(op.body for op in OPERATIONS if op.body)
-
-
 # -- building the document ------------------------------------------------------------------
 
 def component_name(schema_name: str) -> str:
-    """`create-record` -> `CreateRecordBody`, `responses/record-list` -> `RecordListResponse`, `recordType` -> `RecordType`."""
-    base = schema_name.rsplit("/", 1)[-1]
-    pascal = "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", base))
-    if schema_name.startswith("responses/"):
-        return pascal + "Response"
-    return pascal + "Body" if "-" in base or schema_name in _request_names() else pascal
+    """A schema file's component: `create-record` -> `CreateRecordBody`, `responses/record-list` -> `RecordListResponse`."""
+    suffix = "Response" if schema_name.startswith("responses/") else "Body"
+    return _pascal(schema_name.rsplit("/", 1)[-1]) + suffix
+
+
+def _pascal(name: str) -> str:
+    """`record-list` -> `RecordList`, `recordType` -> `RecordType`."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name))
 
 
 def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -270,7 +271,7 @@ def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str
             "version": __version__,
             "description": (
                 "A local, stateful sandbox of the Runtype API's Records group. Every error is JSON "
-                "(`ErrorResponse`); a method a path does not have is 405 with `Allow`; an unknown path is 404."
+                "(`ErrorResponse`); a method a path does not have is 405 (`MethodNotAllowed`); an unknown path is 404."
             ),
         },
         "servers": [{"url": "/"}],
@@ -278,6 +279,10 @@ def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str
         "paths": paths,
         "components": {
             "schemas": components,
+            "responses": {"MethodNotAllowed": {
+                "description": ERROR_MEANINGS[405], "headers": ERROR_HEADERS[405],
+                "content": {JSON: {"schema": {"$ref": _ref(ERROR_SCHEMA)}}},
+            }},
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
                 "description": "Any non-empty API key; each key is a tenant of its own (`Authorization: <key>` works too)",
@@ -299,6 +304,8 @@ def _operation(op: Operation, schemas: dict[str, dict[str, Any]]) -> dict[str, A
         if answer.media:
             schema = {"$ref": _ref(answer.schema)} if answer.schema else {"type": "string"}
             response["content"] = {answer.media: {"schema": schema}}
+        if status in ERROR_HEADERS:
+            response["headers"] = ERROR_HEADERS[status]
         if answer.links:
             response["links"] = {
                 target[:1].upper() + target[1:]: {"operationId": target, "parameters": {"record_id": "$response.body#/id"}}
@@ -348,7 +355,7 @@ def _components(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for name, document in schemas.items():
         body = {k: v for k, v in document.items() if k not in ("$schema", "$id", "$defs")}
         for def_name, definition in document.get("$defs", {}).items():
-            add(component_name(def_name), _rewrite_refs(definition, name, schemas))
+            add(_pascal(def_name), _rewrite_refs(definition, name, schemas))
         if set(body) - {"title", "description"}:
             add(component_name(name), _rewrite_refs(body, name, schemas))
     return components
@@ -368,7 +375,7 @@ def _rewrite_refs(value: Any, owner: str, schemas: dict[str, dict[str, Any]]) ->
         if target_name not in schemas:
             raise ValueError(f"{owner}: $ref to unknown schema {ref}")
         if pointer:
-            out["$ref"] = "#/components/schemas/" + component_name(pointer.rsplit("/", 1)[-1])
+            out["$ref"] = "#/components/schemas/" + _pascal(pointer.rsplit("/", 1)[-1])
         else:
             out["$ref"] = _ref(target_name)
     return out

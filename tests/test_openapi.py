@@ -35,7 +35,9 @@ def test_every_route_of_the_server_is_documented_and_nothing_else():
         for rule in app.url_map.iter_rules() if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    assert served == {(op.method, op.path) for op in OPERATIONS}
+    documented = {(op.method, op.path) for op in OPERATIONS}
+    assert served - documented == set(), "add these routes to OPERATIONS in mock_runtype/openapi.py"
+    assert documented - served == set(), "these documented operations are not served"
 
 
 def test_every_schema_file_is_a_component_and_every_response_schema_is_used(document):
@@ -55,6 +57,12 @@ def test_every_error_status_carries_the_error_body(document):
                 if int(status) >= 400:
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+
+
+def test_error_headers_are_documented(document):
+    unauthenticated = document["paths"]["/v1/records"]["get"]["responses"]["401"]
+    assert unauthenticated["headers"]["WWW-Authenticate"]["required"] is True
+    assert "Allow" in document["components"]["responses"]["MethodNotAllowed"]["headers"]
 
 
 def test_request_bodies_are_the_schemas_the_server_validates_with(document):

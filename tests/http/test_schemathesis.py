@@ -1,7 +1,7 @@
 """Schemathesis against /openapi.json on a real server: generated requests for every operation.
 
 Fixed seed (derandomized), a bounded number of examples per operation. Every answer must be
-documented: no 5xx, the status, media type and body as the document says, within a second.
+documented: no 5xx, the status, media type, headers and body as the document says, within a second.
 The server itself also checks each response (`check_responses`), so a mismatch shows twice.
 """
 
@@ -16,6 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -25,7 +26,8 @@ from mock_runtype.openapi import OPERATIONS
 EXAMPLES_PER_OPERATION = 30
 STATEFUL_SCENARIOS = 25
 RESPONSE_TIME_LIMIT_S = 1.0
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
