@@ -11,7 +11,7 @@ server sends. Pure Python, no web framework.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mock_runtype import __version__, discovery, executions, listing
