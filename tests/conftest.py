@@ -27,6 +27,10 @@ class RunningServer:
     def close(self) -> None:
         self._server.close()
 
+    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        """A call to the control API (`/__admin{path}`)."""
+        return requests.request(method, f"{self.url}/__admin{path}", **kwargs)
+
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
