@@ -19,7 +19,7 @@ from mock_runtype.exchange import Exchange, glob_regex, normalize_path
 from mock_runtype.tenancy import fingerprint
 
 DEFAULT_LIMIT = 1000
-TOTAL_LIMIT_FACTOR = 50
+TOTAL_LIMIT_FACTOR = 20
 BODY_PREVIEW_BYTES = 4096
 SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-authorization"})
 
@@ -45,6 +45,9 @@ class Journal:
             self._size = sum(len(entries) for entries in self._by_tenant.values())
 
     def record(self, exchange: Exchange) -> None:
+        """Keep an exchange (its bodies cut to what a preview shows, plus a byte to tell it was cut)."""
+        exchange.body = exchange.body[:BODY_PREVIEW_BYTES + 1]
+        exchange.response_body = exchange.response_body[:BODY_PREVIEW_BYTES + 1]
         with self._lock:
             self._seq += 1
             exchange.seq = self._seq

@@ -9,6 +9,7 @@ test that reads the journal right after its call finds it. Flask hooks answer fo
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 import time
@@ -97,7 +98,7 @@ class Interception:
         body = b""
         if 0 < length <= self.body_limit:
             body = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = _Replay(body)
+            environ["wsgi.input"] = io.BytesIO(body)
         headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
         for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             if environ.get(key):
@@ -115,21 +116,6 @@ class Interception:
             tenant_key=tenant_key,
             time_ms=self.sandbox.clock.now_ms(tenant_key),
         )
-
-
-class _Replay:
-    """The body, readable again by the app."""
-
-    def __init__(self, body: bytes) -> None:
-        import io
-
-        self._stream = io.BytesIO(body)
-        self.read = self._stream.read
-        self.readline = self._stream.readline
-        self.readlines = self._stream.readlines
-
-    def __iter__(self):
-        return iter(self._stream)
 
 
 def drop_connection(environ: dict[str, Any], *, reset: bool) -> None:
