@@ -13,7 +13,7 @@ from typing import Any
 
 from mock_runtype.clock import Clock, IdSource, format_timestamp, tenant_scope
 from mock_runtype.executions import Executions
-from mock_runtype.fixtures import Fixture, FixtureError, Problem
+from mock_runtype.fixtures import Fixture, FixtureError, Problem, SeedRecord
 from mock_runtype.journal import DEFAULT_LIMIT, Journal
 from mock_runtype.records import Record
 from mock_runtype.scenarios import Scenarios
@@ -98,7 +98,7 @@ class Sandbox:
                 problems.append(fixture.problem(["records", index, "name"], f"duplicate record: {source} already seeds this type and name"))
             if record.id and (record.tenant, record.id) in ids:
                 problems.append(fixture.problem(["records", index, "id"], f"duplicate id: {ids[(record.tenant, record.id)]} already seeds it"))
-        problems += self._scenario_clashes(fixture)
+        problems += self._scenario_clashes(fixture, self._baseline_scenario_names(fixture.scope))
         if problems:
             raise FixtureError(problems, status=409)
 
@@ -109,12 +109,18 @@ class Sandbox:
                 problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
             elif record.id in {r.id for r in self.store.records_of(record.tenant)}:
                 problems.append(fixture.problem(["records", index, "id"], "a record with this id already exists"))
-        problems += self._scenario_clashes(fixture)
+        problems += self._scenario_clashes(fixture, self._live_scenario_names(fixture.scope))
         if problems:
             raise FixtureError(problems, status=409)
 
-    def _scenario_clashes(self, fixture: Fixture) -> list[Problem]:
-        taken = {spec["name"] for spec in self.scenarios.specs(fixture.scope)}
+    def _baseline_scenario_names(self, scope: str | None) -> set[str]:
+        return {spec["name"] for f in self.fixtures if f.scope == scope for spec in f.scenarios}
+
+    def _live_scenario_names(self, scope: str | None) -> set[str]:
+        return {spec["name"] for spec in self.scenarios.specs(scope)}
+
+    @staticmethod
+    def _scenario_clashes(fixture: Fixture, taken: set[str]) -> list[Problem]:
         return [fixture.problem(["scenarios", index, "name"], f"a scenario named '{spec['name']}' already exists")
                 for index, spec in enumerate(fixture.scenarios) if spec.get("name") in taken]
 
@@ -132,6 +138,7 @@ class Sandbox:
                     item.setdefault("id", self.ids.derived_id(record.tenant, record.id, kind, str(index)))
                     item.setdefault("createdAt", format_timestamp(record.created_at))
         names = {spec["name"] for spec in fixture.scenarios if spec.get("name")}
+        names |= self._baseline_scenario_names(fixture.scope) | self._live_scenario_names(fixture.scope)
         for index, spec in enumerate(fixture.scenarios):
             if not spec.get("name"):
                 number = index + 1
@@ -169,7 +176,7 @@ class Sandbox:
         else:
             self.clock.set(ms, tenant_key)
 
-    def _seed_record(self, seed: Any) -> None:
+    def _seed_record(self, seed: SeedRecord) -> None:
         with tenant_scope(seed.tenant):
             record = self.store.create(
                 self.tenant(seed.tenant), seed.fields, record_id=seed.id, created_at=seed.created_at,

@@ -205,7 +205,7 @@ class Scenarios:
                 if scenario.name == name:
                     del scenarios[index]
                     return
-        where = f" for this tenant" if scope else ""
+        where = " for this tenant" if scope else ""
         raise NotFound(f"No scenario named {name[:80]!r}{where}")
 
     def clear(self, tenant_key: str | None = None) -> None:

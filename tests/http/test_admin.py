@@ -272,3 +272,25 @@ def test_a_bad_document_posted_is_a_400_naming_line_and_path(own_server):
     assert answer.status_code == 400
     assert answer.json()["details"] == [{"path": "tenants[0].colour", "line": 3, "message": "unknown field(s): colour"}]
     assert own_server.admin("GET", "/state").json()["tenants"] == []
+
+
+def test_scenario_names_stay_unique_across_documents_and_resets(own_server):
+    assert load(own_server, "scenarios: [{delayMs: 1}]\n").status_code == 201
+    assert load(own_server, "scenarios: [{delayMs: 2}]\n").status_code == 201
+    names = [s["name"] for s in own_server.admin("GET", "/scenarios").json()["scenarios"]]
+    assert names == ["scenario-1", "scenario-2"]
+    own_server.admin("DELETE", "/scenarios/scenario-1")
+    clash = load(own_server, "scenarios: [{name: scenario-1, delayMs: 3}]\n")
+    assert clash.status_code == 409 and "already exists" in clash.json()["details"][0]["message"]
+    assert own_server.admin("POST", "/reset").status_code == 200
+    assert [s["name"] for s in own_server.admin("GET", "/scenarios").json()["scenarios"]] == names
+
+
+def test_a_tenants_state_loads_back_after_its_reset(server, http, api_key):
+    http.post(url(http, "/v1/records"), json={"type": "t", "name": "kept", "metadata": {"n": 1}})
+    add_scenario(server, api_key, {"name": "slow", "delayMs": 1})
+    state = server.admin("GET", "/state", params={"tenant": api_key}).json()
+    server.admin("POST", "/reset", params={"tenant": api_key})
+    assert server.admin("GET", "/state", params={"tenant": api_key}).json()["records"] == []
+    assert load(server, yaml.safe_dump(state), tenant=api_key).status_code == 201
+    assert server.admin("GET", "/state", params={"tenant": api_key}).json() == state
