@@ -216,6 +216,16 @@ class Sandbox:
             for fixture in self.fixtures:
                 self._apply(fixture, tenant_key)
 
+    def forget_fixtures(self, tenant_key: str | None = None) -> int:
+        """Drop fixtures from the baseline (only those loaded for one tenant, when named), then
+        reset (that tenant). Returns how many went."""
+        with self._control:
+            kept = [f for f in self.fixtures if tenant_key is not None and f.scope != tenant_key]
+            dropped = len(self.fixtures) - len(kept)
+            self.fixtures = kept
+            self.reset(tenant_key)
+            return dropped
+
     # -- export -----------------------------------------------------------------------------
 
     def export_state(self, tenant_key: str | None = None) -> dict[str, Any]:

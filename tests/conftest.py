@@ -49,6 +49,14 @@ def server() -> Iterator[RunningServer]:
 
 
 @pytest.fixture
+def own_server() -> Iterator[RunningServer]:
+    """A server of the test's own, for control operations that are server-wide."""
+    running = RunningServer()
+    yield running
+    running.close()
+
+
+@pytest.fixture
 def api_key() -> str:
     """A tenant of its own for each test: open mode makes every new key a new tenant."""
     return f"rt_test_{uuid.uuid4().hex}"

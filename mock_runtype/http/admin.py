@@ -78,6 +78,12 @@ def list_fixtures():
     ]})
 
 
+@blueprint.delete("/fixtures")
+def forget_fixtures():
+    tenant = tenant_of(query())
+    return json_response({"deleted": sandbox().forget_fixtures(tenant)})
+
+
 @blueprint.post("/reset")
 def reset():
     tenant = tenant_of(query())

@@ -17,14 +17,6 @@ from tests.conftest import RunningServer, url
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
-@pytest.fixture
-def own_server():
-    """A server of this test's own, for operations that are server-wide."""
-    running = RunningServer(Settings())
-    yield running
-    running.close()
-
-
 def add_scenario(server, api_key, spec) -> None:
     answer = server.admin("POST", "/scenarios", params={"tenant": api_key}, json=spec)
     assert answer.status_code == 201, answer.text
@@ -294,3 +286,14 @@ def test_a_tenants_state_loads_back_after_its_reset(server, http, api_key):
     assert server.admin("GET", "/state", params={"tenant": api_key}).json()["records"] == []
     assert load(server, yaml.safe_dump(state), tenant=api_key).status_code == 201
     assert server.admin("GET", "/state", params={"tenant": api_key}).json() == state
+
+
+def test_forgetting_a_tenants_fixtures_empties_it_and_keeps_the_others(server, api_key):
+    other = f"rt_test_{uuid.uuid4().hex}"
+    load(server, "records: [{type: t, name: mine}]\n", tenant=api_key)
+    load(server, "records: [{type: t, name: theirs}]\n", tenant=other)
+    assert server.admin("DELETE", "/fixtures", params={"tenant": api_key}).json() == {"deleted": 1}
+    assert server.admin("GET", "/state", params={"tenant": api_key}).json()["records"] == []
+    server.admin("POST", "/reset", params={"tenant": api_key})
+    assert server.admin("GET", "/state", params={"tenant": api_key}).json()["records"] == []
+    assert [r["name"] for r in server.admin("GET", "/state", params={"tenant": other}).json()["records"]] == ["theirs"]
