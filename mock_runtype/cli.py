@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -45,6 +46,7 @@ def sandbox_from_arguments(args: argparse.Namespace, settings=None):
     except FixtureError as error:
         print(f"mock-runtype: not starting, the fixtures have problems:\n{error}", file=sys.stderr)
         return None
+    gc.freeze()  # the loaded state stays out of full collections (shorter pauses; see perf notes)
     return sandbox
 
 

@@ -124,13 +124,18 @@ class Clock:
                 self._tenant_ms[tenant_key] = self._frozen_ms + ms
 
     def release(self, tenant_key: str | None = None) -> None:
-        """Forget a tenant's own clock (None: every tenant's, and the server's goes back to wall time)."""
+        """Back to wall time: a tenant's own clock goes (None: the server's clock, not the tenants')."""
         with self._lock:
             if tenant_key is None:
                 self._frozen_ms = None
-                self._tenant_ms.clear()
             else:
                 self._tenant_ms.pop(tenant_key, None)
+
+    def reset(self, start_ms: int | None) -> None:
+        """Start over: the server's clock at `start_ms` (None: wall time), no tenant clocks."""
+        with self._lock:
+            self._frozen_ms = start_ms
+            self._tenant_ms.clear()
 
 
 class IdSource:

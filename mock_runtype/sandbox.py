@@ -202,8 +202,7 @@ class Sandbox:
                 self.tenancy.clear()
                 self.tenancy.strict = self.settings.strict_auth
                 self.ids.reseed(self.settings.seed)
-                self.clock.release()
-                self._set_clock(self.settings.clock_start_ms, None)
+                self.clock.reset(self.settings.clock_start_ms)
                 self.journal.clear()
                 self.journal.resize(self.settings.journal_limit)
                 self.scenarios.clear()
