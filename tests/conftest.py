@@ -43,7 +43,7 @@ class RunningServer:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
-    running = RunningServer()
+    running = RunningServer(Settings(check_responses=True))
     yield running
     running.close()
 

@@ -132,6 +132,12 @@ def drop_connection(environ: dict[str, Any], *, reset: bool) -> None:
     raise ConnectionDropped("scenario fault: " + ("connection_reset" if reset else "empty_response"))
 
 
+def answered_by_scenario() -> bool:
+    """Whether a scenario answers the current request (a deliberate answer, outside the contract)."""
+    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
+    return outcome is not None and outcome.answers
+
+
 def answer_for_scenario() -> Response | None:
     """Answer instead of the API when a scenario says so."""
     outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
