@@ -44,6 +44,11 @@ def contains_json(actual: Any, expected: Any) -> bool:
 _NO_BODY = object()
 
 
+def _as_text(value: Any) -> str:
+    """A matcher value as the text it stands for on the wire: YAML's `true` is `"true"`, `5` is `"5"`."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 class Matcher:
     """`when`: every part given must match; an empty `when` matches every request."""
 
@@ -54,8 +59,8 @@ class Matcher:
         self.methods = frozenset(m.upper() for m in methods) if methods else None
         self.path = glob_regex(normalize_path(when["path"]), segments=True) if "path" in when else None
         self.tenant = when.get("tenant")
-        self.query = {name: glob_regex(str(value), segments=False) for name, value in (when.get("query") or {}).items()}
-        self.headers = {name.lower(): glob_regex(str(value), segments=False)
+        self.query = {name: glob_regex(_as_text(value), segments=False) for name, value in (when.get("query") or {}).items()}
+        self.headers = {name.lower(): glob_regex(_as_text(value), segments=False)
                         for name, value in (when.get("headers") or {}).items()}
         self.body = when.get("body", _NO_BODY)
 

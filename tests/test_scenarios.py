@@ -60,6 +60,11 @@ def test_matchers(scenarios):
         assert fired(scenarios, 1, **{**good, **change}) == [False], change
 
 
+def test_yaml_scalars_match_their_wire_text(scenarios):
+    scenarios.add({"name": "s", "when": {"query": {"includeCount": True, "limit": 5}}, "delayMs": 1})
+    assert fired(scenarios, 1, query={"includeCount": ["true"], "limit": ["5"]}) == [True]
+
+
 def test_double_star_matches_any_depth(scenarios):
     scenarios.add({"name": "s", "when": {"path": "/v1/**"}, "delayMs": 5})
     assert scenarios.decide(exchange("/v1/records/a/costs")).delay_ms == 5

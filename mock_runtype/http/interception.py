@@ -72,7 +72,7 @@ class Interception:
 
             def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
                 answer["status"], answer["headers"] = status, headers
-                return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+                return start_response(status, headers, exc_info)
 
             app_iter = self.app(environ, capture)
             try:
