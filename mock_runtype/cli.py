@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check every response against the OpenAPI document; a mismatch is logged and answered 500")
     commands.add_parser("openapi", help="print the OpenAPI 3.1 document the server publishes at /openapi.json")
     add_fixture_arguments(serve)
+    add_limit_arguments(serve)
     validate = commands.add_parser("validate", help="check fixture files; exit 0 if all are valid, else 1")
     validate.add_argument("files", nargs="+", metavar="FILE")
     return parser
@@ -32,6 +33,45 @@ def add_fixture_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a fixture file to load at start (repeatable; default: MOCK_RUNTYPE_FIXTURES, comma-separated)")
     parser.add_argument("--admin-token", default=os.environ.get("MOCK_RUNTYPE_ADMIN_TOKEN") or None,
                         help="require this token on /__admin (default: MOCK_RUNTYPE_ADMIN_TOKEN; none: open)")
+
+
+# Limits that protect the host: flag, environment variable, Settings field (defaults in sandbox.py).
+LIMITS = (
+    ("--max-records-per-tenant", "MOCK_RUNTYPE_MAX_RECORDS_PER_TENANT", "max_records_per_tenant",
+     "records one tenant may hold; a create beyond it is 403"),
+    ("--max-tenants", "MOCK_RUNTYPE_MAX_TENANTS", "max_tenants",
+     "tenants holding records at once; a new tenant's first create beyond it is 403"),
+    ("--max-body-bytes", "MOCK_RUNTYPE_MAX_BODY_BYTES", "max_body_bytes", "largest JSON body; larger is 413"),
+    ("--max-upload-bytes", "MOCK_RUNTYPE_MAX_UPLOAD_BYTES", "max_upload_bytes", "largest CSV upload; larger is 413"),
+    ("--journal-limit", "MOCK_RUNTYPE_JOURNAL_LIMIT", "journal_limit",
+     "journal entries kept per tenant (the oldest go first)"),
+    ("--idle-timeout", "MOCK_RUNTYPE_IDLE_TIMEOUT", "idle_timeout_s", "seconds before an idle connection is closed"),
+    ("--request-timeout", "MOCK_RUNTYPE_REQUEST_TIMEOUT", "request_timeout_s",
+     "seconds a request may take to arrive before its connection is dropped"),
+    ("--max-connections", "MOCK_RUNTYPE_MAX_CONNECTIONS", "max_connections", "connections open at once"),
+)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per limit, each defaulting to its environment variable, else the built-in default."""
+    from mock_runtype.sandbox import Settings
+
+    for flag, variable, field, help_text in LIMITS:
+        default = getattr(Settings, field)
+        parser.add_argument(flag, type=positive_int, dest=field, default=os.environ.get(variable) or default,
+                            metavar="N", help=f"{help_text} (default: {variable}, else {default})")
+
+
+def limit_settings(args: argparse.Namespace) -> dict[str, int]:
+    """The limits the arguments give, as Settings fields (argparse checks environment values too)."""
+    return {field: getattr(args, field) for _, _, field, _ in LIMITS}
 
 
 def sandbox_from_arguments(args: argparse.Namespace, settings=None):
@@ -84,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         from mock_runtype.sandbox import Settings
         from mock_runtype.server import serve
 
-        sandbox = sandbox_from_arguments(args, Settings(check_responses=args.check_responses))
+        sandbox = sandbox_from_arguments(args, Settings(check_responses=args.check_responses, **limit_settings(args)))
         return 1 if sandbox is None else serve(host=args.host, port=args.port, sandbox=sandbox)
     if args.command == "validate":
         return validate_files(args.files)

@@ -8,10 +8,10 @@ from typing import Iterator
 
 import pytest
 import requests
-from waitress import create_server
 
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
+from mock_runtype.server import create_waitress
 
 
 class RunningServer:
@@ -19,7 +19,7 @@ class RunningServer:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.sandbox = Sandbox(settings)
-        self._server = create_server(create_app(self.sandbox), host="127.0.0.1", port=0, threads=8)
+        self._server = create_waitress(create_app(self.sandbox), "127.0.0.1", 0, self.sandbox.settings, threads=8)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
         self._closing = False
         self._thread = threading.Thread(target=self._run, daemon=True)
