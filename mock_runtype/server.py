@@ -33,10 +33,15 @@ def create_waitress(app: Any, host: str, port: int, settings: Settings, threads:
     """Waitress set up to protect the host: idle connections close after `idle_timeout_s`, a request
     still arriving after `request_timeout_s` (a slow or stalled client) is dropped, at most
     `max_connections` are open at once, and poll() (not select()) so that more than 1,024 work.
-    A slow client never holds a worker thread: waitress reads whole requests before dispatching."""
+    A slow client never holds a worker thread: waitress reads whole requests before dispatching.
+    So that it does not buffer a huge body first (up to 1 GiB by default), waitress itself refuses
+    (with its plain-text 413, unread) a body over twice the larger of the app's body limits; bodies
+    between the app's limit and that get the app's JSON 413."""
+    body_cap = 2 * max(settings.max_body_bytes, settings.max_upload_bytes)
     server = create_server(app, host=host, port=port, threads=threads, ident="mock-runtype",
                            channel_timeout=settings.idle_timeout_s, cleanup_interval=1,
-                           connection_limit=settings.max_connections, asyncore_use_poll=True)
+                           connection_limit=settings.max_connections, asyncore_use_poll=True,
+                           max_request_body_size=body_cap)
     drop_slow_requests(server, settings.request_timeout_s)
     return server
 

@@ -57,6 +57,16 @@ def test_a_client_that_disconnects_mid_body_changes_nothing(guarded):
     assert listed.json()["data"] == []
 
 
+def test_a_body_declared_far_over_the_limits_is_refused_before_it_is_read(guarded):
+    sock = connect(guarded)
+    sock.sendall(b"POST /v1/records/upload-csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer rt_test_big\r\n"
+                 b"Content-Type: text/csv\r\nContent-Length: 1000000000\r\n\r\n")
+    answer = sock.recv(4096)  # no byte of the gigabyte was sent: the answer comes from the headers alone
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert answers(guarded)
+
+
 def test_a_client_sending_a_byte_a_second_is_dropped_while_others_are_served(guarded):
     slow = connect(guarded)
     request = b"GET /v1/records HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer rt_test_slow\r\nX-Pad: " + b"p" * 100

@@ -101,7 +101,7 @@ TEN_KB_ID = "i" * 10_240
 
 CASES = [
     # -- sizes -------------------------------------------------------------------------------------
-    Case("body one byte over the limit", "POST", "/v1/records",
+    Case("body just over the limit", "POST", "/v1/records",
          js({"type": "lead", "name": "x", "metadata": {"pad": "p" * DEFAULT_MAX_BODY_BYTES}}), status=413),
     Case("chunked body over the limit", "POST", "/v1/records",
          js({"type": "lead", "name": "x", "metadata": {"pad": "p" * (2 * MIB)}}), status=413, chunked=True),
