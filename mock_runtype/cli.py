@@ -1,30 +1,109 @@
-"""The command line: `mock-runtype serve`."""
+"""The command line: `mock-runtype serve` (and each subcommand registered with `@command`).
+
+A subcommand is one function taking the parsed arguments and returning the exit status, declared
+with `@command(name, help, arguments)`. Anything a user got wrong (a bad flag, a bad value, a file
+that cannot be read) ends as one line on stderr and a non-zero status, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
 from mock_runtype import __version__
 
+USAGE_ERROR = 2
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mock-runtype", description="A local sandbox of the Runtype Records API.")
+
+class CommandError(Exception):
+    """A failure to report as one line, ending the command with `status`."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points to --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: list[Command] = []
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None):
+    """Register the decorated `run(args) -> exit status` as subcommand `name`."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS.append(Command(name, help, arguments, run))
+        return run
+
+    return register
+
+
+def serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from mock_runtype.config import OPTIONS
+
+    for option in OPTIONS:
+        default = "off" if option.switch else option.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        text = f"{option.help} (env {option.env}; default {default if default is not None else 'none'})"
+        if option.switch:
+            parser.add_argument(option.flag, action="store_true", default=None, help=text)
+        else:
+            parser.add_argument(option.flag, metavar=option.metavar, help=text)
+
+
+@command("serve", "run the sandbox server until SIGTERM or Ctrl-C", serve_arguments)
+def serve(args: argparse.Namespace) -> int:
+    from mock_runtype.config import OPTIONS, ConfigError, resolve
+    from mock_runtype.server import serve as run_server
+
+    flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
+    try:
+        settings = resolve(flags, os.environ)
+    except ConfigError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    return run_server(settings)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="mock-runtype",
+        description="A local, stateful sandbox of the Runtype Records API.",
+        epilog="Every serve flag has an environment variable (shown in serve --help); a flag wins over it.",
+    )
     parser.add_argument("--version", action="version", version=f"mock-runtype {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the sandbox server")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for entry in COMMANDS:
+        entry.arguments(subcommands.add_parser(entry.name, help=entry.help, description=entry.help))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        from mock_runtype.server import serve
-
-        return serve(host=args.host, port=args.port)
-    return 2
+    run = next(entry.run for entry in COMMANDS if entry.name == args.command)
+    try:
+        return run(args)
+    except CommandError as error:
+        print(f"mock-runtype {args.command}: error: {error}", file=sys.stderr)
+        return error.status
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

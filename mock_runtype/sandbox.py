@@ -22,6 +22,14 @@ class Settings:
     strict_auth: bool = False
     seed: int | None = None
     clock_start_ms: int | None = None
+    admin_token: str | None = None
+    # How `mock-runtype serve` runs (mock_runtype/config.py reads them from flags and environment).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+    log_format: str = "text"  # or "json": one JSON object per line
+    quiet: bool = False  # only warnings and errors: no access log
+    cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
 
 
 class Sandbox:
