@@ -6,6 +6,7 @@ from flask import Flask
 
 from mock_runtype import __version__
 from mock_runtype.http import bulk, discovery, executions, records
+from mock_runtype.http.cors import register_cors
 from mock_runtype.http.errors import register_error_handlers
 from mock_runtype.http.responses import json_response
 from mock_runtype.sandbox import Sandbox
@@ -21,6 +22,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     for module in (records, bulk, discovery, executions):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
+    register_cors(app)
 
     @app.get("/health")
     def health():
