@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 
@@ -26,7 +24,7 @@ def listed():
     """The URL of a server that allows two origins only."""
     app = create_app(Sandbox(Settings(cors_origins=(APP, "http://localhost:3000"))))
     engine = start_engine(app, "127.0.0.1", 0, threads=2)
-    threading.Thread(target=engine.run, daemon=True).start()
+    engine.start()
     yield f"http://127.0.0.1:{engine.port}"
     engine.close()
 
