@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mock_runtype.config import OPTIONS, ConfigError, resolve
@@ -87,3 +89,16 @@ def test_every_option_has_a_flag_and_a_variable_named_alike():
     for option in OPTIONS:
         assert option.env == "MOCK_RUNTYPE_" + option.flag[2:].replace("-", "_").upper()
         assert option.field in Settings.__dataclass_fields__
+
+
+def test_the_readme_reference_lists_every_option_with_its_default():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `--")}
+    for option in OPTIONS:
+        row = next(line for flag, line in rows.items() if flag.startswith(f"`{option.flag}"))
+        default = option.default
+        shown = "off" if option.switch else "none" if default is None else ",".join(default) if isinstance(
+            default, tuple) else str(default)
+        assert f"`{option.env}`" in row
+        assert f"| {shown} |" in row or f"| `{shown}` |" in row
+    assert len(rows) == len(OPTIONS)

@@ -47,6 +47,7 @@ def register_cors(app: Flask) -> None:
         if allowed is None:
             raise Forbidden(f"Origin {origin[:200]} is not allowed (the server's --cors-origin)")
         response = Response(status=204)
+        del response.headers["Content-Type"]  # no body, so no media type
         response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
         response.headers["Access-Control-Allow-Headers"] = ", ".join(
             requested_headers(request.headers.get("Access-Control-Request-Headers", ""))
