@@ -1,4 +1,4 @@
-"""The command line: `mock-runtype serve` (and each subcommand registered with `@command`).
+"""The command line: `mock-runtype serve | validate FILE... | openapi`.
 
 A subcommand is one function taking the parsed arguments and returning the exit status, declared
 with `@command(name, help, arguments)`. Anything a user got wrong (a bad flag, a bad value, a file
@@ -8,6 +8,7 @@ that cannot be read) ends as one line on stderr and a non-zero status, never a t
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from dataclasses import dataclass
@@ -60,10 +61,12 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
         default = "off" if option.switch else option.default
         if isinstance(default, tuple):
-            default = ",".join(default)
+            default = ",".join(default) or None
         text = f"{option.help} (env {option.env}; default {default if default is not None else 'none'})"
         if option.switch:
             parser.add_argument(option.flag, action="store_true", default=None, help=text)
+        elif option.repeatable:
+            parser.add_argument(option.flag, action="append", metavar=option.metavar, help=text)
         else:
             parser.add_argument(option.flag, metavar=option.metavar, help=text)
 
@@ -78,7 +81,50 @@ def serve(args: argparse.Namespace) -> int:
         settings = resolve(flags, os.environ)
     except ConfigError as error:
         raise CommandError(str(error), USAGE_ERROR) from None
-    return run_server(settings)
+    return run_server(settings, sandbox_with_fixtures(settings))
+
+
+def sandbox_with_fixtures(settings):
+    """A Sandbox with `settings.fixtures` loaded; CommandError listing every problem if one is bad,
+    so that the server does not start."""
+    from mock_runtype.fixtures import FixtureError, read_fixtures
+    from mock_runtype.sandbox import Sandbox
+
+    sandbox = Sandbox(settings)
+    try:
+        for fixture in read_fixtures(list(settings.fixtures)):
+            sandbox.load(fixture)
+    except FixtureError as error:
+        raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None
+    gc.freeze()  # the loaded state stays out of full collections (shorter pauses; see perf notes)
+    return sandbox
+
+
+@command("validate", "check fixture files; exit 0 if all are valid, else 1",
+         lambda parser: parser.add_argument("files", nargs="+", metavar="FILE"))
+def validate(args: argparse.Namespace) -> int:
+    """One line per problem on stderr; one line per valid file on stdout."""
+    from mock_runtype.fixtures import FixtureError, read_fixtures
+
+    try:
+        fixtures = read_fixtures(args.files)
+    except FixtureError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for fixture in fixtures:
+        print(f"{fixture.source}: ok ({len(fixture.tenants)} tenants, {len(fixture.records)} records,"
+              f" {len(fixture.scenarios)} scenarios)")
+    return 0
+
+
+@command("openapi", "print the OpenAPI 3.1 document the server publishes at /openapi.json")
+def openapi(args: argparse.Namespace) -> int:
+    import json
+
+    from mock_runtype.openapi import build_document
+
+    print(json.dumps(build_document(), indent=2, ensure_ascii=False))
+    return 0
 
 
 def build_parser() -> ArgumentParser:

@@ -34,6 +34,7 @@ class Option:
     help: str
     metavar: str = ""
     switch: bool = False  # a flag without a value (`--quiet`); its variable takes 1/0, true/false
+    repeatable: bool = False  # a flag given any number of times; its variable takes a comma-separated list
 
     @property
     def default(self) -> Any:
@@ -99,6 +100,13 @@ def _token_file(text: str) -> str:
         raise ValueError(f"{text} must hold one token without spaces") from None
 
 
+def _paths(text: str) -> tuple[str, ...]:
+    paths = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not paths:
+        raise ValueError("must name at least one file")
+    return paths
+
+
 def _origins(text: str) -> tuple[str, ...]:
     origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
     if origins == ("*",):
@@ -114,6 +122,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", "--port", "MOCK_RUNTYPE_PORT", _integer(0, 65535), "port to listen on (0: any free port)", "PORT"),
     Option("threads", "--threads", "MOCK_RUNTYPE_THREADS", _integer(1, MAX_THREADS),
            "worker threads answering requests", "N"),
+    Option("fixtures", "--fixtures", "MOCK_RUNTYPE_FIXTURES", _paths,
+           "fixture file to load at start (repeatable; the variable takes a comma-separated list)", "FILE",
+           repeatable=True),
     Option("admin_token", "--admin-token", "MOCK_RUNTYPE_ADMIN_TOKEN", _token,
            "Bearer token the control API (/__admin) requires", "TOKEN"),
     Option("admin_token", "--admin-token-file", "MOCK_RUNTYPE_ADMIN_TOKEN_FILE", _token_file,
@@ -128,6 +139,9 @@ OPTIONS: tuple[Option, ...] = (
            "largest CSV upload accepted (413 above it)", "BYTES"),
     Option("cors_origins", "--cors-origin", "MOCK_RUNTYPE_CORS_ORIGIN", _origins,
            "origins browsers may call from: * or a comma-separated list", "ORIGINS"),
+    Option("check_responses", "--check-responses", "MOCK_RUNTYPE_CHECK_RESPONSES", _boolean,
+           "check every response against the OpenAPI document; a mismatch is logged and answered 500",
+           switch=True),
 )
 
 
@@ -139,7 +153,8 @@ def _parsed(option: Option, source: str, text: str) -> Any:
 
 
 def resolve(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Settings from the flags given (keyed by flag, values as typed; None or absent: not given)
+    """Settings from the flags given (keyed by flag, values as typed, a list for a repeatable flag;
+    None or absent: not given)
     and the environment. Raises ConfigError on the first bad value, or on two options at the same
     level setting one field (`--admin-token` and `--admin-token-file`)."""
     chosen: dict[str, tuple[int, str, Any]] = {}  # field -> (level, source, value); flags are level 2
@@ -147,7 +162,9 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
         given = flags.get(option.flag)
         if option.switch and given is True:
             found = (2, option.flag, True)
-        elif not option.switch and given is not None:
+        elif option.repeatable and given:
+            found = (2, option.flag, tuple(p for text in given for p in _parsed(option, option.flag, text)))
+        elif not option.switch and not option.repeatable and given is not None:
             found = (2, option.flag, _parsed(option, option.flag, given))
         elif environ.get(option.env, "").strip():
             found = (1, option.env, _parsed(option, option.env, environ[option.env]))

@@ -94,3 +94,9 @@ class UnsupportedMediaType(SandboxError):
 
     status = 415
 
+
+
+class RateLimited(SandboxError):
+    """Too many requests; `Retry-After` says when to try again (429)."""
+
+    status = 429

@@ -75,15 +75,16 @@ def start_engine(app: Callable, host: str, port: int, threads: int) -> Engine:
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
-def serve(settings: Settings | None = None) -> int:
-    """Serve a fresh sandbox until SIGTERM or SIGINT (exit 0); 1 if it cannot listen.
+def serve(settings: Settings | None = None, sandbox: Sandbox | None = None) -> int:
+    """Serve `sandbox` (a fresh one made from `settings`) until SIGTERM or SIGINT (exit 0); 1 if it
+    cannot listen. `settings` say how to serve; they default to the sandbox's own.
 
     The engine runs in a thread; the main thread only waits for a stop signal with `sigwait`,
     the signals blocked everywhere else, so no handler ever interrupts code holding a lock.
     """
-    settings = settings or Settings()
+    settings = settings or (sandbox.settings if sandbox else Settings())
     logs.configure(settings.log_format, settings.quiet)
-    app: Callable = create_app(Sandbox(settings))
+    app: Callable = create_app(sandbox or Sandbox(settings))
     if not settings.quiet:
         app = logs.AccessLog(app)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # inherited by every thread started below

@@ -1,7 +1,9 @@
-"""Request bodies checked against the JSON Schemas in `schemas/` (Draft 2020-12).
+"""Bodies checked against the JSON Schemas in `schemas/` (Draft 2020-12).
 
-The schema files are loaded once; `validate(name, body)` raises InvalidRequest whose details name
-every offending field by its path (`metadata`, `messages[0].role`).
+The schema files are loaded once, each named by its path under `schemas/` without `.json`
+(`create-record`, `responses/record`). `validate(name, body)` raises InvalidRequest whose details
+name every offending field by its path (`metadata`, `messages[0].role`); `problems(name, value)`
+returns those details instead (the response check uses it).
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def schemas_dir() -> Path:
 
 
 def load_schema_documents() -> dict[str, dict[str, Any]]:
-    """Every schema file by its name without `.json`."""
-    return {path.stem: json.loads(path.read_text("utf-8")) for path in sorted(schemas_dir().glob("*.json"))}
+    """Every schema file (request bodies, `responses/...`) by its path without `.json`."""
+    root = schemas_dir()
+    return {
+        path.relative_to(root).with_suffix("").as_posix(): json.loads(path.read_text("utf-8"))
+        for path in sorted(root.rglob("*.json"))
+    }
 
 
 @lru_cache(maxsize=1)
@@ -51,27 +57,39 @@ def format_path(parts: Any) -> str:
     return text
 
 
+def problems(schema_name: str, instance: Any) -> list[dict[str, str]]:
+    """`[{"path", "message"}]` for every field of `instance` that breaks the schema (empty when none)."""
+    return [{"path": format_path(path), "message": message} for path, message in schema_problems(schema_name, instance)]
+
+
+def describe(details: list[dict[str, str]]) -> str:
+    """The offending fields of `details`, once each: `"name, messages[0].role"`."""
+    return ", ".join(dict.fromkeys(d["path"] or "(body)" for d in details))
+
+
 def validate(schema_name: str, instance: Any) -> None:
     """Raise InvalidRequest naming every field of `instance` that breaks the schema."""
+    details = problems(schema_name, instance)
+    if details:
+        raise InvalidRequest(f"Validation failed: {describe(details)}", details=details)
+
+
+def schema_problems(schema_name: str, instance: Any) -> list[tuple[list[Any], str]]:
+    """Every way `instance` breaks the schema, as (the offending field's path as a list, message)."""
     validator = _validators()[schema_name]
     errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
-    if not errors:
-        return
-    details = [_detail(error) for error in errors]
-    fields = ", ".join(dict.fromkeys(d["path"] or "(body)" for d in details))
-    raise InvalidRequest(f"Validation failed: {fields}", details=details)
+    return [_problem(error) for error in errors]
 
 
-def _detail(error: Any) -> dict[str, str]:
+def _problem(error: Any) -> tuple[list[Any], str]:
     path = list(error.path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
-        return {"path": format_path([*path, missing]), "message": f"'{missing}' is required"}
+        return [*path, missing], f"'{missing}' is required"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return {"path": format_path([*path, extra[0]]) if len(extra) == 1 else format_path(path),
-                "message": f"unknown field(s): {', '.join(extra)}"}
-    return {"path": format_path(path), "message": _short_message(error)}
+        return ([*path, extra[0]] if len(extra) == 1 else path), f"unknown field(s): {', '.join(extra)}"
+    return path, _short_message(error)
 
 
 def _short_message(error: Any) -> str:
@@ -85,8 +103,25 @@ def _short_message(error: Any) -> str:
         return f"must be at least {value} character{'s' if value != 1 else ''} long"
     if kind == "maxLength":
         return f"must be at most {value} characters long"
+    if kind == "not" and value == {}:
+        return "must not be present"
     if kind == "enum":
         return "must be one of " + ", ".join(json.dumps(v) for v in value)
-    if kind in ("minimum", "maximum", "minItems", "maxItems", "pattern", "format", "const"):
+    if kind == "pattern" and isinstance(error.schema, dict) and "x-pattern-message" in error.schema:
+        return error.schema["x-pattern-message"]
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems", "pattern", "format", "const"):
         return f"fails '{kind}': {json.dumps(value)}"
+    if kind in ("anyOf", "oneOf"):
+        if all(set(option) == {"required"} for option in value):
+            return "needs one of: " + ", ".join(name for option in value for name in option["required"])
+        messages = list(dict.fromkeys(_short_message(sub) for sub in error.context if not sub.relative_path))
+        nullable = "must be of type null" in messages and len(messages) > 1
+        text = " or ".join(m for m in messages if not (nullable and m == "must be of type null"))
+        return text + " (or null)" if nullable else text
+    if kind == "not" and isinstance(error.schema, dict) and "description" in error.schema:
+        return error.schema["description"]
+    if kind == "not" and set(value) == {"required"}:
+        return "must not have both " + " and ".join(value["required"])
+    if kind == "uniqueItems":
+        return "must not repeat an item"
     return error.message if len(error.message) < 200 else error.message[:200] + "…"

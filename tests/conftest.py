@@ -21,15 +21,36 @@ class RunningServer:
         self.sandbox = Sandbox(settings)
         self._server = create_server(create_app(self.sandbox), host="127.0.0.1", port=0, threads=8)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            if not self._closing:  # closing the sockets under waitress's select loop ends it so
+                raise
+
     def close(self) -> None:
+        self._closing = True
         self._server.close()
+
+    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        """A call to the control API (`/__admin{path}`)."""
+        return requests.request(method, f"{self.url}/__admin{path}", **kwargs)
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
+    running = RunningServer(Settings(check_responses=True))
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def own_server() -> Iterator[RunningServer]:
+    """A server of the test's own, for control operations that are server-wide."""
     running = RunningServer()
     yield running
     running.close()

@@ -97,8 +97,9 @@ def test_the_readme_reference_lists_every_option_with_its_default():
     for option in OPTIONS:
         row = next(line for flag, line in rows.items() if flag.startswith(f"`{option.flag}"))
         default = option.default
-        shown = "off" if option.switch else "none" if default is None else ",".join(default) if isinstance(
-            default, tuple) else str(default)
+        if isinstance(default, tuple):
+            default = ",".join(default) or None
+        shown = "off" if option.switch else "none" if default is None else str(default)
         assert f"`{option.env}`" in row
         assert f"| {shown} |" in row or f"| `{shown}` |" in row
     assert len(rows) == len(OPTIONS)

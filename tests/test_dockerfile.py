@@ -162,6 +162,7 @@ def image() -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], **quiet)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *map(str, (work / "dist").glob("*.whl"))], **quiet)
     (work / "fixtures").mkdir()
+    shutil.copy2(ROOT / "fixtures" / "demo.yaml", work / "fixtures" / "demo.yaml")  # as if mounted
     (copy,) = [i for i in FINAL if i.cmd == "COPY"]
     venv_in_image = copy.value[-1]
     env = {name: value.replace(venv_in_image, str(venv)) for name, value in declared_env().items()}
@@ -177,8 +178,8 @@ def children(pid: int) -> list[int]:
 class Container:
     """The declared command as PID 1 of fresh PID and network namespaces, run by USER."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = {k: v for k, v in env.items() if k != "FIXTURES_DIR"}
+    def __init__(self, env: dict[str, str], **run_env: str) -> None:
+        self.env = {**{k: v for k, v in env.items() if k != "FIXTURES_DIR"}, **run_env}
         (user,) = final("USER")
         uid = user.value[0]
         isolate = ["unshare", "--fork", "--pid", "--mount-proc", "--net", "sh", "-c",
@@ -208,7 +209,8 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare")
 
 @needs_root
 def test_the_image_serves_passes_its_healthcheck_and_stops_on_sigterm(image):
-    container = Container(image)
+    # `-e MOCK_RUNTYPE_FIXTURES=demo.yaml`: relative to the WORKDIR, where the README mounts them
+    container = Container(image, MOCK_RUNTYPE_FIXTURES="demo.yaml")
     try:
         deadline = time.monotonic() + 15
         while (check := container.exec(*healthcheck())).returncode != 0 and time.monotonic() < deadline:
@@ -221,6 +223,12 @@ def test_the_image_serves_passes_its_healthcheck_and_stops_on_sigterm(image):
             " 'Content-Type': 'application/json'}));"
             "print(r.status, json.load(r)['name'])"))
         assert created.stdout.split() == ["201", "n"], created.stderr
+        listed = container.exec("python", "-c", (
+            "import json, urllib.request as u;"
+            "r = u.urlopen(u.Request('http://127.0.0.1:8080/v1/records',"
+            " headers={'Authorization': 'Bearer rt_test_demo'}));"
+            "print(len(json.load(r)['data']))"))
+        assert listed.stdout.strip() == "3", listed.stderr  # the demo fixture's records
         uid = Path(f"/proc/{container.pid1}/status").read_text().split("Uid:")[1].split()[0]
         assert uid == final("USER")[0].value[0]
     finally:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from mock_runtype import __version__
-from mock_runtype.http import bulk, discovery, executions, records
+from mock_runtype.http import admin, bulk, discovery, executions, interception, records
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.errors import register_error_handlers
+from mock_runtype.http.response_check import register_response_check
 from mock_runtype.http.responses import json_response
+from mock_runtype.openapi import build_document
 from mock_runtype.sandbox import Sandbox
 
 
@@ -19,13 +21,21 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     app.extensions["mock_runtype"] = sandbox
     app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
     app.url_map.strict_slashes = False
-    for module in (records, bulk, discovery, executions):
+    for module in (records, bulk, discovery, executions, admin):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
-    register_cors(app)
+    if sandbox.settings.check_responses:
+        register_response_check(app)
+    register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
+    interception.install(app, sandbox)
+    openapi_document = build_document()
 
     @app.get("/health")
     def health():
         return json_response({"status": "ok", "version": __version__})
+
+    @app.get("/openapi.json")
+    def openapi():
+        return json_response(openapi_document)
 
     return app
