@@ -29,7 +29,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         access = getattr(record, "access", None)
         if access is not None:
-            text = f"{access['method']} {access['path']} {access['status']} {access['ms']}ms"
+            status = access["status"] if access["status"] is not None else "-"
+            text = f"{access['method']} {access['path']} {status} {access['ms']}ms"
         else:
             text = f"{record.levelname} {record.getMessage()}"
             if record.exc_info:
@@ -88,10 +89,10 @@ class AccessLog:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
-        status = ["-"]
+        status: list[int | None] = [None]  # None: no answer (a scenario dropped the connection)
 
         def recording_start_response(line: str, headers: list, exc_info: Any = None) -> Callable:
-            status[0] = line.split(" ", 1)[0]
+            status[0] = int(line.split(" ", 1)[0])
             return start_response(line, headers, exc_info)
 
         def log() -> None:
@@ -103,14 +104,13 @@ class AccessLog:
             self.logger.info("access", extra={"access": {
                 "method": environ.get("REQUEST_METHOD", "-"),
                 "path": _printable(path),
-                "status": int(status[0]) if status[0].isdigit() else status[0],
+                "status": status[0],
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             }})
 
         try:
             body = self.app(environ, recording_start_response)
         except BaseException:
-            status[0] = "500"
             log()
             raise
         return _AfterClose(body, log)

@@ -86,3 +86,14 @@ def test_quiet_keeps_warnings_only(captured):
     logging.getLogger("mock_runtype").warning("something to know")
     assert out.getvalue() == ""
     assert err.getvalue().strip().endswith("WARNING something to know")
+
+
+def test_a_dropped_connection_is_logged_without_a_status(captured):
+    out, _ = captured("json")
+
+    def dropping(environ, start_response):
+        raise ConnectionResetError("dropped on purpose")
+
+    with pytest.raises(ConnectionResetError):
+        logs.AccessLog(dropping)({"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/records/x/costs"}, lambda *a: None)
+    assert json.loads(out.getvalue())["status"] is None
