@@ -59,10 +59,7 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
     from mock_runtype.config import OPTIONS
 
     for option in OPTIONS:
-        default = "off" if option.switch else option.default
-        if isinstance(default, tuple):
-            default = ",".join(default) or None
-        text = f"{option.help} (env {option.env}; default {default if default is not None else 'none'})"
+        text = f"{option.help} (env {option.env}; default {option.default_text})"
         if option.switch:
             parser.add_argument(option.flag, action="store_true", default=None, help=text)
         elif option.repeatable:

@@ -40,6 +40,14 @@ class Option:
     def default(self) -> Any:
         return Settings.__dataclass_fields__[self.field].default
 
+    @property
+    def default_text(self) -> str:
+        """The default as help and the README show it: `off`, `none`, `*`, `8080`..."""
+        if self.switch:
+            return "off"
+        default = ",".join(self.default) if isinstance(self.default, tuple) else self.default
+        return "none" if default in (None, "") else str(default)
+
 
 def _integer(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:

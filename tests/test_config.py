@@ -95,11 +95,8 @@ def test_the_readme_reference_lists_every_option_with_its_default():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `--")}
     for option in OPTIONS:
-        row = next(line for flag, line in rows.items() if flag.startswith(f"`{option.flag}"))
-        default = option.default
-        if isinstance(default, tuple):
-            default = ",".join(default) or None
-        shown = "off" if option.switch else "none" if default is None else str(default)
+        row = next(line for flag, line in rows.items() if flag.split(" ")[0].strip("`") == option.flag)
+        shown = option.default_text
         assert f"`{option.env}`" in row
         assert f"| {shown} |" in row or f"| `{shown}` |" in row
     assert len(rows) == len(OPTIONS)
