@@ -43,6 +43,14 @@ class Settings:
     idle_timeout_s: int = 30  # an idle keep-alive connection is closed after this long
     request_timeout_s: int = 10  # a request whose headers and body take longer to arrive is dropped
     max_connections: int = 2000  # open connections at once; more wait in the listen backlog
+    fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
+    # How `mock-runtype serve` runs (mock_runtype/config.py reads them from flags and environment).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+    log_format: str = "text"  # or "json": one JSON object per line
+    quiet: bool = False  # only warnings and errors: no access log
+    cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
 
 
 class Sandbox:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Iterator
 
@@ -11,7 +10,7 @@ import requests
 
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
-from mock_runtype.server import create_waitress
+from mock_runtype.server import start_engine
 
 
 class RunningServer:
@@ -19,22 +18,12 @@ class RunningServer:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.sandbox = Sandbox(settings)
-        self._server = create_waitress(create_app(self.sandbox), "127.0.0.1", 0, self.sandbox.settings, threads=8)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._server.run()
-        except OSError:
-            if not self._closing:  # closing the sockets under waitress's select loop ends it so
-                raise
+        self._engine = start_engine(create_app(self.sandbox), "127.0.0.1", 0, threads=8, limits=self.sandbox.settings)
+        self.url = f"http://127.0.0.1:{self._engine.port}"
+        self._engine.start()
 
     def close(self) -> None:
-        self._closing = True
-        self._server.close()
+        self._engine.close()
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         """A call to the control API (`/__admin{path}`)."""

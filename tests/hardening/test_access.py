@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from mock_runtype.cli import build_parser
+from mock_runtype.config import resolve
 from mock_runtype.sandbox import Settings
 from mock_runtype.tenancy import fingerprint
 from tests.conftest import RunningServer
@@ -40,7 +40,7 @@ def non_loopback_address() -> str | None:
 
 
 def test_serve_binds_loopback_by_default():
-    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert resolve({}, {}).host == "127.0.0.1"
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "mock_runtype", "serve", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

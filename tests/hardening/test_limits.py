@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from mock_runtype.cli import build_parser, limit_settings
+from mock_runtype.config import ConfigError, resolve
 from mock_runtype.sandbox import Settings
 from tests.conftest import RunningServer
 
@@ -90,11 +90,10 @@ def test_scenario_counters_stay_bounded_under_a_stream_of_new_tenants(monkeypatc
         server.close()
 
 
-def test_every_limit_has_a_flag_and_an_environment_variable(monkeypatch):
-    monkeypatch.setenv("MOCK_RUNTYPE_MAX_TENANTS", "7")
-    args = build_parser().parse_args(["serve", "--max-records-per-tenant", "50", "--request-timeout", "3"])
-    limits = limit_settings(args)
-    assert limits["max_records_per_tenant"] == 50 and limits["max_tenants"] == 7 and limits["request_timeout_s"] == 3
-    assert limits["max_upload_bytes"] == Settings.max_upload_bytes
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--max-tenants", "0"])
+def test_every_limit_has_a_flag_and_an_environment_variable():
+    settings = resolve({"--max-records-per-tenant": "50", "--request-timeout": "3"}, {"MOCK_RUNTYPE_MAX_TENANTS": "7"})
+    assert (settings.max_records_per_tenant, settings.max_tenants, settings.request_timeout_s) == (50, 7, 3)
+    assert settings.max_upload_bytes == Settings.max_upload_bytes
+    for flag in ("--max-tenants", "--journal-limit", "--idle-timeout", "--max-connections"):
+        with pytest.raises(ConfigError, match=flag):
+            resolve({flag: "0"}, {})
