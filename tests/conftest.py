@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from mock_runtype.http.app import create_app
+from mock_runtype.logs import AccessLog
 from mock_runtype.sandbox import Sandbox, Settings
 from mock_runtype.server import start_engine
 
@@ -16,9 +17,12 @@ from mock_runtype.server import start_engine
 class RunningServer:
     """A sandbox served by waitress on a free loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, access_log: bool = False) -> None:
+        """`access_log` wraps the app in the access log, as `mock-runtype serve` does."""
         self.sandbox = Sandbox(settings)
-        self._engine = start_engine(create_app(self.sandbox), "127.0.0.1", 0, threads=8, limits=self.sandbox.settings)
+        app = create_app(self.sandbox)
+        self._engine = start_engine(AccessLog(app) if access_log else app, "127.0.0.1", 0, threads=8,
+                                    limits=self.sandbox.settings)
         self.url = f"http://127.0.0.1:{self._engine.port}"
         self._engine.start()
 

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from mock_runtype.config import resolve
+from mock_runtype.logs import ACCESS, JsonFormatter, TextFormatter
 from mock_runtype.sandbox import Settings
 from mock_runtype.tenancy import fingerprint
 from tests.conftest import RunningServer
@@ -64,7 +65,7 @@ def test_serve_binds_loopback_by_default():
 
 @pytest.fixture(scope="module")
 def guarded():
-    running = RunningServer(Settings(admin_token=ADMIN_TOKEN))
+    running = RunningServer(Settings(admin_token=ADMIN_TOKEN), access_log=True)
     yield running
     running.close()
 
@@ -95,5 +96,8 @@ def test_tokens_never_reach_the_logs_or_the_journal(guarded, caplog):
     assert API_KEY not in journal and ADMIN_TOKEN not in journal
     assert fingerprint(API_KEY) in journal, "the journal names the tenant by its fingerprint"
     assert state.status_code == 200 and ADMIN_TOKEN not in state.text
-    logged = "\n".join(record.getMessage() + str(record.args) for record in caplog.records)
+    access = [record for record in caplog.records if record.name == ACCESS]
+    assert len(access) >= 5, "the access log saw the requests"
+    logged = "\n".join(formatter.format(record) for record in caplog.records
+                       for formatter in (TextFormatter(), JsonFormatter()))
     assert API_KEY not in logged and ADMIN_TOKEN not in logged and "wrong-admin" not in logged
