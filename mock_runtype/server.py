@@ -38,23 +38,10 @@ class WaitressEngine:
     name = "waitress"
 
     def __init__(self, app: Callable, host: str, port: int, threads: int, limits: Settings) -> None:
-        """Waitress set up to protect the host: idle connections close after `idle_timeout_s`, a
-        request still arriving after `request_timeout_s` (a slow or stalled client) is dropped, at
-        most `max_connections` are open at once, and poll() (not select()) so that more than 1,024
-        work. A slow client never holds a worker thread: waitress reads whole requests before
-        dispatching. So that it does not buffer a huge body first (up to 1 GiB by default), waitress
-        itself refuses (with its plain-text 413, unread) a body over twice the larger of the app's
-        body limits; bodies between the app's limit and that get the app's JSON 413."""
-        from waitress import create_server
-
         # One socket on the first address `host` resolves to, bound here so that every failure
         # to listen (unknown host, port in use, no permission) is an OSError.
         self._socket = socket.create_server((host, port), family=_family(host), backlog=1024)
-        self._server: Any = create_server(
-            app, sockets=[self._socket], threads=threads, ident="mock-runtype",
-            channel_timeout=limits.idle_timeout_s, cleanup_interval=1, connection_limit=limits.max_connections,
-            asyncore_use_poll=True, max_request_body_size=2 * max(limits.max_body_bytes, limits.max_upload_bytes))
-        drop_slow_requests(self._server, limits.request_timeout_s)
+        self._server: Any = guarded_waitress(app, [self._socket], threads, limits)
         self.port = self._socket.getsockname()[1]
         self._loop: threading.Thread | None = None
 
@@ -83,6 +70,24 @@ def start_engine(app: Callable, host: str, port: int, threads: int, limits: Sett
     """Bind `app` on host:port (OSError if that fails) with `threads` worker threads, guarding the
     connections by `limits` (timeouts, connection and body caps; the defaults when not given)."""
     return WaitressEngine(app, host, port, threads, limits or Settings())
+
+
+def guarded_waitress(app: Callable, sockets: list[socket.socket], threads: int, limits: Settings) -> Any:
+    """Waitress on bound `sockets`, set up to protect the host: idle connections close after
+    `idle_timeout_s`, a request still arriving after `request_timeout_s` (a slow or stalled client)
+    is dropped, at most `max_connections` are open at once, and poll() (not select()) so that more
+    than 1,024 work. A slow client never holds a worker thread: waitress reads whole requests
+    before dispatching. So that it does not buffer a huge body first (up to 1 GiB by default),
+    waitress itself refuses (with its plain-text 413, unread) a body over twice the larger of the
+    app's body limits; bodies between the app's limit and that get the app's JSON 413."""
+    from waitress import create_server
+
+    server = create_server(
+        app, sockets=sockets, threads=threads, ident="mock-runtype",
+        channel_timeout=limits.idle_timeout_s, cleanup_interval=1, connection_limit=limits.max_connections,
+        asyncore_use_poll=True, max_request_body_size=2 * max(limits.max_body_bytes, limits.max_upload_bytes))
+    drop_slow_requests(server, limits.request_timeout_s)
+    return server
 
 
 def drop_slow_requests(server: Any, seconds: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import uuid
 from typing import Iterator
 
@@ -11,7 +13,7 @@ import requests
 from mock_runtype.http.app import create_app
 from mock_runtype.logs import AccessLog
 from mock_runtype.sandbox import Sandbox, Settings
-from mock_runtype.server import start_engine
+from mock_runtype.server import guarded_waitress
 
 
 class RunningServer:
@@ -21,13 +23,23 @@ class RunningServer:
         """`access_log` wraps the app in the access log, as `mock-runtype serve` does."""
         self.sandbox = Sandbox(settings)
         app = create_app(self.sandbox)
-        self._engine = start_engine(AccessLog(app) if access_log else app, "127.0.0.1", 0, threads=8,
-                                    limits=self.sandbox.settings)
-        self.url = f"http://127.0.0.1:{self._engine.port}"
-        self._engine.start()
+        listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self._server = guarded_waitress(AccessLog(app) if access_log else app, [listener], 8, self.sandbox.settings)
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            if not self._closing:  # closing the sockets under waitress's loop ends it so
+                raise
 
     def close(self) -> None:
-        self._engine.close()
+        self._closing = True
+        self._server.close()
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         """A call to the control API (`/__admin{path}`)."""
