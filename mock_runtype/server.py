@@ -12,7 +12,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from typing import Any, Callable, Protocol
 
 from mock_runtype import __version__, logs
@@ -105,7 +104,7 @@ def drop_slow_requests(server: Any, seconds: float) -> None:
             if request is None or request.completed:
                 continue
             key = (id(channel), id(request))
-            arriving[key] = first_seen.get(key, time.time())
+            arriving[key] = first_seen.get(key, now)
             if now - arriving[key] > seconds:
                 channel.will_close = True
         first_seen.clear()
