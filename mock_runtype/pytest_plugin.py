@@ -1,0 +1,249 @@
+"""The pytest plugin: a sandbox for the session, a fresh tenant for every test.
+
+Installed with the package (entry point `pytest11: mock_runtype`; disable with `-p no:mock_runtype`).
+
+- `runtype_mock`: the test's handle on the sandbox: `url`, its own `api_key`, and the control API
+  scoped to that key (fixtures, journal, scenarios, clock, state, reset). Every test gets a new
+  key, so tests never see each other's data and need no global reset, also under pytest-xdist.
+- `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key
+  (the test is skipped when the SDK is not installed).
+- `@pytest.mark.runtype_fixtures("file.yaml", ...)`: load fixture files for one test; the tenants
+  they declare are reset to their fixture state before it, by tenant.
+- Contract violations: a test whose requests the sandbox answered with a validation error, an
+  unknown route or a wrong method fails (or warns: `--runtype-violations=warn`), listing them,
+  unless inside `runtype_mock.expect_errors()` or marked `@pytest.mark.runtype_expect_errors`.
+- `--runtype-url URL` (or `MOCK_RUNTYPE_URL`): use a running sandbox instead of starting one.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from mock_runtype.testing import (
+    AdminError,
+    Control,
+    ExpectedErrors,
+    LocalServer,
+    TenantControl,
+    Violation,
+    new_api_key,
+)
+
+URL_ENV = "MOCK_RUNTYPE_URL"
+ADMIN_TOKEN_ENV = "MOCK_RUNTYPE_ADMIN_TOKEN"
+VIOLATION_MODES = ("fail", "warn", "off")
+
+_mock_key = pytest.StashKey["RuntypeMock"]()
+
+
+class RuntypeContractWarning(UserWarning):
+    """A test's requests broke the API contract (issued instead of a failure in `warn` mode)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mock-runtype", "mock-runtype sandbox")
+    group.addoption(
+        "--runtype-url",
+        default=None,
+        help=f"use the mock-runtype server at this URL instead of starting one (env {URL_ENV})",
+    )
+    group.addoption(
+        "--runtype-admin-token",
+        default=None,
+        help=f"token for that server's control API when it was started with --admin-token (env {ADMIN_TOKEN_ENV})",
+    )
+    group.addoption(
+        "--runtype-violations",
+        choices=VIOLATION_MODES,
+        default=None,
+        help="what a test whose requests broke the API contract does: fail (default), warn or off",
+    )
+    parser.addini("runtype_violations", "fail (default), warn or off: see --runtype-violations", default="fail")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "runtype_fixtures(*paths): load these mock-runtype fixture files for this test"
+    )
+    config.addinivalue_line(
+        "markers",
+        "runtype_expect_errors: this test expects the sandbox to answer contract violations (400/404/405)",
+    )
+    mode = config.getoption("--runtype-violations") or config.getini("runtype_violations")
+    if mode not in VIOLATION_MODES:
+        raise pytest.UsageError(f"runtype_violations must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
+
+
+class RuntypeMock(TenantControl):
+    """One test's view of the sandbox: its URL, its own API key, the control API for that key."""
+
+    def __init__(self, control: Control, api_key: str, local: LocalServer | None) -> None:
+        super().__init__(control, api_key)
+        self.url = control.url
+        self._local = local
+        self._expected = ExpectedErrors(self)
+        self._declared: list[str] = []
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """`Authorization` for the test's key, to add to any HTTP client's requests."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def sandbox(self):
+        """The in-process Sandbox object when the plugin started the server (None for --runtype-url)."""
+        return self._local.sandbox if self._local else None
+
+    def tenant(self, api_key: str) -> TenantControl:
+        """The control API scoped to another tenant, e.g. one a fixture file declares."""
+        return TenantControl(self.control, api_key)
+
+    @contextmanager
+    def expect_errors(self) -> Iterator[None]:
+        """Requests made inside this block may be answered with contract violations."""
+        with self._expected.span():
+            yield
+
+    def unexpected_violations(self) -> list[Violation]:
+        return self._expected.unexpected()
+
+
+class RuntypeServer:
+    """The session's sandbox: its control API, the server the plugin started (if it did), and the
+    fixture files loaded into it so far (each file once a session; tests reset its tenants)."""
+
+    def __init__(self, control: Control, local: LocalServer | None = None) -> None:
+        self.control = control
+        self.local = local
+        self._fixture_tenants: dict[Path, list[str]] = {}
+
+    @property
+    def url(self) -> str:
+        return self.control.url
+
+    def load_fixture_file(self, path: Path) -> list[str]:
+        """Load `path` unless it is loaded already; the keys of the tenants it declares."""
+        path = path.resolve()
+        if path not in self._fixture_tenants:
+            document = yaml.safe_load(path.read_text("utf-8")) or {}
+            self.control.call("POST", "/fixtures", raw_body=path.read_bytes(), content_type="application/yaml")
+            self._fixture_tenants[path] = [
+                t["apiKey"] for t in document.get("tenants") or [] if isinstance(t, dict) and "apiKey" in t
+            ]
+        return self._fixture_tenants[path]
+
+
+@pytest.fixture(scope="session")
+def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
+    """The sandbox of the session: the one `--runtype-url` names, else one started on a free port."""
+    url = pytestconfig.getoption("--runtype-url") or os.environ.get(URL_ENV)
+    token = pytestconfig.getoption("--runtype-admin-token") or os.environ.get(ADMIN_TOKEN_ENV)
+    if not url:
+        with LocalServer() as local:
+            yield RuntypeServer(Control(local.url), local)
+        return
+    control = Control(url, admin_token=token)
+    problem = None
+    try:
+        control.health()
+    except AdminError as error:
+        problem = f"mock-runtype: {error}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    yield RuntypeServer(control)
+
+
+@pytest.fixture
+def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) -> Iterator[RuntypeMock]:
+    """This test's tenant on the session's sandbox (see the module docstring)."""
+    mock = RuntypeMock(runtype_server.control, new_api_key(), runtype_server.local)
+    problem = None
+    try:
+        for path in _marker_fixture_paths(request):
+            mock._declared.extend(runtype_server.load_fixture_file(path))
+        for key in mock._declared:
+            mock.tenant(key).reset()
+    except AdminError as error:
+        problem = f"mock-runtype: {error}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    request.node.stash[_mock_key] = mock
+    yield mock
+    for tenant in [mock.api_key, *mock._declared]:
+        mock.tenant(tenant).reset()
+
+
+@pytest.fixture
+def runtype_client(runtype_mock: RuntypeMock) -> Iterator[Any]:
+    """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key."""
+    runtype = pytest.importorskip("runtype", reason="runtype-sdk is not installed")
+    with runtype.RuntypeClient(api_key=runtype_mock.api_key, base_url=runtype_mock.url) as client:
+        yield client
+
+
+def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:
+    """The files every `runtype_fixtures` marker of the test names, relative to the test's file."""
+    base = Path(request.node.path).parent
+    paths = []
+    for marker in request.node.iter_markers("runtype_fixtures"):
+        for name in marker.args:
+            path = Path(name)
+            if not path.is_absolute():
+                path = base / path if (base / path).exists() else request.config.rootpath / path
+            if not path.exists():
+                pytest.fail(f"mock-runtype: fixture file {name} not found (looked beside {request.node.path.name} and in {request.config.rootpath})", pytrace=False)
+            paths.append(path)
+    return paths
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After the test body: fail (or warn about) the contract violations its tenants were answered."""
+    try:
+        result = yield
+    except BaseException:
+        _report_violations(item, test_failed=True)
+        raise
+    _report_violations(item, test_failed=False)
+    return result
+
+
+def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
+    """Fail the test listing them; when it failed already, or in warn mode, only tell."""
+    mock = item.stash.get(_mock_key, None)
+    mode = item.config.getoption("--runtype-violations") or item.config.getini("runtype_violations")
+    if mock is None or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
+        return
+    try:
+        found = mock.unexpected_violations()
+        for key in mock._declared:
+            found.extend(mock.tenant(key).violations())
+    except AdminError as error:
+        pytest.fail(f"mock-runtype: could not read the request journal: {error}", pytrace=False)
+    if not found:
+        return
+    message = format_violations(found)
+    if mode == "warn":
+        warnings.warn(RuntypeContractWarning(message), stacklevel=1)
+    elif test_failed:
+        item.add_report_section("call", "mock-runtype contract violations", message)
+    else:
+        pytest.fail(message, pytrace=False)
+
+
+def format_violations(violations: list[Violation]) -> str:
+    count = len(violations)
+    lines = [
+        f"mock-runtype: the sandbox answered {count} request{'s' if count != 1 else ''} of this test "
+        "as contract violation" + ("s" if count != 1 else "") + " (wrap expected ones in "
+        "runtype_mock.expect_errors() or mark the test runtype_expect_errors):"
+    ]
+    lines.extend(f"  {violation}" for violation in violations)
+    return "\n".join(lines)

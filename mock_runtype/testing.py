@@ -1,0 +1,237 @@
+"""Driving a sandbox from tests: a server in a background thread, the control API per tenant.
+
+The pytest plugin (`mock_runtype/pytest_plugin.py`) is built on these; they work from any test
+framework too. Only the standard library talks HTTP here, so the package needs no HTTP client.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
+
+from mock_runtype.http.app import create_app
+from mock_runtype.sandbox import Sandbox, Settings
+
+ADMIN = "/__admin"
+
+
+class LocalServer:
+    """A sandbox on a free 127.0.0.1 port (or the one given), served by waitress in a daemon thread."""
+
+    def __init__(self, settings: Settings | None = None, *, port: int = 0, threads: int = 8) -> None:
+        from waitress import create_server
+
+        self.sandbox = Sandbox(settings)
+        self.app = create_app(self.sandbox)
+        self._server = create_server(self.app, host="127.0.0.1", port=port, threads=threads, ident="mock-runtype")
+        self.url = f"http://127.0.0.1:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, name="mock-runtype", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def new_api_key(prefix: str = "rt_test_") -> str:
+    """A key no other test, worker or run uses: in open mode, a tenant of its own."""
+    return f"{prefix}{uuid.uuid4().hex}"
+
+
+class AdminError(Exception):
+    """A control API call was refused or could not be made."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class Control:
+    """The control API (`/__admin`) of the sandbox at `url`."""
+
+    def __init__(self, url: str, *, admin_token: str | None = None, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.admin_token = admin_token
+        self.timeout = timeout
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        json_body: Any = None,
+        raw_body: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """`method` on `/__admin{path}`; the decoded JSON answer, or AdminError on a non-2xx."""
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        target = f"{self.url}{ADMIN}{path}" + (f"?{urlencode(params, doseq=True)}" if params else "")
+        data = raw_body if raw_body is not None else (None if json_body is None else json.dumps(json_body).encode())
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        if self.admin_token:
+            headers["Authorization"] = f"Bearer {self.admin_token}"
+        try:
+            with urlopen(Request(target, data=data, method=method, headers=headers), timeout=self.timeout) as answer:
+                text = answer.read().decode("utf-8")
+        except HTTPError as error:
+            body = _decode(error.read().decode("utf-8", "replace"))
+            message = body.get("error") if isinstance(body, dict) else body
+            raise AdminError(f"{method} {ADMIN}{path} answered {error.code}: {message}", error.code, body) from None
+        except (URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise AdminError(f"cannot reach the sandbox at {self.url}: {reason}") from None
+        return _decode(text)
+
+    def health(self) -> dict[str, Any]:
+        """`GET /health`: raises AdminError unless a sandbox answers there."""
+        try:
+            with urlopen(f"{self.url}/health", timeout=self.timeout) as answer:
+                body = _decode(answer.read().decode("utf-8"))
+        except (URLError, OSError) as error:
+            raise AdminError(f"no sandbox answers at {self.url}: {getattr(error, 'reason', error)}") from None
+        if not isinstance(body, dict) or body.get("status") != "ok":
+            raise AdminError(f"{self.url}/health did not answer like mock-runtype: {body!r}")
+        return body
+
+    def tenant(self, api_key: str) -> TenantControl:
+        return TenantControl(self, api_key)
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A request the sandbox answered as a breach of the API contract."""
+
+    method: str
+    path: str
+    status: int
+    kind: str
+    error: str
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> Violation:
+        query = entry.get("query") or ""
+        if isinstance(query, dict):
+            query = urlencode(query, doseq=True)
+        path = entry.get("path", "?") + (f"?{query}" if query else "")
+        return cls(entry.get("method", "?"), path, entry.get("status", 0), entry["violation"], _error_text(entry))
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} -> {self.status} ({self.kind.replace('_', ' ')}): {self.error}"
+
+
+def _error_text(entry: dict[str, Any]) -> str:
+    """The error message answered, with the fields it names."""
+    error = entry.get("error") or {}
+    if not isinstance(error, dict):
+        return str(error)
+    text = str(error.get("error", ""))
+    for detail in error.get("details") or []:
+        text += f"\n      {detail.get('path') or '(body)'}: {detail.get('message')}"
+    return text
+
+
+class TenantControl:
+    """The control API scoped to one tenant (`?tenant=<apiKey>`): never touches another tenant."""
+
+    def __init__(self, control: Control, api_key: str) -> None:
+        self.control = control
+        self.api_key = api_key
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        query = {"tenant": self.api_key, **kwargs.pop("query", {})}
+        return self.control.call(method, path, query=query, **kwargs)
+
+    def reset(self) -> None:
+        """Back to this tenant's fixture state (none: empty); its journal and counters too."""
+        self._call("POST", "/reset")
+
+    def load_fixtures(self, source: str | Path | dict[str, Any]) -> Any:
+        """Load a fixture document: a path to a YAML/JSON file, YAML text, or a dict."""
+        if isinstance(source, dict):
+            return self._call("POST", "/fixtures", json_body=source)
+        text = Path(source).read_bytes() if isinstance(source, Path) else source.encode("utf-8")
+        return self._call("POST", "/fixtures", raw_body=text, content_type="application/yaml")
+
+    def requests(self, *, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        """The journal of this tenant's requests, oldest first."""
+        answer = self._call("GET", "/requests", query={"method": method, "path": path})
+        return answer["requests"] if isinstance(answer, dict) else answer
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def state(self) -> dict[str, Any]:
+        """This tenant's data as a fixture document that loads back to the same state."""
+        return self._call("GET", "/state")
+
+    def scenarios(self) -> list[dict[str, Any]]:
+        answer = self._call("GET", "/scenarios")
+        return answer["scenarios"] if isinstance(answer, dict) else answer
+
+    def add_scenario(self, scenario: dict[str, Any]) -> Any:
+        """Add a scenario that applies to this tenant alone."""
+        return self._call("POST", "/scenarios", json_body=scenario)
+
+    def remove_scenario(self, name: str) -> None:
+        self._call("DELETE", f"/scenarios/{name}")
+
+    def set_clock(self, moment: str) -> Any:
+        """Freeze the clock at an ISO 8601 date-time."""
+        return self._call("POST", "/clock", json_body={"set": moment})
+
+    def advance_clock(self, seconds: float) -> Any:
+        return self._call("POST", "/clock", json_body={"advance": f"{seconds}s"})
+
+    def violations(self) -> list[Violation]:
+        """The requests in this tenant's journal that the sandbox answered as contract violations."""
+        return [Violation.from_entry(e) for e in self.requests() if e.get("violation")]
+
+
+class ExpectedErrors:
+    """Spans of a tenant's journal whose contract violations a test declared it expects."""
+
+    def __init__(self, tenant: TenantControl) -> None:
+        self._tenant = tenant
+        self._spans: list[tuple[int, int]] = []
+
+    @contextmanager
+    def span(self) -> Iterator[None]:
+        start = len(self._tenant.requests())
+        try:
+            yield
+        finally:
+            self._spans.append((start, len(self._tenant.requests())))
+
+    def unexpected(self) -> list[Violation]:
+        """The tenant's violations outside every expected span."""
+        entries = self._tenant.requests()
+        return [
+            Violation.from_entry(entry)
+            for index, entry in enumerate(entries)
+            if entry.get("violation") and not any(start <= index < end for start, end in self._spans)
+        ]
