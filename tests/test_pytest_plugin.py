@@ -1,0 +1,214 @@
+"""The pytest plugin, as a user's test suite meets it (run by pytester, in-process or with xdist)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ACME_FIXTURE = """\
+tenants:
+  - apiKey: sk_test_acme
+    organizationId: org_acme
+records:
+  - tenant: sk_test_acme
+    type: customer
+    name: Acme Corp
+    metadata: {industry: tech}
+"""
+
+
+def write_tests(pytester: pytest.Pytester, source: str, **files: str) -> None:
+    pytester.makepyfile(test_user=textwrap.dedent(source))
+    for name, text in files.items():
+        pytester.path.joinpath(name).write_text(text)
+
+
+def test_each_test_gets_its_own_tenant_and_a_ready_sdk_client(pytester):
+    write_tests(pytester, """
+        import requests
+
+        KEYS = []
+
+        def test_create_through_the_sdk(runtype_client, runtype_mock):
+            KEYS.append(runtype_mock.api_key)
+            record = runtype_client.records.create(type="customer", name="Acme Corp")
+            listed = requests.get(runtype_mock.url + "/v1/records", headers=runtype_mock.headers).json()
+            assert [r["id"] for r in listed["data"]] == [record.id]
+
+        def test_a_second_test_starts_empty(runtype_mock):
+            KEYS.append(runtype_mock.api_key)
+            listed = requests.get(runtype_mock.url + "/v1/records", headers=runtype_mock.headers).json()
+            assert listed["data"] == []
+            assert KEYS[0] != KEYS[1] and all(k.startswith("rt_test_") for k in KEYS)
+
+        def test_the_journal_shows_what_the_test_sent(runtype_mock):
+            requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers,
+                          json={"type": "note", "name": "n1"})
+            [entry] = runtype_mock.requests()
+            assert (entry["method"], entry["path"], entry["status"]) == ("POST", "/v1/records", 201)
+            assert runtype_mock.state()["records"][0]["name"] == "n1"
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_the_marker_loads_fixtures_and_each_test_starts_from_them(pytester):
+    write_tests(pytester, """
+        import pytest, requests
+
+        def acme(runtype_mock):
+            return requests.get(runtype_mock.url + "/v1/records",
+                                headers={"Authorization": "Bearer sk_test_acme"}).json()["data"]
+
+        @pytest.mark.runtype_fixtures("acme.yaml")
+        def test_seeded_records_are_there(runtype_mock):
+            [record] = acme(runtype_mock)
+            assert (record["name"], record["organizationId"]) == ("Acme Corp", "org_acme")
+            requests.post(runtype_mock.url + "/v1/records", headers={"Authorization": "Bearer sk_test_acme"},
+                          json={"type": "customer", "name": "Globex"})
+            assert len(acme(runtype_mock)) == 2
+
+        @pytest.mark.runtype_fixtures("acme.yaml")
+        def test_the_next_test_finds_the_fixture_state_again(runtype_mock):
+            assert [r["name"] for r in acme(runtype_mock)] == ["Acme Corp"]
+
+        def test_without_the_marker_the_fresh_tenant_is_empty(runtype_mock):
+            assert runtype_mock.requests() == []
+    """, **{"acme.yaml": ACME_FIXTURE})
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, server):
+    write_tests(pytester, """
+        import pytest, requests
+
+        @pytest.mark.parametrize("n", range(40))
+        def test_sees_only_its_own_records(runtype_mock, n):
+            session = requests.Session()
+            session.headers.update(runtype_mock.headers)
+            names = {f"record {n}.{i}" for i in range(3)}
+            for name in names:
+                assert session.post(runtype_mock.url + "/v1/records", json={"type": "item", "name": name}).status_code == 201
+            listed = session.get(runtype_mock.url + "/v1/records", params={"limit": 100}).json()["data"]
+            assert {r["name"] for r in listed} == names
+    """)
+    result = pytester.runpytest_subprocess("-n", "4", "--runtype-url", server.url, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=40)
+    result.stdout.fnmatch_lines(["*4 workers*"])
+
+
+def test_a_test_that_swallows_a_400_fails_listing_the_request(pytester):
+    write_tests(pytester, """
+        import requests
+
+        def test_ignores_the_answer(runtype_mock):
+            requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers,
+                          json={"type": "customer", "nmae": "typo"})
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the sandbox answered 1 request of this test as contract violation*",
+        "*POST /v1/records -> 400 (validation): Validation failed: *",
+        "*name: 'name' is required*",
+        "*nmae: unknown field(s): nmae*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unknown_routes_and_wrong_methods_are_violations_but_a_missing_record_is_not(pytester):
+    write_tests(pytester, """
+        import requests
+
+        def test_calls(runtype_mock):
+            requests.get(runtype_mock.url + "/v1/records/no-such-id", headers=runtype_mock.headers)
+            requests.get(runtype_mock.url + "/v1/recrods", headers=runtype_mock.headers)
+            requests.post(runtype_mock.url + "/v1/records/some-id", headers=runtype_mock.headers, json={})
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*answered 2 requests of this test as contract violations*",
+        "*GET /v1/recrods -> 404 (unknown route): Not found: GET /v1/recrods",
+        "*POST /v1/records/some-id -> 405 (method not allowed): Method POST is not allowed*",
+    ])
+    assert "no-such-id" not in result.stdout.str()
+
+
+def test_expected_errors_in_a_block_or_by_marker_do_not_fail(pytester):
+    write_tests(pytester, """
+        import pytest, requests
+
+        def bad_create(runtype_mock):
+            return requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers, json={"type": ""})
+
+        def test_block(runtype_mock):
+            with runtype_mock.expect_errors():
+                assert bad_create(runtype_mock).status_code == 400
+
+        def test_outside_the_block_still_counts(runtype_mock):
+            with runtype_mock.expect_errors():
+                bad_create(runtype_mock)
+            bad_create(runtype_mock)
+
+        @pytest.mark.runtype_expect_errors
+        def test_marker(runtype_mock):
+            assert bad_create(runtype_mock).status_code == 400
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*test_outside_the_block_still_counts*", "*answered 1 request of this test*"])
+
+
+def test_warn_mode_reports_without_failing(pytester):
+    pytester.makeini("[pytest]\nruntype_violations = warn\n")
+    write_tests(pytester, """
+        import requests
+
+        def test_ignores_the_answer(runtype_mock):
+            requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers, json={"type": 1})
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*RuntypeContractWarning*", "*POST /v1/records -> 400 (validation)*"])
+    pytester.runpytest("-p", "no:cacheprovider", "--runtype-violations=fail").assert_outcomes(failed=1)
+
+
+def test_a_failing_test_keeps_its_own_error_and_lists_violations_beside_it(pytester):
+    write_tests(pytester, """
+        import requests
+
+        def test_fails(runtype_mock):
+            requests.get(runtype_mock.url + "/v1/nothing", headers=runtype_mock.headers)
+            assert 1 == 2
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*assert 1 == 2*", "*mock-runtype contract violations*", "*GET /v1/nothing -> 404*"])
+
+
+def test_runtype_url_from_the_environment_and_a_clear_error_when_nothing_answers(pytester, server, monkeypatch):
+    write_tests(pytester, """
+        def test_url(runtype_mock):
+            assert runtype_mock.url == "%s" and runtype_mock.sandbox is None
+    """ % server.url)
+    monkeypatch.setenv("MOCK_RUNTYPE_URL", server.url)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+    monkeypatch.setenv("MOCK_RUNTYPE_URL", "http://127.0.0.1:9")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*mock-runtype: no sandbox answers at http://127.0.0.1:9*"])
+
+
+def test_runtype_client_skips_cleanly_without_the_sdk(pytester):
+    pytester.makeconftest("import sys\nsys.modules['runtype'] = None\n")
+    write_tests(pytester, """
+        def test_sdk(runtype_client):
+            raise AssertionError("not reached")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*runtype-sdk is not installed*"])
