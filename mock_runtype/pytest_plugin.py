@@ -101,6 +101,15 @@ class RuntypeMock(TenantControl):
         """The in-process Sandbox object when the plugin started the server (None for --runtype-url)."""
         return self._local.sandbox if self._local else None
 
+    def test_client(self) -> Any:
+        """A Flask test client of the in-process sandbox, already sending this test's key: no
+        socket involved. Only when the plugin started the server (not with --runtype-url)."""
+        if self._local is None:
+            raise RuntimeError("test_client() needs the plugin's own server; --runtype-url names an external one")
+        client = self._local.app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.api_key}"
+        return client
+
     def tenant(self, api_key: str) -> TenantControl:
         """The control API scoped to another tenant, e.g. one a fixture file declares."""
         return TenantControl(self.control, api_key)

@@ -212,3 +212,17 @@ def test_runtype_client_skips_cleanly_without_the_sdk(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*runtype-sdk is not installed*"])
+
+
+def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
+    write_tests(pytester, """
+        def test_in_process(runtype_mock):
+            client = runtype_mock.test_client()
+            created = client.post("/v1/records", json={"type": "customer", "name": "Acme"})
+            assert created.status_code == 201
+            assert client.get("/v1/records").json["data"][0]["id"] == created.json["id"]
+            client.post("/v1/records", json={"type": "customer"})
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*POST /v1/records -> 400 (validation)*"])
