@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +228,17 @@ def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*POST /v1/records -> 400 (validation)*"])
+
+
+def readme_block(caption: str) -> str:
+    """The code block that follows `caption` in the README's "From pytest" section."""
+    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text("utf-8")
+    section = readme.split("### From pytest", 1)[1].split("\n## ", 1)[0]
+    return re.search(re.escape(caption) + r".*?```\w*\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_runs_as_written_also_under_xdist(pytester):
+    pytester.path.joinpath("acme.yaml").write_text(readme_block("`acme.yaml`"))
+    pytester.makepyfile(test_customers=readme_block("`test_customers.py`"))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=4)
