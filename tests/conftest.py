@@ -2,47 +2,28 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
 from typing import Iterator
 
 import pytest
 import requests
-from waitress import create_server
 
-from mock_runtype.http.app import create_app
-from mock_runtype.sandbox import Sandbox, Settings
-
-
-class RunningServer:
-    """A sandbox served by waitress on a free loopback port, in a background thread."""
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.sandbox = Sandbox(settings)
-        self._server = create_server(create_app(self.sandbox), host="127.0.0.1", port=0, threads=8)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.close()
+from mock_runtype.testing import LocalServer, new_api_key
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[RunningServer]:
-    running = RunningServer()
-    yield running
-    running.close()
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as running:
+        yield running
 
 
 @pytest.fixture
 def api_key() -> str:
     """A tenant of its own for each test: open mode makes every new key a new tenant."""
-    return f"rt_test_{uuid.uuid4().hex}"
+    return new_api_key()
 
 
 @pytest.fixture
-def http(server: RunningServer, api_key: str) -> Iterator[requests.Session]:
+def http(server: LocalServer, api_key: str) -> Iterator[requests.Session]:
     """A requests session against the server, authenticated as this test's tenant."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {api_key}"
