@@ -76,9 +76,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "runtype_expect_errors: this test expects the sandbox to answer contract violations (400/404/405)",
     )
-    mode = config.getoption("--runtype-violations") or config.getini("runtype_violations")
+    mode = _violation_mode(config)
     if mode not in VIOLATION_MODES:
         raise pytest.UsageError(f"runtype_violations must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
+
+
+def _external_url(config: pytest.Config) -> str | None:
+    return config.getoption("--runtype-url") or os.environ.get(URL_ENV) or None
+
+
+def _violation_mode(config: pytest.Config) -> str:
+    return config.getoption("--runtype-violations") or config.getini("runtype_violations")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = _external_url(config)
+    where = f"the sandbox at {url}" if url else "its own sandbox on 127.0.0.1 when a test asks for one"
+    return f"mock-runtype: {where}; contract violations: {_violation_mode(config)}"
 
 
 class RuntypeMock(TenantControl):
@@ -152,7 +166,7 @@ class RuntypeServer:
 @pytest.fixture(scope="session")
 def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
     """The sandbox of the session: the one `--runtype-url` names, else one started on a free port."""
-    url = pytestconfig.getoption("--runtype-url") or os.environ.get(URL_ENV)
+    url = _external_url(pytestconfig)
     token = pytestconfig.getoption("--runtype-admin-token") or os.environ.get(ADMIN_TOKEN_ENV)
     if not url:
         with LocalServer() as local:
@@ -227,7 +241,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
     """Fail the test listing them; when it failed already, or in warn mode, only tell."""
     mock = item.stash.get(_mock_key, None)
-    mode = item.config.getoption("--runtype-violations") or item.config.getini("runtype_violations")
+    mode = _violation_mode(item.config)
     if mock is None or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
         return
     try:

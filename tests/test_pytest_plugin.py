@@ -28,6 +28,13 @@ def write_tests(pytester: pytest.Pytester, source: str, **files: str) -> None:
         pytester.path.joinpath(name).write_text(text)
 
 
+def run(pytester: pytest.Pytester, *args: str, **outcomes: int) -> pytest.RunResult:
+    """Run the user's suite in this process and check how many tests passed, failed, ..."""
+    result = pytester.runpytest("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(**outcomes)
+    return result
+
+
 def test_each_test_gets_its_own_tenant_and_a_ready_sdk_client(pytester):
     write_tests(pytester, """
         import requests
@@ -53,7 +60,7 @@ def test_each_test_gets_its_own_tenant_and_a_ready_sdk_client(pytester):
             assert (entry["method"], entry["path"], entry["status"]) == ("POST", "/v1/records", 201)
             assert runtype_mock.state()["records"][0]["name"] == "n1"
     """)
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    run(pytester, passed=3)
 
 
 def test_the_marker_loads_fixtures_and_each_test_starts_from_them(pytester):
@@ -79,7 +86,7 @@ def test_the_marker_loads_fixtures_and_each_test_starts_from_them(pytester):
         def test_without_the_marker_the_fresh_tenant_is_empty(runtype_mock):
             assert runtype_mock.requests() == []
     """, **{"acme.yaml": ACME_FIXTURE})
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    run(pytester, passed=3)
 
 
 def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, server):
@@ -98,7 +105,7 @@ def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, serve
     """)
     result = pytester.runpytest_subprocess("-n", "4", "--runtype-url", server.url, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=40)
-    result.stdout.fnmatch_lines(["*4 workers*"])
+    result.stdout.fnmatch_lines(["mock-runtype: the sandbox at http://127.0.0.1:*", "*4 workers*"])
 
 
 def test_a_test_that_swallows_a_400_fails_listing_the_request(pytester):
@@ -109,8 +116,7 @@ def test_a_test_that_swallows_a_400_fails_listing_the_request(pytester):
             requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers,
                           json={"type": "customer", "nmae": "typo"})
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result = run(pytester, failed=1)
     result.stdout.fnmatch_lines([
         "*the sandbox answered 1 request of this test as contract violation*",
         "*POST /v1/records -> 400 (validation): Validation failed: *",
@@ -129,8 +135,7 @@ def test_unknown_routes_and_wrong_methods_are_violations_but_a_missing_record_is
             requests.get(runtype_mock.url + "/v1/recrods", headers=runtype_mock.headers)
             requests.post(runtype_mock.url + "/v1/records/some-id", headers=runtype_mock.headers, json={})
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result = run(pytester, failed=1)
     result.stdout.fnmatch_lines([
         "*answered 2 requests of this test as contract violations*",
         "*GET /v1/recrods -> 404 (unknown route): Not found: GET /v1/recrods",
@@ -159,8 +164,7 @@ def test_expected_errors_in_a_block_or_by_marker_do_not_fail(pytester):
         def test_marker(runtype_mock):
             assert bad_create(runtype_mock).status_code == 400
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=1)
+    result = run(pytester, passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_outside_the_block_still_counts*", "*answered 1 request of this test*"])
 
 
@@ -172,10 +176,9 @@ def test_warn_mode_reports_without_failing(pytester):
         def test_ignores_the_answer(runtype_mock):
             requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers, json={"type": 1})
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, warnings=1)
+    result = run(pytester, passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*RuntypeContractWarning*", "*POST /v1/records -> 400 (validation)*"])
-    pytester.runpytest("-p", "no:cacheprovider", "--runtype-violations=fail").assert_outcomes(failed=1)
+    run(pytester, "--runtype-violations=fail", failed=1)
 
 
 def test_a_failing_test_keeps_its_own_error_and_lists_violations_beside_it(pytester):
@@ -186,8 +189,7 @@ def test_a_failing_test_keeps_its_own_error_and_lists_violations_beside_it(pytes
             requests.get(runtype_mock.url + "/v1/nothing", headers=runtype_mock.headers)
             assert 1 == 2
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result = run(pytester, failed=1)
     result.stdout.fnmatch_lines(["*assert 1 == 2*", "*mock-runtype contract violations*", "*GET /v1/nothing -> 404*"])
 
 
@@ -197,11 +199,10 @@ def test_runtype_url_from_the_environment_and_a_clear_error_when_nothing_answers
             assert runtype_mock.url == "%s" and runtype_mock.sandbox is None
     """ % server.url)
     monkeypatch.setenv("MOCK_RUNTYPE_URL", server.url)
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    run(pytester, passed=1)
 
     monkeypatch.setenv("MOCK_RUNTYPE_URL", "http://127.0.0.1:9")
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(errors=1)
+    result = run(pytester, errors=1)
     result.stdout.fnmatch_lines(["*mock-runtype: no sandbox answers at http://127.0.0.1:9*"])
 
 
@@ -211,8 +212,7 @@ def test_runtype_client_skips_cleanly_without_the_sdk(pytester):
         def test_sdk(runtype_client):
             raise AssertionError("not reached")
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(skipped=1)
+    result = run(pytester, "-rs", skipped=1)
     result.stdout.fnmatch_lines(["*runtype-sdk is not installed*"])
 
 
@@ -225,8 +225,7 @@ def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
             assert client.get("/v1/records").json["data"][0]["id"] == created.json["id"]
             client.post("/v1/records", json={"type": "customer"})
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result = run(pytester, failed=1)
     result.stdout.fnmatch_lines(["*POST /v1/records -> 400 (validation)*"])
 
 
@@ -240,5 +239,5 @@ def readme_block(caption: str) -> str:
 def test_the_readme_example_runs_as_written_also_under_xdist(pytester):
     pytester.path.joinpath("acme.yaml").write_text(readme_block("`acme.yaml`"))
     pytester.makepyfile(test_customers=readme_block("`test_customers.py`"))
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=4)
+    run(pytester, passed=4)
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=4)
