@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import yaml
-
 from mock_runtype.testing import (
     AdminError,
     Control,
@@ -102,8 +100,7 @@ class RuntypeMock(TenantControl):
         super().__init__(control, api_key)
         self.url = control.url
         self._local = local
-        self._expected = ExpectedErrors(self)
-        self._declared: list[str] = []
+        self._expected = ExpectedErrors([self])
 
     @property
     def headers(self) -> dict[str, str]:
@@ -134,7 +131,24 @@ class RuntypeMock(TenantControl):
         with self._expected.span():
             yield
 
+    def load_fixtures(self, source: str | Path | dict[str, Any]) -> list[str]:
+        """Load a fixture document; the tenants it declares become this test's (see `declare`)."""
+        keys = super().load_fixtures(source)
+        self.declare(keys)
+        return keys
+
+    @property
+    def tenants(self) -> list[TenantControl]:
+        """The test's tenants: its own key first, then those of the fixture files it loads."""
+        return self._expected.tenants
+
+    def declare(self, api_keys: list[str]) -> None:
+        """Count these tenants (a fixture file's) as the test's own: reset to start, checked, reset after."""
+        known = {t.api_key for t in self.tenants}
+        self.tenants.extend(self.tenant(key) for key in api_keys if key not in known)
+
     def unexpected_violations(self) -> list[Violation]:
+        """The test's tenants' violations outside its `expect_errors()` blocks."""
         return self._expected.unexpected()
 
 
@@ -155,11 +169,7 @@ class RuntypeServer:
         """Load `path` unless it is loaded already; the keys of the tenants it declares."""
         path = path.resolve()
         if path not in self._fixture_tenants:
-            document = yaml.safe_load(path.read_text("utf-8")) or {}
-            self.control.call("POST", "/fixtures", raw_body=path.read_bytes(), content_type="application/yaml")
-            self._fixture_tenants[path] = [
-                t["apiKey"] for t in document.get("tenants") or [] if isinstance(t, dict) and "apiKey" in t
-            ]
+            self._fixture_tenants[path] = self.control.load_fixtures(path)
         return self._fixture_tenants[path]
 
 
@@ -190,17 +200,17 @@ def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) 
     problem = None
     try:
         for path in _marker_fixture_paths(request):
-            mock._declared.extend(runtype_server.load_fixture_file(path))
-        for key in mock._declared:
-            mock.tenant(key).reset()
+            mock.declare(runtype_server.load_fixture_file(path))
+        for tenant in mock.tenants[1:]:
+            tenant.reset()
     except AdminError as error:
         problem = f"mock-runtype: {error}"
     if problem:
         pytest.fail(problem, pytrace=False)
     request.node.stash[_mock_key] = mock
     yield mock
-    for tenant in [mock.api_key, *mock._declared]:
-        mock.tenant(tenant).reset()
+    for tenant in mock.tenants:
+        tenant.reset()
 
 
 @pytest.fixture
@@ -246,8 +256,6 @@ def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
         return
     try:
         found = mock.unexpected_violations()
-        for key in mock._declared:
-            found.extend(mock.tenant(key).violations())
     except AdminError as error:
         pytest.fail(f"mock-runtype: could not read the request journal: {error}", pytrace=False)
     if not found:

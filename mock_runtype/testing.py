@@ -17,6 +17,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
+import yaml
+
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
 
@@ -114,6 +116,17 @@ class Control:
     def tenant(self, api_key: str) -> TenantControl:
         return TenantControl(self, api_key)
 
+    def load_fixtures(self, source: str | Path | dict[str, Any], *, tenant: str | None = None) -> list[str]:
+        """Load a fixture document (a path to a YAML/JSON file, YAML text, or a dict) into the
+        sandbox; returns the API keys of the tenants it declares."""
+        if isinstance(source, dict):
+            document, body, content_type = source, json.dumps(source).encode(), "application/json"
+        else:
+            body = Path(source).read_bytes() if isinstance(source, Path) else source.encode("utf-8")
+            document, content_type = yaml.safe_load(body) or {}, "application/yaml"
+        self.call("POST", "/fixtures", query={"tenant": tenant}, raw_body=body, content_type=content_type)
+        return declared_tenants(document)
+
 
 def _decode(text: str) -> Any:
     try:
@@ -155,6 +168,12 @@ def _error_text(entry: dict[str, Any]) -> str:
     return text
 
 
+def declared_tenants(document: Any) -> list[str]:
+    """The API keys of the tenants a fixture document declares."""
+    tenants = document.get("tenants") if isinstance(document, dict) else None
+    return [t["apiKey"] for t in tenants or [] if isinstance(t, dict) and isinstance(t.get("apiKey"), str)]
+
+
 class TenantControl:
     """The control API scoped to one tenant (`?tenant=<apiKey>`): never touches another tenant."""
 
@@ -170,12 +189,9 @@ class TenantControl:
         """Back to this tenant's fixture state (none: empty); its journal and counters too."""
         self._call("POST", "/reset")
 
-    def load_fixtures(self, source: str | Path | dict[str, Any]) -> Any:
-        """Load a fixture document: a path to a YAML/JSON file, YAML text, or a dict."""
-        if isinstance(source, dict):
-            return self._call("POST", "/fixtures", json_body=source)
-        text = Path(source).read_bytes() if isinstance(source, Path) else source.encode("utf-8")
-        return self._call("POST", "/fixtures", raw_body=text, content_type="application/yaml")
+    def load_fixtures(self, source: str | Path | dict[str, Any]) -> list[str]:
+        """Load a fixture document scoped to this tenant; the keys of the tenants it declares."""
+        return self.control.load_fixtures(source, tenant=self.api_key)
 
     def requests(self, *, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
         """The journal of this tenant's requests, oldest first."""
@@ -207,31 +223,30 @@ class TenantControl:
     def advance_clock(self, seconds: float) -> Any:
         return self._call("POST", "/clock", json_body={"advance": f"{seconds}s"})
 
-    def violations(self) -> list[Violation]:
-        """The requests in this tenant's journal that the sandbox answered as contract violations."""
-        return [Violation.from_entry(e) for e in self.requests() if e.get("violation")]
-
 
 class ExpectedErrors:
-    """Spans of a tenant's journal whose contract violations a test declared it expects."""
+    """The contract violations some tenants' journals hold, less those in spans a test expected."""
 
-    def __init__(self, tenant: TenantControl) -> None:
-        self._tenant = tenant
-        self._spans: list[tuple[int, int]] = []
+    def __init__(self, tenants: list[TenantControl]) -> None:
+        self.tenants = tenants
+        self._spans: list[dict[str, tuple[int, int]]] = []
 
     @contextmanager
     def span(self) -> Iterator[None]:
-        start = len(self._tenant.requests())
+        """Requests made inside the block are expected to fail."""
+        starts = {t.api_key: len(t.requests()) for t in self.tenants}
         try:
             yield
         finally:
-            self._spans.append((start, len(self._tenant.requests())))
+            self._spans.append({t.api_key: (starts[t.api_key], len(t.requests())) for t in self.tenants})
 
     def unexpected(self) -> list[Violation]:
-        """The tenant's violations outside every expected span."""
-        entries = self._tenant.requests()
-        return [
-            Violation.from_entry(entry)
-            for index, entry in enumerate(entries)
-            if entry.get("violation") and not any(start <= index < end for start, end in self._spans)
-        ]
+        found = []
+        for tenant in self.tenants:
+            spans = [span[tenant.api_key] for span in self._spans]
+            found.extend(
+                Violation.from_entry(entry)
+                for index, entry in enumerate(tenant.requests())
+                if entry.get("violation") and not any(start <= index < end for start, end in spans)
+            )
+        return found
