@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
 from mock_runtype.testing import (
     AdminError,
     Control,
@@ -231,7 +232,8 @@ def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:
             if not path.is_absolute():
                 path = base / path if (base / path).exists() else request.config.rootpath / path
             if not path.exists():
-                pytest.fail(f"mock-runtype: fixture file {name} not found (looked beside {request.node.path.name} and in {request.config.rootpath})", pytrace=False)
+                where = f"beside {request.node.path.name} and in {request.config.rootpath}"
+                pytest.fail(f"mock-runtype: fixture file {name} not found ({where})", pytrace=False)
             paths.append(path)
     return paths
 
@@ -254,13 +256,9 @@ def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
     mode = _violation_mode(item.config)
     if mock is None or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
         return
-    try:
-        found = mock.unexpected_violations()
-    except AdminError as error:
-        pytest.fail(f"mock-runtype: could not read the request journal: {error}", pytrace=False)
-    if not found:
+    message = _violations_message(mock)
+    if message is None:
         return
-    message = format_violations(found)
     if mode == "warn":
         warnings.warn(RuntypeContractWarning(message), stacklevel=1)
     elif test_failed:
@@ -269,12 +267,19 @@ def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
         pytest.fail(message, pytrace=False)
 
 
-def format_violations(violations: list[Violation]) -> str:
-    count = len(violations)
+def _violations_message(mock: RuntypeMock) -> str | None:
+    """What to tell about the test's unexpected violations; None when there are none."""
+    try:
+        found = mock.unexpected_violations()
+    except AdminError as error:
+        return f"mock-runtype: could not read the request journal: {error}"
+    if not found:
+        return None
+    many = len(found) != 1
     lines = [
-        f"mock-runtype: the sandbox answered {count} request{'s' if count != 1 else ''} of this test "
-        "as contract violation" + ("s" if count != 1 else "") + " (wrap expected ones in "
-        "runtype_mock.expect_errors() or mark the test runtype_expect_errors):"
+        f"mock-runtype: the sandbox answered {len(found)} request{'s' if many else ''} of this test as "
+        f"contract violation{'s' if many else ''} (wrap expected ones in runtype_mock.expect_errors() "
+        "or mark the test runtype_expect_errors):",
+        *(f"  {violation}" for violation in found),
     ]
-    lines.extend(f"  {violation}" for violation in violations)
     return "\n".join(lines)
