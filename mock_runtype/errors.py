@@ -82,6 +82,12 @@ class Conflict(SandboxError):
     status = 409
 
 
+class Unprocessable(SandboxError):
+    """Well-formed, but the change it asks for would break a rule (422)."""
+
+    status = 422
+
+
 class PayloadTooLarge(SandboxError):
     """The body is over the configured limit (413)."""
 

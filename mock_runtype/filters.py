@@ -67,6 +67,8 @@ __all__ = [
     "parse_record_filter",
     "parse_record_filter_param",
     "conditions_to_filter",
+    "field_getter",
+    "metadata_getter",
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_LIST_VALUES",
@@ -763,6 +765,17 @@ def _compile_date_condition(c: _Condition) -> Predicate:
 # ---------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------
+
+
+def field_getter(field: str) -> Callable[[Record], Any]:
+    """What `field` reads from a record under the rules above (own columns, then metadata paths)."""
+    return _getter(field)
+
+
+def metadata_getter(path: str) -> Callable[[dict], Any]:
+    """What `path` reads from a metadata object: a literal key first, then dotted steps."""
+    return _metadata_path_getter(path)
+
 
 
 def parse_filter(obj: Any, path: str = "where") -> Filter:

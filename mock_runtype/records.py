@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from mock_runtype.clock import format_timestamp
 
 COMPACT_LIMIT = 100
+MAX_METADATA_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,11 @@ class Record:
 def metadata_schema(metadata: dict[str, Any]) -> dict[str, list[str]]:
     """`{"keys": [...]}`: the metadata's top-level keys, in their order."""
     return {"keys": list(metadata)}
+
+
+def metadata_size(metadata: dict[str, Any]) -> int:
+    """Bytes of the metadata as compact UTF-8 JSON (what size filters and the size limit measure)."""
+    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def compact(value: Any) -> Any:

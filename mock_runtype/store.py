@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
 
 from sortedcontainers import SortedKeyList
 
 from mock_runtype.clock import Clock, IdSource
 from mock_runtype.errors import Conflict, InvalidRequest, NotFound
-from mock_runtype.listing import CursorPosition, ListQuery, decode_cursor
+from mock_runtype.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
 from mock_runtype.records import Record
 from mock_runtype.tenancy import Tenant
 
@@ -26,6 +26,7 @@ SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
 }
 _KEY_TYPES = {"createdAt": int, "updatedAt": int, "name": str}
 UPDATABLE_FIELDS = ("type", "name", "metadata", "messages", "ownerId")
+RemovalListener = Callable[[Optional[str], Optional[List[str]]], None]
 
 
 @dataclass
@@ -39,6 +40,18 @@ class Page:
     next_position: CursorPosition | None
     prev_position: CursorPosition | None
     total: int | None
+
+
+@dataclass(frozen=True)
+class MetadataEdit:
+    """One record's metadata edit: the record before and after (the same when nothing changes)."""
+
+    before: Record
+    after: Record
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not self.before
 
 
 class _Index:
@@ -101,6 +114,18 @@ class Store:
         self._lock = threading.RLock()
         self._tenants: dict[str, _TenantData] = {}
         self._seq = 0
+        self._removal_listeners: list[RemovalListener] = []
+
+    def on_removal(self, listener: RemovalListener) -> None:
+        """Call `listener(tenant_key, record_ids)` (under the store's lock) after records go.
+
+        `record_ids` is None when a whole tenant went; both are None when everything went.
+        """
+        self._removal_listeners.append(listener)
+
+    def _removed(self, tenant_key: str | None, record_ids: list[str] | None) -> None:
+        for listener in self._removal_listeners:
+            listener(tenant_key, record_ids)
 
     # -- single records -------------------------------------------------------------------
 
@@ -197,7 +222,82 @@ class Store:
         with self._lock:
             record = self.get(tenant_key, record_id)
             self._tenants[tenant_key].remove(record)
+            self._removed(tenant_key, [record.id])
             return record
+
+    def delete_many(self, tenant_key: str, record_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Remove the tenant's records among `record_ids` at once: (deleted ids, ids not found)."""
+        deleted: list[str] = []
+        missing: list[str] = []
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            for record_id in dict.fromkeys(record_ids):
+                record = data.by_id.get(record_id) if data is not None else None
+                if record is None:
+                    missing.append(record_id)
+                else:
+                    data.remove(record)
+                    deleted.append(record_id)
+            if deleted:
+                self._removed(tenant_key, deleted)
+        return deleted, missing
+
+    def edit_metadata(
+        self,
+        tenant_key: str,
+        change: Callable[[Record], dict[str, Any]],
+        *,
+        record_ids: Iterable[str] | None = None,
+        record_type: str | None = None,
+        matches: Callable[[Record], bool] | None = None,
+        dry_run: bool = False,
+        max_records: int | None = None,
+    ) -> list[MetadataEdit]:
+        """Give many records new metadata, all or none, in one step under the lock.
+
+        Selects the records with `record_ids` (unknown ones are skipped), or else those of
+        `record_type` (every type when None) that pass `matches`, newest first. `change(record)`
+        returns a record's new metadata; if it raises, or the selection exceeds `max_records`,
+        nothing changes. A record whose metadata stays equal keeps its updatedAt; a string
+        `ownerId` that the change sets moves the record's owner, as on create.
+        """
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            if data is None:
+                return []
+            if record_ids is not None:
+                selected = [data.by_id[i] for i in dict.fromkeys(record_ids) if i in data.by_id]
+            else:
+                index = data.all if record_type is None else data.by_type.get(record_type)
+                newest_first = reversed(index.orders["createdAt"]) if index is not None else ()
+                selected = [r for r in newest_first if matches is None or matches(r)]
+            if max_records is not None and len(selected) > max_records:
+                raise InvalidRequest(
+                    f"The edit selects {len(selected)} records; at most {max_records} can be edited at once",
+                    details=[{"path": "", "message": "narrow the selector"}],
+                )
+            now = self.clock.now_ms()
+            edits = [self._edited(record, change(record), now) for record in selected]
+            if not dry_run:
+                for edit in edits:
+                    if edit.changed:
+                        data.remove(edit.before)
+                        data.add(edit.after)
+            return edits
+
+    @staticmethod
+    def _edited(record: Record, metadata: dict[str, Any], now: int) -> MetadataEdit:
+        if metadata == record.metadata:
+            return MetadataEdit(record, record)
+        owner = metadata.get("ownerId")
+        sets_owner = isinstance(owner, str) and owner != record.metadata.get("ownerId")
+        after = replace(
+            record,
+            metadata=metadata,
+            owner_id=owner if sets_owner else record.owner_id,
+            updated_at=max(now, record.updated_at + 1),
+        )
+        return MetadataEdit(record, after)
 
     # -- many records ---------------------------------------------------------------------
 
@@ -207,9 +307,9 @@ class Store:
         position = decode_cursor(query.cursor, fingerprint) if query.cursor else None
         if position is not None:
             _check_key_shape(position.key, query.sort_by)
-        predicate = query.predicate()
         with self._lock:
             order = self._order(tenant_key, query)
+            predicate = self._predicate(order, query)
             if order is None:
                 return Page([], 0, False, False, None, None, 0 if query.include_count else None)
             backward = query.backward and position is not None
@@ -239,12 +339,19 @@ class Store:
 
     def matching(self, tenant_key: str, query: ListQuery) -> list[Record]:
         """Every record of the tenant matching `query`'s filters, in its order (no paging)."""
-        predicate = query.predicate()
         with self._lock:
             order = self._order(tenant_key, query)
+            predicate = self._predicate(order, query)
             if order is None:
                 return []
             return list(_take(_walk(order, query.descending, None, False), predicate, None))
+
+    def of_type(self, tenant_key: str, record_type: str) -> list[Record]:
+        """The tenant's records of one type, newest first, read from the type's own index."""
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            index = data.by_type.get(record_type) if data is not None else None
+            return list(reversed(index.orders["createdAt"])) if index is not None else []
 
     def records_of(self, tenant_key: str) -> list[Record]:
         """Every record of the tenant, oldest first."""
@@ -263,8 +370,18 @@ class Store:
                 self._tenants.clear()
             else:
                 self._tenants.pop(tenant_key, None)
+            self._removed(tenant_key, None)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _predicate(self, order: SortedKeyList | None, query: ListQuery) -> Callable[[Record], bool] | None:
+        """`query`'s filters as one test; with `distinct`, also "is the newest of its value"."""
+        predicate = query.predicate(self.clock.now_ms())
+        distinct_key = query.distinct_key()
+        if distinct_key is None or order is None:
+            return predicate
+        kept = keep_distinct((r for r in order if predicate is None or predicate(r)), distinct_key)
+        return lambda record: record.id in kept
 
     def _order(self, tenant_key: str, query: ListQuery) -> SortedKeyList | None:
         data = self._tenants.get(tenant_key)

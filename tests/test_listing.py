@@ -52,3 +52,28 @@ def test_cursors_round_trip_and_resist_tampering():
     tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
     with pytest.raises(InvalidRequest):
         decode_cursor(tampered, "abc")
+
+
+def test_record_filter_brings_its_type_and_is_echoed():
+    query = parse(recordFilter='{"type": "lead", "where": {"field": "n", "op": "gt", "value": 1}}')
+    assert query.type == "lead" and query.record_filter is not None
+    assert query.filters_applied["recordFilter"]["where"]["op"] == "gt"
+    with pytest.raises(InvalidRequest) as caught:
+        parse(type="deal", recordFilter='{"type": "lead"}')
+    assert caught.value.details == [{"path": "recordFilter.type", "message": "differs from the type parameter"}]
+
+
+def test_size_type_and_distinct_parameters():
+    query = parse(metadata_types="string,array", has_large_fields="false", min_size_kb="0.5", max_size_kb="2",
+                  distinct="group")
+    assert query.filters_applied == {"metadata_types": ["string", "array"], "has_large_fields": False,
+                                     "min_size_kb": 0.5, "max_size_kb": 2.0, "distinct": "group"}
+    with pytest.raises(InvalidRequest) as caught:
+        parse(metadata_types="date", min_size_kb="3", max_size_kb="1")
+    assert [d["path"] for d in caught.value.details] == ["metadata_types", "min_size_kb"]
+
+
+def test_an_export_query_refuses_paging():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_list_query({"limit": ["5"], "cursor": ["c"], "type": ["t"]}, paged=False)
+    assert {d["path"] for d in caught.value.details} == {"limit", "cursor"}

@@ -192,3 +192,38 @@ def test_parallel_updates_lose_nothing(store: Store) -> None:
         thread.join()
     assert all(store.get(ACME.api_key, r.id).metadata == {"round": 49} for r in records)
     assert len(store.records_of(ACME.api_key)) == 16
+
+
+def test_of_type_reads_one_type_newest_first(store: Store) -> None:
+    for name in ("a", "b"):
+        store.create(ACME, {"type": "customer", "name": name})
+        store.clock.advance(1)
+    store.create(ACME, {"type": "vendor", "name": "v"})
+    assert [r.name for r in store.of_type(ACME.api_key, "customer")] == ["b", "a"]
+    assert store.of_type(GLOBEX.api_key, "customer") == []
+
+
+def test_removals_are_announced_to_listeners(store: Store) -> None:
+    heard: list[tuple] = []
+    store.on_removal(lambda tenant, ids: heard.append((tenant, ids)))
+    first, second = (store.create(ACME, {"type": "t", "name": n}).id for n in ("a", "b"))
+    store.delete(ACME.api_key, first)
+    assert store.delete_many(ACME.api_key, [second, "missing"]) == ([second], ["missing"])
+    store.clear(ACME.api_key)
+    store.clear()
+    assert heard == [(ACME.api_key, [first]), (ACME.api_key, [second]), (ACME.api_key, None), (None, None)]
+
+
+def test_edit_metadata_is_all_or_nothing(store: Store) -> None:
+    ids = [store.create(ACME, {"type": "t", "name": n, "metadata": {"n": i}}).id for i, n in enumerate("abc")]
+
+    def change(record):
+        if record.metadata["n"] == 0:
+            raise InvalidRequest("no")
+        return {**record.metadata, "seen": True}
+
+    with pytest.raises(InvalidRequest):  # newest first: "c" and "b" are computed before "a" fails
+        store.edit_metadata(ACME.api_key, change, record_type="t")
+    assert all("seen" not in store.get(ACME.api_key, i).metadata for i in ids)
+    edits = store.edit_metadata(ACME.api_key, change, record_ids=[ids[1], "missing"])
+    assert [e.after.metadata for e in edits] == [{"n": 1, "seen": True}] and edits[0].changed

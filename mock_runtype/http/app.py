@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from mock_runtype import __version__
-from mock_runtype.http import records
+from mock_runtype.http import bulk, discovery, executions, records
 from mock_runtype.http.errors import register_error_handlers
 from mock_runtype.http.responses import json_response
 from mock_runtype.sandbox import Sandbox
@@ -18,7 +18,8 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     app.extensions["mock_runtype"] = sandbox
     app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
     app.url_map.strict_slashes = False
-    app.register_blueprint(records.blueprint)
+    for module in (records, bulk, discovery, executions):
+        app.register_blueprint(module.blueprint)
     register_error_handlers(app)
 
     @app.get("/health")

@@ -8,7 +8,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from mock_runtype.errors import SandboxError
-from mock_runtype.http.responses import json_response, sandbox
+from mock_runtype.http.responses import json_response
 
 log = logging.getLogger("mock_runtype")
 
@@ -38,7 +38,7 @@ def register_error_handlers(app: Flask) -> None:
         elif status == 405:
             message = f"Method {request.method} is not allowed on {request.path[:200]}"
         elif status == 413:
-            message = f"Request body too large: the limit is {sandbox().settings.max_body_bytes} bytes"
+            message = f"Request body too large: the limit is {request.max_content_length} bytes"
         else:
             message = error.description or error.name
         _mark_violation(_HTTP_VIOLATIONS.get(status))
