@@ -31,12 +31,12 @@ def test_a_violation_reads_as_one_request_with_the_fields_it_names():
     entry = {
         "method": "POST", "path": "/v1/records", "query": {"dryRun": ["1"]}, "status": 400,
         "violation": "validation",
-        "error": {"error": "Validation failed: name", "details": [{"path": "name", "message": "'name' is required"}]},
+        "response": {"error": "Validation failed: name", "details": [{"path": "name", "message": "'name' is required"}]},
     }
     assert str(Violation.from_entry(entry)) == (
         "POST /v1/records?dryRun=1 -> 400 (validation): Validation failed: name\n"
         "      name: 'name' is required"
     )
     route = {"method": "GET", "path": "/v1/recrods", "query": "", "status": 404, "violation": "unknown_route",
-             "error": {"error": "Not found: GET /v1/recrods"}}
+             "response": {"error": "Not found: GET /v1/recrods"}}
     assert str(Violation.from_entry(route)) == "GET /v1/recrods -> 404 (unknown route): Not found: GET /v1/recrods"
