@@ -22,6 +22,7 @@ class Settings:
     strict_auth: bool = False
     seed: int | None = None
     clock_start_ms: int | None = None
+    check_responses: bool = False  # check every response against the OpenAPI document (500 on a mismatch)
 
 
 class Sandbox:

@@ -1,7 +1,9 @@
-"""Request bodies checked against the JSON Schemas in `schemas/` (Draft 2020-12).
+"""Bodies checked against the JSON Schemas in `schemas/` (Draft 2020-12).
 
-The schema files are loaded once; `validate(name, body)` raises InvalidRequest whose details name
-every offending field by its path (`metadata`, `messages[0].role`).
+The schema files are loaded once, each named by its path under `schemas/` without `.json`
+(`create-record`, `responses/record`). `validate(name, body)` raises InvalidRequest whose details
+name every offending field by its path (`metadata`, `messages[0].role`); `problems(name, value)`
+returns those details instead (the response check uses it).
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def schemas_dir() -> Path:
 
 
 def load_schema_documents() -> dict[str, dict[str, Any]]:
-    """Every schema file by its name without `.json`."""
-    return {path.stem: json.loads(path.read_text("utf-8")) for path in sorted(schemas_dir().glob("*.json"))}
+    """Every schema file (request bodies, `responses/...`) by its path without `.json`."""
+    root = schemas_dir()
+    return {
+        path.relative_to(root).with_suffix("").as_posix(): json.loads(path.read_text("utf-8"))
+        for path in sorted(root.rglob("*.json"))
+    }
 
 
 @lru_cache(maxsize=1)
@@ -51,15 +57,23 @@ def format_path(parts: Any) -> str:
     return text
 
 
-def validate(schema_name: str, instance: Any) -> None:
-    """Raise InvalidRequest naming every field of `instance` that breaks the schema."""
+def problems(schema_name: str, instance: Any) -> list[dict[str, str]]:
+    """`[{"path", "message"}]` for every field of `instance` that breaks the schema (empty when none)."""
     validator = _validators()[schema_name]
     errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
-    if not errors:
-        return
-    details = [_detail(error) for error in errors]
-    fields = ", ".join(dict.fromkeys(d["path"] or "(body)" for d in details))
-    raise InvalidRequest(f"Validation failed: {fields}", details=details)
+    return [_detail(error) for error in errors]
+
+
+def describe(details: list[dict[str, str]]) -> str:
+    """The offending fields of `details`, once each: `"name, messages[0].role"`."""
+    return ", ".join(dict.fromkeys(d["path"] or "(body)" for d in details))
+
+
+def validate(schema_name: str, instance: Any) -> None:
+    """Raise InvalidRequest naming every field of `instance` that breaks the schema."""
+    details = problems(schema_name, instance)
+    if details:
+        raise InvalidRequest(f"Validation failed: {describe(details)}", details=details)
 
 
 def _detail(error: Any) -> dict[str, str]:
@@ -85,6 +99,8 @@ def _short_message(error: Any) -> str:
         return f"must be at least {value} character{'s' if value != 1 else ''} long"
     if kind == "maxLength":
         return f"must be at most {value} characters long"
+    if kind == "not" and value == {}:
+        return "must not be present"
     if kind == "enum":
         return "must be one of " + ", ".join(json.dumps(v) for v in value)
     if kind in ("minimum", "maximum", "minItems", "maxItems", "pattern", "format", "const"):

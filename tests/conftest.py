@@ -7,12 +7,13 @@ from typing import Iterator
 import pytest
 import requests
 
+from mock_runtype.sandbox import Settings
 from mock_runtype.testing import LocalServer, new_api_key
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
-    with LocalServer() as running:
+    with LocalServer(Settings(check_responses=True)) as running:
         yield running
 
 

@@ -7,7 +7,9 @@ from flask import Flask
 from mock_runtype import __version__
 from mock_runtype.http import bulk, discovery, executions, records
 from mock_runtype.http.errors import register_error_handlers
+from mock_runtype.http.response_check import register_response_check
 from mock_runtype.http.responses import json_response
+from mock_runtype.openapi import build_document
 from mock_runtype.sandbox import Sandbox
 
 
@@ -21,9 +23,16 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     for module in (records, bulk, discovery, executions):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
+    if sandbox.settings.check_responses:
+        register_response_check(app)
+    openapi_document = build_document()
 
     @app.get("/health")
     def health():
         return json_response({"status": "ok", "version": __version__})
+
+    @app.get("/openapi.json")
+    def openapi():
+        return json_response(openapi_document)
 
     return app
