@@ -210,7 +210,8 @@ def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) 
         pytest.fail(problem, pytrace=False)
     request.node.stash[_mock_key] = mock
     yield mock
-    for tenant in mock.tenants:
+    mock.forget()
+    for tenant in mock.tenants[1:]:
         tenant.reset()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
 import yaml
@@ -193,10 +193,9 @@ class TenantControl:
         """Load a fixture document scoped to this tenant; the keys of the tenants it declares."""
         return self.control.load_fixtures(source, tenant=self.api_key)
 
-    def requests(self, *, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
-        """The journal of this tenant's requests, oldest first."""
-        answer = self._call("GET", "/requests", query={"method": method, "path": path})
-        return answer["requests"] if isinstance(answer, dict) else answer
+    def requests(self, *, method: str | None = None, path: str | None = None, status: int | None = None) -> list[dict[str, Any]]:
+        """The journal of this tenant's requests, oldest first (`path` is a glob, as in scenarios)."""
+        return self._call("GET", "/requests", query={"method": method, "path": path, "status": status})["requests"]
 
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
@@ -205,23 +204,32 @@ class TenantControl:
         """This tenant's data as a fixture document that loads back to the same state."""
         return self._call("GET", "/state")
 
-    def scenarios(self) -> list[dict[str, Any]]:
-        answer = self._call("GET", "/scenarios")
-        return answer["scenarios"] if isinstance(answer, dict) else answer
+    def forget(self) -> None:
+        """Drop the fixture documents loaded for this tenant, then reset it (to nothing)."""
+        self._call("DELETE", "/fixtures")
 
-    def add_scenario(self, scenario: dict[str, Any]) -> Any:
+    def scenarios(self) -> list[dict[str, Any]]:
+        """The scenarios that apply to this tenant, with its counts (`matched`, `fired`)."""
+        return self._call("GET", "/scenarios")["scenarios"]
+
+    def add_scenario(self, scenario: dict[str, Any]) -> dict[str, Any]:
         """Add a scenario that applies to this tenant alone."""
         return self._call("POST", "/scenarios", json_body=scenario)
 
     def remove_scenario(self, name: str) -> None:
-        self._call("DELETE", f"/scenarios/{name}")
+        self._call("DELETE", f"/scenarios/{quote(name, safe='')}")
 
-    def set_clock(self, moment: str) -> Any:
-        """Freeze the clock at an ISO 8601 date-time."""
+    def clock(self) -> dict[str, Any]:
+        """`{"now", "controlled"}` of this tenant's clock."""
+        return self._call("GET", "/clock")
+
+    def set_clock(self, moment: str) -> dict[str, Any]:
+        """Freeze this tenant's clock at an ISO 8601 date-time (other tenants keep theirs)."""
         return self._call("POST", "/clock", json_body={"set": moment})
 
-    def advance_clock(self, seconds: float) -> Any:
-        return self._call("POST", "/clock", json_body={"advance": f"{seconds}s"})
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move this tenant's controlled clock forward."""
+        return self._call("POST", "/clock", json_body={"advanceMs": round(seconds * 1000)})
 
 
 class ExpectedErrors:
