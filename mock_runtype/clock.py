@@ -8,10 +8,14 @@ scenarios can freeze time and make ids a deterministic sequence.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
+from typing import Iterator
 
 
 def format_timestamp(ms: int) -> str:
@@ -39,44 +43,140 @@ def parse_timestamp(text: str) -> int:
     return round(moment.timestamp() * 1000)
 
 
+# The tenant whose request this thread is serving (its API key), or None. The clock and the id
+# source read it so that one tenant can have a clock and an id sequence of its own while other
+# tenants run in parallel: the HTTP layer sets it around each request, fixtures around each record.
+current_tenant: ContextVar[str | None] = ContextVar("current_tenant", default=None)
+
+
+@contextmanager
+def tenant_scope(tenant_key: str | None) -> Iterator[None]:
+    """Run the block as `tenant_key` (its clock and id sequence apply)."""
+    token = current_tenant.set(tenant_key)
+    try:
+        yield
+    finally:
+        current_tenant.reset(token)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration(text: str) -> int:
+    """`"1500ms"`, `"90s"`, `"2.5m"`, `"1h"`, `"7d"` -> milliseconds. Raises ValueError otherwise."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError("a duration is a number and a unit: ms, s, m, h or d (e.g. 90s)")
+    return round(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
 class Clock:
-    """The wall clock, or a controlled one that starts at a given time and moves only when told."""
+    """The wall clock, or a controlled one that starts at a given time and moves only when told.
+
+    A tenant may have a controlled clock of its own (`set(ms, tenant_key)`); it applies while
+    that tenant is `current_tenant` and leaves every other tenant's time alone.
+    """
 
     def __init__(self, start_ms: int | None = None) -> None:
         self._lock = threading.Lock()
         self._frozen_ms = start_ms
+        self._tenant_ms: dict[str, int] = {}
 
     @property
     def controlled(self) -> bool:
         return self._frozen_ms is not None
 
-    def now_ms(self) -> int:
+    def controlled_for(self, tenant_key: str | None) -> bool:
+        return tenant_key in self._tenant_ms or self._frozen_ms is not None
+
+    def has_own_clock(self, tenant_key: str) -> bool:
+        return tenant_key in self._tenant_ms
+
+    def now_ms(self, tenant_key: str | None = None) -> int:
+        """Now, for `tenant_key` (default: the current tenant)."""
+        key = current_tenant.get() if tenant_key is None else tenant_key
+        own = self._tenant_ms.get(key) if key is not None else None
+        if own is not None:
+            return own
         frozen = self._frozen_ms
         return int(time.time() * 1000) if frozen is None else frozen
 
-    def set(self, ms: int) -> None:
-        """Freeze the clock at `ms` (it becomes controlled)."""
+    def set(self, ms: int, tenant_key: str | None = None) -> None:
+        """Freeze the clock at `ms` (it becomes controlled); for one tenant alone when named."""
         with self._lock:
-            self._frozen_ms = ms
+            if tenant_key is None:
+                self._frozen_ms = ms
+            else:
+                self._tenant_ms[tenant_key] = ms
 
-    def advance(self, ms: int) -> None:
-        """Move a controlled clock forward by `ms` milliseconds."""
+    def advance(self, ms: int, tenant_key: str | None = None) -> None:
+        """Move a controlled clock forward by `ms` milliseconds (one tenant's alone when named;
+        it starts from the server's controlled time if the tenant has no clock of its own yet)."""
         with self._lock:
-            if self._frozen_ms is None:
+            if tenant_key is not None and tenant_key in self._tenant_ms:
+                self._tenant_ms[tenant_key] += ms
+            elif self._frozen_ms is None:
                 raise ValueError("the clock is not controlled; set it first")
-            self._frozen_ms += ms
+            elif tenant_key is None:
+                self._frozen_ms += ms
+            else:
+                self._tenant_ms[tenant_key] = self._frozen_ms + ms
+
+    def release(self, tenant_key: str | None = None) -> None:
+        """Back to wall time: a tenant's own clock goes (None: the server's clock, not the tenants')."""
+        with self._lock:
+            if tenant_key is None:
+                self._frozen_ms = None
+            else:
+                self._tenant_ms.pop(tenant_key, None)
+
+    def reset(self, start_ms: int | None) -> None:
+        """Start over: the server's clock at `start_ms` (None: wall time), no tenant clocks."""
+        with self._lock:
+            self._frozen_ms = start_ms
+            self._tenant_ms.clear()
 
 
 class IdSource:
-    """UUID v4 identifiers: random, or a deterministic sequence from a seed."""
+    """UUID v4 identifiers: random, or deterministic sequences from a seed.
+
+    Seeded, each tenant draws from a sequence of its own (derived from the seed and its API key),
+    so the ids one tenant gets do not depend on what other tenants do in parallel, and resetting a
+    tenant restarts its sequence.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._random = random.Random(seed) if seed is not None else None
+        self.seed = seed
+        self._sequences: dict[str | None, random.Random] = {}
+
+    def reseed(self, seed: int | None) -> None:
+        """Start over from `seed` (None: random ids)."""
+        with self._lock:
+            self.seed = seed
+            self._sequences.clear()
+
+    def restart(self, tenant_key: str) -> None:
+        """Restart one tenant's sequence."""
+        with self._lock:
+            self._sequences.pop(tenant_key, None)
 
     def new_id(self) -> str:
-        if self._random is None:
+        if self.seed is None:
             return str(uuid.uuid4())
+        key = current_tenant.get()
         with self._lock:
-            bits = self._random.getrandbits(128)
+            sequence = self._sequences.get(key)
+            if sequence is None:
+                sequence = self._sequences[key] = random.Random(f"{self.seed}/{key or ''}")
+            bits = sequence.getrandbits(128)
+        return str(uuid.UUID(int=bits, version=4))
+
+    def derived_id(self, *parts: str) -> str:
+        """An id fixed by `parts` when seeded (random otherwise): fixtures' records keep theirs
+        across resets without drawing from a tenant's sequence."""
+        if self.seed is None:
+            return str(uuid.uuid4())
+        bits = random.Random("/".join((str(self.seed), *parts))).getrandbits(128)
         return str(uuid.UUID(int=bits, version=4))

@@ -100,3 +100,9 @@ class UnsupportedMediaType(SandboxError):
     status = 415
     violation = "validation"
 
+
+
+class RateLimited(SandboxError):
+    """Too many requests; `Retry-After` says when to try again (429)."""
+
+    status = 429

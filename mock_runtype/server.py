@@ -8,10 +8,11 @@ from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None = None) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None = None,
+          sandbox: Sandbox | None = None) -> int:
     from waitress import create_server
 
-    app = create_app(Sandbox(settings))
+    app = create_app(sandbox or Sandbox(settings))
     try:
         server = create_server(app, host=host, port=port, threads=4, ident="mock-runtype")
     except OSError as error:

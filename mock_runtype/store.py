@@ -116,6 +116,10 @@ class Store:
         self._seq = 0
         self._removal_listeners: list[RemovalListener] = []
 
+    def exclusive(self) -> threading.RLock:
+        """The store's lock, for a batch of changes no request may see half done (`with store.exclusive():`)."""
+        return self._lock
+
     def on_removal(self, listener: RemovalListener) -> None:
         """Call `listener(tenant_key, record_ids)` (under the store's lock) after records go.
 

@@ -35,10 +35,19 @@ class LocalServer:
         self.app = create_app(self.sandbox)
         self._server = create_server(self.app, host="127.0.0.1", port=port, threads=threads, ident="mock-runtype")
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, name="mock-runtype", daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="mock-runtype", daemon=True)
         self._thread.start()
 
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            if not self._closing:  # closing the sockets under waitress's select loop ends it so
+                raise
+
     def close(self) -> None:
+        self._closing = True
         self._server.close()
         self._thread.join(timeout=5)
 

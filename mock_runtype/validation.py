@@ -59,9 +59,7 @@ def format_path(parts: Any) -> str:
 
 def problems(schema_name: str, instance: Any) -> list[dict[str, str]]:
     """`[{"path", "message"}]` for every field of `instance` that breaks the schema (empty when none)."""
-    validator = _validators()[schema_name]
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
-    return [_detail(error) for error in errors]
+    return [{"path": format_path(path), "message": message} for path, message in schema_problems(schema_name, instance)]
 
 
 def describe(details: list[dict[str, str]]) -> str:
@@ -76,16 +74,22 @@ def validate(schema_name: str, instance: Any) -> None:
         raise InvalidRequest(f"Validation failed: {describe(details)}", details=details)
 
 
-def _detail(error: Any) -> dict[str, str]:
+def schema_problems(schema_name: str, instance: Any) -> list[tuple[list[Any], str]]:
+    """Every way `instance` breaks the schema, as (the offending field's path as a list, message)."""
+    validator = _validators()[schema_name]
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
+    return [_problem(error) for error in errors]
+
+
+def _problem(error: Any) -> tuple[list[Any], str]:
     path = list(error.path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
-        return {"path": format_path([*path, missing]), "message": f"'{missing}' is required"}
+        return [*path, missing], f"'{missing}' is required"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return {"path": format_path([*path, extra[0]]) if len(extra) == 1 else format_path(path),
-                "message": f"unknown field(s): {', '.join(extra)}"}
-    return {"path": format_path(path), "message": _short_message(error)}
+        return ([*path, extra[0]] if len(extra) == 1 else path), f"unknown field(s): {', '.join(extra)}"
+    return path, _short_message(error)
 
 
 def _short_message(error: Any) -> str:
@@ -103,6 +107,21 @@ def _short_message(error: Any) -> str:
         return "must not be present"
     if kind == "enum":
         return "must be one of " + ", ".join(json.dumps(v) for v in value)
-    if kind in ("minimum", "maximum", "minItems", "maxItems", "pattern", "format", "const"):
+    if kind == "pattern" and isinstance(error.schema, dict) and "x-pattern-message" in error.schema:
+        return error.schema["x-pattern-message"]
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems", "pattern", "format", "const"):
         return f"fails '{kind}': {json.dumps(value)}"
+    if kind in ("anyOf", "oneOf"):
+        if all(set(option) == {"required"} for option in value):
+            return "needs one of: " + ", ".join(name for option in value for name in option["required"])
+        messages = list(dict.fromkeys(_short_message(sub) for sub in error.context if not sub.relative_path))
+        nullable = "must be of type null" in messages and len(messages) > 1
+        text = " or ".join(m for m in messages if not (nullable and m == "must be of type null"))
+        return text + " (or null)" if nullable else text
+    if kind == "not" and isinstance(error.schema, dict) and "description" in error.schema:
+        return error.schema["description"]
+    if kind == "not" and set(value) == {"required"}:
+        return "must not have both " + " and ".join(value["required"])
+    if kind == "uniqueItems":
+        return "must not repeat an item"
     return error.message if len(error.message) < 200 else error.message[:200] + "…"

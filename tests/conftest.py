@@ -11,9 +11,24 @@ from mock_runtype.sandbox import Settings
 from mock_runtype.testing import LocalServer, new_api_key
 
 
+class RunningServer(LocalServer):
+    """A sandbox on a free loopback port (see testing.LocalServer), with raw control API calls."""
+
+    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        """A call to the control API (`/__admin{path}`)."""
+        return requests.request(method, f"{self.url}/__admin{path}", **kwargs)
+
+
 @pytest.fixture(scope="session")
-def server() -> Iterator[LocalServer]:
-    with LocalServer(Settings(check_responses=True)) as running:
+def server() -> Iterator[RunningServer]:
+    with RunningServer(Settings(check_responses=True)) as running:
+        yield running
+
+
+@pytest.fixture
+def own_server() -> Iterator[RunningServer]:
+    """A server of the test's own, for control operations that are server-wide."""
+    with RunningServer() as running:
         yield running
 
 
@@ -24,7 +39,7 @@ def api_key() -> str:
 
 
 @pytest.fixture
-def http(server: LocalServer, api_key: str) -> Iterator[requests.Session]:
+def http(server: RunningServer, api_key: str) -> Iterator[requests.Session]:
     """A requests session against the server, authenticated as this test's tenant."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {api_key}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from mock_runtype import __version__
-from mock_runtype.http import bulk, discovery, executions, records
+from mock_runtype.http import admin, bulk, discovery, executions, interception, records
 from mock_runtype.http.errors import register_error_handlers
 from mock_runtype.http.response_check import register_response_check
 from mock_runtype.http.responses import json_response
@@ -20,11 +20,12 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     app.extensions["mock_runtype"] = sandbox
     app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
     app.url_map.strict_slashes = False
-    for module in (records, bulk, discovery, executions):
+    for module in (records, bulk, discovery, executions, admin):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     if sandbox.settings.check_responses:
         register_response_check(app)
+    interception.install(app, sandbox)
     openapi_document = build_document()
 
     @app.get("/health")

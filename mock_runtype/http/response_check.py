@@ -10,6 +10,7 @@ import logging
 
 from flask import Flask, Response, request
 
+from mock_runtype.http.interception import answered_by_scenario
 from mock_runtype.http.responses import json_response
 from mock_runtype.response_check import check_response
 
@@ -19,6 +20,8 @@ log = logging.getLogger("mock_runtype")
 def register_response_check(app: Flask) -> None:
     @app.after_request
     def check(response: Response) -> Response:
+        if answered_by_scenario():  # a test asked for this answer; it is not the sandbox's own
+            return response
         rule = request.url_rule.rule if request.url_rule is not None else None
         body = None if response.is_streamed else response.get_data()
         mismatch = check_response(request.method, rule, response.status_code, response.mimetype or "", body)

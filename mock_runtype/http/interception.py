@@ -1,0 +1,174 @@
+"""Where scenarios and the journal meet the HTTP layer.
+
+A WSGI middleware sees every request except `/__admin`: it reads the body once, asks the
+scenarios what to do (outside any lock it sleeps for a delay, or drops the connection for a
+connection fault), lets Flask answer, and journals the exchange before the answer leaves, so a
+test that reads the journal right after its call finds it. Flask hooks answer for scenarios
+(`respond`, 429, malformed JSON) so that errors keep their one shape.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import struct
+import time
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from flask import Flask, Response, request
+from waitress.channel import ClientDisconnected
+
+from mock_runtype.clock import tenant_scope
+from mock_runtype.errors import RateLimited, Unauthenticated
+from mock_runtype.exchange import Exchange
+from mock_runtype.http.responses import json_response
+from mock_runtype.sandbox import Sandbox
+from mock_runtype.scenarios import MALFORMED_JSON_BODY, Outcome
+from mock_runtype.tenancy import token_from_header
+
+ADMIN_PREFIX = "/__admin"
+OUTCOME_KEY = "mock_runtype.outcome"
+
+
+class ConnectionDropped(ClientDisconnected):
+    """Raised to make waitress close the connection without answering (waitress logs it at INFO)."""
+
+
+def install(app: Flask, sandbox: Sandbox) -> None:
+    """Put the middleware around `app` and register its Flask hooks."""
+    app.wsgi_app = Interception(app.wsgi_app, sandbox)  # type: ignore[method-assign]
+    app.before_request(answer_for_scenario)
+    app.after_request(add_scenario_headers)
+
+
+def is_admin(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+class Interception:
+    """The WSGI middleware: scenarios before the app, the journal after it."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+        self.body_limit = max(sandbox.settings.max_body_bytes, sandbox.settings.max_upload_bytes)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if is_admin(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)
+        exchange = self._exchange(environ)
+        with tenant_scope(exchange.tenant_key):
+            outcome = self.sandbox.scenarios.decide(exchange)
+            exchange.scenarios = outcome.fired
+            if outcome.delay_ms:
+                time.sleep(outcome.delay_ms / 1000)
+            if outcome.fault in ("connection_reset", "empty_response"):
+                exchange.fault = outcome.fault
+                self.sandbox.journal.record(exchange)
+                drop_connection(environ, reset=outcome.fault == "connection_reset")
+            environ[OUTCOME_KEY] = outcome
+            answer: dict[str, Any] = {}
+
+            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                answer["status"], answer["headers"] = status, headers
+                return start_response(status, headers, exc_info)
+
+            app_iter = self.app(environ, capture)
+            try:
+                chunks = list(app_iter)
+            finally:
+                close = getattr(app_iter, "close", None)
+                if close is not None:
+                    close()
+        exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
+        exchange.response_type = next((v for k, v in answer.get("headers", ()) if k.lower() == "content-type"), "")
+        exchange.response_body = b"".join(chunks)
+        if outcome.fault:
+            exchange.fault = outcome.fault
+        self.sandbox.journal.record(exchange)
+        return chunks
+
+    def _exchange(self, environ: dict[str, Any]) -> Exchange:
+        """The request as scenarios and the journal see it; the body is read once and put back."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = b""
+        if 0 < length <= self.body_limit:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = environ[key]
+        try:
+            tenant_key: str | None = token_from_header(headers.get("authorization"))
+        except Unauthenticated:
+            tenant_key = None
+        return Exchange(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            path=environ.get("PATH_INFO", "") or "/",
+            query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            headers=headers,
+            body=body,
+            tenant_key=tenant_key,
+            time_ms=self.sandbox.clock.now_ms(tenant_key),
+        )
+
+
+def drop_connection(environ: dict[str, Any], *, reset: bool) -> None:
+    """Close the client's connection without a byte of answer; with `reset`, abortively (an RST:
+    the client sees "connection reset by peer"), else with an orderly close (an empty response).
+
+    Waitress closes the socket itself when the app raises ClientDisconnected; SO_LINGER 0 turns
+    that close into a reset. The socket is reached through waitress's own environ callback.
+    """
+    channel = getattr(environ.get("waitress.client_disconnected"), "__self__", None)
+    sock = getattr(channel, "socket", None)
+    if reset and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raise ConnectionDropped("scenario fault: " + ("connection_reset" if reset else "empty_response"))
+
+
+def answered_by_scenario() -> bool:
+    """Whether a scenario answers the current request (a deliberate answer, outside the contract)."""
+    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
+    return outcome is not None and outcome.answers
+
+
+def answer_for_scenario() -> Response | None:
+    """Answer instead of the API when a scenario says so."""
+    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
+    if outcome is None or not outcome.answers:
+        return None
+    if outcome.retry_after_s is not None:
+        raise RateLimited(outcome.rate_limit_message or "Rate limit exceeded", headers=dict(outcome.headers))
+    if outcome.fault == "malformed_json":
+        return Response(MALFORMED_JSON_BODY, 200, mimetype="application/json")
+    return scenario_response(outcome.respond or {})
+
+
+def scenario_response(respond: dict[str, Any]) -> Response:
+    """`respond: {status, body | text, headers}` as a response."""
+    status = respond.get("status", 200)
+    headers = dict(respond.get("headers") or {})
+    if "text" in respond:
+        response = Response(respond["text"], status=status, mimetype="text/plain")
+    elif "body" in respond:
+        response = json_response(respond["body"], status)
+    else:
+        response = Response(b"", status=status)
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def add_scenario_headers(response: Response) -> Response:
+    """Rate-limit headers on answers a rate-limit scenario let through."""
+    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
+    if outcome is not None:
+        for name, value in outcome.headers.items():
+            response.headers.setdefault(name, value)
+    return response
