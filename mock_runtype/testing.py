@@ -49,7 +49,6 @@ class LocalServer:
     def close(self) -> None:
         self._closing = True
         self._server.close()
-        self._thread.join(timeout=5)
 
     def __enter__(self) -> LocalServer:
         return self

@@ -35,6 +35,18 @@ def run(pytester: pytest.Pytester, *args: str, **outcomes: int) -> pytest.RunRes
     return result
 
 
+def run_with_xdist(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: int, *args: str,
+                   **outcomes: int) -> pytest.RunResult:
+    """Run the user's suite in a new process with xdist workers. Only this plugin and xdist are
+    loaded: the other installed plugins (hypothesis, schemathesis) would cost seconds per worker."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess(
+        "-p", "mock_runtype.pytest_plugin", "-p", "xdist.plugin", "-p", "no:cacheprovider", "-n", str(workers), *args
+    )
+    result.assert_outcomes(**outcomes)
+    return result
+
+
 def test_each_test_gets_its_own_tenant_and_a_ready_sdk_client(pytester):
     write_tests(pytester, """
         import requests
@@ -89,7 +101,7 @@ def test_the_marker_loads_fixtures_and_each_test_starts_from_them(pytester):
     run(pytester, passed=3)
 
 
-def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, server):
+def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, monkeypatch, server):
     write_tests(pytester, """
         import pytest, requests
 
@@ -103,8 +115,7 @@ def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, serve
             listed = session.get(runtype_mock.url + "/v1/records", params={"limit": 100}).json()["data"]
             assert {r["name"] for r in listed} == names
     """)
-    result = pytester.runpytest_subprocess("-n", "4", "--runtype-url", server.url, "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=40)
+    result = run_with_xdist(pytester, monkeypatch, 4, "--runtype-url", server.url, passed=40)
     result.stdout.fnmatch_lines(["mock-runtype: the sandbox at http://127.0.0.1:*", "*4 workers*"])
 
 
@@ -236,8 +247,8 @@ def readme_block(caption: str) -> str:
     return re.search(re.escape(caption) + r".*?```\w*\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_readme_example_runs_as_written_also_under_xdist(pytester):
+def test_the_readme_example_runs_as_written_also_under_xdist(pytester, monkeypatch):
     pytester.path.joinpath("acme.yaml").write_text(readme_block("`acme.yaml`"))
     pytester.makepyfile(test_customers=readme_block("`test_customers.py`"))
     run(pytester, passed=4)
-    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    run_with_xdist(pytester, monkeypatch, 2, passed=4)
