@@ -186,9 +186,11 @@ def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
     control = Control(url, admin_token=token)
     problem = None
     try:
-        control.health()
+        control.check()
     except AdminError as error:
         problem = f"mock-runtype: {error}"
+        if error.status == 401:
+            problem += f" (--runtype-admin-token or {ADMIN_TOKEN_ENV})"
     if problem:
         pytest.fail(problem, pytrace=False)
     yield RuntypeServer(control)

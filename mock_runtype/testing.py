@@ -110,8 +110,9 @@ class Control:
             raise AdminError(f"cannot reach the sandbox at {self.url}: {reason}") from None
         return _decode(text)
 
-    def health(self) -> dict[str, Any]:
-        """`GET /health`: raises AdminError unless a sandbox answers there."""
+    def check(self) -> dict[str, Any]:
+        """`GET /health`, then a read of the control API: raises AdminError unless a sandbox
+        answers at the URL and lets this client in. Returns the health answer."""
         try:
             with urlopen(f"{self.url}/health", timeout=self.timeout) as answer:
                 body = _decode(answer.read().decode("utf-8"))
@@ -119,6 +120,13 @@ class Control:
             raise AdminError(f"no sandbox answers at {self.url}: {getattr(error, 'reason', error)}") from None
         if not isinstance(body, dict) or body.get("status") != "ok":
             raise AdminError(f"{self.url}/health did not answer like mock-runtype: {body!r}")
+        try:
+            self.call("GET", "/clock")
+        except AdminError as error:
+            if error.status != 401:
+                raise
+            hint = "the token given is refused" if self.admin_token else "give its admin token"
+            raise AdminError(f"the sandbox at {self.url} guards its control API: {hint}", 401) from None
         return body
 
     def tenant(self, api_key: str) -> TenantControl:

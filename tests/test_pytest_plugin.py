@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from mock_runtype.sandbox import Settings
+from mock_runtype.testing import LocalServer
+
 pytest_plugins = ["pytester"]
 
 ACME_FIXTURE = """\
@@ -101,7 +104,68 @@ def test_the_marker_loads_fixtures_and_each_test_starts_from_them(pytester):
     run(pytester, passed=3)
 
 
-def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, monkeypatch, server):
+def test_scenarios_clock_state_and_fixtures_through_the_handle_touch_only_the_test(pytester):
+    write_tests(pytester, """
+        import requests
+
+        def create(runtype_mock, name):
+            return requests.post(runtype_mock.url + "/v1/records", headers=runtype_mock.headers,
+                                 json={"type": "customer", "name": name})
+
+        def test_control(runtype_mock):
+            runtype_mock.add_scenario({"name": "refuse-once", "when": {"method": "POST"}, "times": 1,
+                                       "respond": {"status": 400, "body": {"error": "injected"}}})
+            assert create(runtype_mock, "A").status_code == 400  # a scenario's answer: no violation
+            assert create(runtype_mock, "A").status_code == 201
+            [scenario] = runtype_mock.scenarios()
+            assert (scenario["matched"], scenario["fired"]) == (2, 1)
+
+            runtype_mock.set_clock("2024-06-10T09:15:30Z")
+            assert runtype_mock.advance_clock(90)["now"] == "2024-06-10T09:17:00.000Z"
+            assert create(runtype_mock, "B").json()["createdAt"] == "2024-06-10T09:17:00.000Z"
+
+            runtype_mock.load_fixtures("records:\\n  - {type: customer, name: Seeded}\\n")
+            assert sorted(r["name"] for r in runtype_mock.state()["records"]) == ["A", "B", "Seeded"]
+            assert [e["status"] for e in runtype_mock.requests(method="POST")] == [400, 201, 201]
+            runtype_mock.reset()
+            assert [r["name"] for r in runtype_mock.state()["records"]] == ["Seeded"]
+
+        def test_the_next_test_starts_from_nothing(runtype_mock):
+            assert runtype_mock.scenarios() == [] and runtype_mock.state()["records"] == []
+            assert runtype_mock.clock()["controlled"] is False
+    """)
+    run(pytester, passed=2)
+
+
+def test_a_fixture_tenants_violations_count_and_expected_blocks_cover_it(pytester):
+    write_tests(pytester, """
+        import pytest, requests
+
+        ACME = {"Authorization": "Bearer sk_test_acme"}
+
+        @pytest.mark.runtype_fixtures("acme.yaml")
+        def test_acme_sends_a_bad_body(runtype_mock):
+            with runtype_mock.expect_errors():
+                requests.post(runtype_mock.url + "/v1/records", headers=ACME, json={"type": "customer"})
+            requests.patch(runtype_mock.url + "/v1/records/x", headers=ACME, json={"colour": "red"})
+    """, **{"acme.yaml": ACME_FIXTURE})
+    result = run(pytester, failed=1)
+    result.stdout.fnmatch_lines(["*answered 1 request of this test*", "*PATCH /v1/records/x -> 400 (validation)*"])
+
+
+def test_a_guarded_external_server_needs_the_admin_token(pytester, monkeypatch):
+    write_tests(pytester, """
+        def test_journal(runtype_mock):
+            assert runtype_mock.requests() == []
+    """)
+    with LocalServer(Settings(admin_token="s3cret")) as guarded:
+        result = run(pytester, "--runtype-url", guarded.url, errors=1)
+        result.stdout.fnmatch_lines(["*the sandbox at * guards its control API: give its admin token (--runtype-admin-token*"])
+        monkeypatch.setenv("MOCK_RUNTYPE_ADMIN_TOKEN", "s3cret")
+        run(pytester, "--runtype-url", guarded.url, passed=1)
+
+
+def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, monkeypatch, own_server):
     write_tests(pytester, """
         import pytest, requests
 
@@ -115,8 +179,10 @@ def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, monke
             listed = session.get(runtype_mock.url + "/v1/records", params={"limit": 100}).json()["data"]
             assert {r["name"] for r in listed} == names
     """)
-    result = run_with_xdist(pytester, monkeypatch, 4, "--runtype-url", server.url, passed=40)
-    result.stdout.fnmatch_lines(["mock-runtype: the sandbox at http://127.0.0.1:*", "*4 workers*"])
+    result = run_with_xdist(pytester, monkeypatch, 4, "--runtype-url", own_server.url, passed=40)
+    store = own_server.sandbox.store
+    assert [key for key in store.tenant_keys() if store.records_of(key)] == []  # each test cleaned up
+    result.stdout.fnmatch_lines([f"mock-runtype: the sandbox at {own_server.url}; *", "*4 workers*"])
 
 
 def test_a_test_that_swallows_a_400_fails_listing_the_request(pytester):

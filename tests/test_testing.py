@@ -15,9 +15,9 @@ def test_new_keys_are_unique_open_mode_tenants():
 def test_a_local_server_answers_health_and_stops():
     with LocalServer() as server:
         assert server.url.startswith("http://127.0.0.1:")
-        assert Control(server.url).health()["status"] == "ok"
+        assert Control(server.url).check()["status"] == "ok"
     with pytest.raises(AdminError, match="no sandbox answers at"):
-        Control(server.url, timeout=2).health()
+        Control(server.url, timeout=2).check()
 
 
 def test_a_refused_control_call_raises_with_status_and_message(server):
