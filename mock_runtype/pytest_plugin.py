@@ -102,6 +102,7 @@ class RuntypeMock(TenantControl):
         self.url = control.url
         self._local = local
         self._expected = ExpectedErrors([self])
+        self._clients: list[Any] = []
 
     @property
     def headers(self) -> dict[str, str]:
@@ -112,6 +113,18 @@ class RuntypeMock(TenantControl):
     def sandbox(self):
         """The in-process Sandbox object when the plugin started the server (None for --runtype-url)."""
         return self._local.sandbox if self._local else None
+
+    def sdk_client(self, api_key: str | None = None) -> Any:
+        """A runtype-sdk RuntypeClient pointed at the sandbox with `api_key` (default: the test's),
+        closed when the test ends. Skips the test when the SDK is not installed."""
+        runtype = pytest.importorskip("runtype", reason="runtype-sdk is not installed")
+        client = runtype.RuntypeClient(api_key=api_key or self.api_key, base_url=self.url)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
 
     def test_client(self) -> Any:
         """A Flask test client of the in-process sandbox, already sending this test's key: no
@@ -212,17 +225,16 @@ def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) 
         pytest.fail(problem, pytrace=False)
     request.node.stash[_mock_key] = mock
     yield mock
+    mock.close_clients()
     mock.forget()
     for tenant in mock.tenants[1:]:
         tenant.reset()
 
 
 @pytest.fixture
-def runtype_client(runtype_mock: RuntypeMock) -> Iterator[Any]:
+def runtype_client(runtype_mock: RuntypeMock) -> Any:
     """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key."""
-    runtype = pytest.importorskip("runtype", reason="runtype-sdk is not installed")
-    with runtype.RuntypeClient(api_key=runtype_mock.api_key, base_url=runtype_mock.url) as client:
-        yield client
+    return runtype_mock.sdk_client()
 
 
 def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:

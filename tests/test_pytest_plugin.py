@@ -96,7 +96,7 @@ def test_the_marker_loads_fixtures_and_each_test_starts_from_them(pytester):
 
         @pytest.mark.runtype_fixtures("acme.yaml")
         def test_the_next_test_finds_the_fixture_state_again(runtype_mock):
-            assert [r["name"] for r in acme(runtype_mock)] == ["Acme Corp"]
+            assert [r.name for r in runtype_mock.sdk_client("sk_test_acme").records.list().data] == ["Acme Corp"]
 
         def test_without_the_marker_the_fresh_tenant_is_empty(runtype_mock):
             assert runtype_mock.requests() == []
