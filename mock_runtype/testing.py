@@ -7,7 +7,6 @@ framework too. Only the standard library talks HTTP here, so the package needs n
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,34 +20,24 @@ import yaml
 
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
+from mock_runtype.server import start_engine
 
 ADMIN = "/__admin"
 
 
 class LocalServer:
-    """A sandbox on a free 127.0.0.1 port (or the one given), served by waitress in a daemon thread."""
+    """A sandbox on a free 127.0.0.1 port (or the one given), served by the production engine
+    (`server.start_engine`) from background threads."""
 
     def __init__(self, settings: Settings | None = None, *, port: int = 0, threads: int = 8) -> None:
-        from waitress import create_server
-
         self.sandbox = Sandbox(settings)
         self.app = create_app(self.sandbox)
-        self._server = create_server(self.app, host="127.0.0.1", port=port, threads=threads, ident="mock-runtype")
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="mock-runtype", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._server.run()
-        except OSError:
-            if not self._closing:  # closing the sockets under waitress's select loop ends it so
-                raise
+        self._engine = start_engine(self.app, "127.0.0.1", port, threads)
+        self._engine.start()
+        self.url = f"http://127.0.0.1:{self._engine.port}"
 
     def close(self) -> None:
-        self._closing = True
-        self._server.close()
+        self._engine.close()
 
     def __enter__(self) -> LocalServer:
         return self
