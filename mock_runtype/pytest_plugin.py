@@ -183,7 +183,10 @@ class RuntypeServer:
         """Load `path` unless it is loaded already; the keys of the tenants it declares."""
         path = path.resolve()
         if path not in self._fixture_tenants:
-            self._fixture_tenants[path] = self.control.load_fixtures(path)
+            try:
+                self._fixture_tenants[path] = self.control.load_fixtures(path)
+            except AdminError as error:
+                raise AdminError(f"{path}: {error}", error.status, error.body) from None
         return self._fixture_tenants[path]
 
 

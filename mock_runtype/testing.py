@@ -20,7 +20,7 @@ import yaml
 
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
-from mock_runtype.server import start_engine
+from mock_runtype.server import SHUTDOWN_GRACE, start_engine
 
 ADMIN = "/__admin"
 
@@ -37,7 +37,7 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{self._engine.port}"
 
     def close(self) -> None:
-        self._engine.close()
+        self._engine.close(grace=SHUTDOWN_GRACE)
 
     def __enter__(self) -> LocalServer:
         return self
@@ -92,8 +92,8 @@ class Control:
                 text = answer.read().decode("utf-8")
         except HTTPError as error:
             body = _decode(error.read().decode("utf-8", "replace"))
-            message = body.get("error") if isinstance(body, dict) else body
-            raise AdminError(f"{method} {ADMIN}{path} answered {error.code}: {message}", error.code, body) from None
+            message = f"{method} {ADMIN}{path} answered {error.code}: {_error_text(body)}"
+            raise AdminError(message, error.code, body) from None
         except (URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise AdminError(f"cannot reach the sandbox at {self.url}: {reason}") from None
@@ -156,20 +156,21 @@ class Violation:
         if isinstance(query, dict):
             query = urlencode(query, doseq=True)
         path = entry.get("path", "?") + (f"?{query}" if query else "")
-        return cls(entry.get("method", "?"), path, entry.get("status", 0), entry["violation"], _error_text(entry))
+        return cls(entry.get("method", "?"), path, entry.get("status", 0), entry["violation"],
+                   _error_text(entry.get("response")))
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status} ({self.kind.replace('_', ' ')}): {self.error}"
 
 
-def _error_text(entry: dict[str, Any]) -> str:
-    """The error message answered, with the fields it names."""
-    answer = entry.get("response")
+def _error_text(answer: Any) -> str:
+    """An error answer's message, with each detail (its line too, for a fixture problem) below it."""
     if not isinstance(answer, dict):
         return str(answer or "")
     text = str(answer.get("error", ""))
     for detail in answer.get("details") or []:
-        text += f"\n      {detail.get('path') or '(body)'}: {detail.get('message')}"
+        line = f"line {detail['line']}: " if detail.get("line") else ""
+        text += f"\n      {line}{detail.get('path') or '(body)'}: {detail.get('message')}"
     return text
 
 

@@ -165,6 +165,26 @@ def test_a_guarded_external_server_needs_the_admin_token(pytester, monkeypatch):
         run(pytester, "--runtype-url", guarded.url, passed=1)
 
 
+def test_a_bad_or_missing_fixture_file_errors_the_test_saying_where(pytester):
+    write_tests(pytester, """
+        import pytest
+
+        @pytest.mark.runtype_fixtures("bad.yaml")
+        def test_bad(runtype_mock):
+            pass
+
+        @pytest.mark.runtype_fixtures("missing.yaml")
+        def test_missing(runtype_mock):
+            pass
+    """, **{"bad.yaml": "tenants:\n  - apiKey: sk_x\n    colour: red\n"})
+    result = run(pytester, errors=2)
+    result.stdout.fnmatch_lines([
+        "mock-runtype: */bad.yaml: POST /__admin/fixtures answered 400: Invalid fixture document (1 problem)",
+        "      line 3: tenants[0].colour: unknown field(s): colour",
+        "mock-runtype: fixture file missing.yaml not found (beside test_user.py and in *)",
+    ])
+
+
 def test_forty_tests_under_xdist_against_one_server_are_isolated(pytester, monkeypatch, own_server):
     write_tests(pytester, """
         import pytest, requests
