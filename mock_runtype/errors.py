@@ -13,6 +13,9 @@ class SandboxError(Exception):
     """Base of every error answered to a client: a status, a message, optional details."""
 
     status = 500
+    # The kind of contract violation this error means for the caller's code, or None. The pytest
+    # plugin fails a test whose own requests were answered with one (see http/errors.py).
+    violation: str | None = None
 
     def __init__(
         self,
@@ -41,6 +44,7 @@ class InvalidRequest(SandboxError):
     """The request is malformed or breaks a documented rule (400)."""
 
     status = 400
+    violation = "validation"
 
 
 class Unauthenticated(SandboxError):
@@ -69,6 +73,7 @@ class MethodNotAllowed(SandboxError):
     """The path exists, the method does not (405)."""
 
     status = 405
+    violation = "method_not_allowed"
 
 
 class Conflict(SandboxError):
@@ -99,6 +104,7 @@ class UnsupportedMediaType(SandboxError):
     """The body is not in a format this endpoint reads (415)."""
 
     status = 415
+    violation = "validation"
 
 
 

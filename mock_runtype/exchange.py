@@ -23,6 +23,7 @@ class Exchange:
     response_type: str = ""
     scenarios: list[str] = field(default_factory=list)
     fault: str | None = None
+    violation: str | None = None  # the contract violation the answer reported (http/errors.py)
     seq: int = 0
 
 

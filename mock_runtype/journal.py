@@ -121,6 +121,7 @@ def entry_to_json(exchange: Exchange) -> dict[str, Any]:
         "status": exchange.status,
         "response": response,
         "scenarios": list(exchange.scenarios),
+        "violation": exchange.violation,
     }
     if body_truncated or response_truncated:
         entry["truncated"] = [name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut]

@@ -56,7 +56,10 @@ class WaitressEngine:
         if self._loop is None:
             close_sockets()
         else:  # sockets belong to the loop's thread: close them there, then wait for it to end
-            self._server.trigger.pull_trigger(close_sockets)
+            try:
+                self._server.trigger.pull_trigger(close_sockets)
+            except OSError:  # a worker's pull woke the loop first: it ran the thunk, trigger included
+                pass
             self._loop.join(timeout=1)
 
 

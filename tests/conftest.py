@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import uuid
 from typing import Iterator
 
 import pytest
 import requests
 
-from mock_runtype.http.app import create_app
-from mock_runtype.logs import AccessLog
-from mock_runtype.sandbox import Sandbox, Settings
-from mock_runtype.server import guarded_waitress
+from mock_runtype.sandbox import Settings
+from mock_runtype.testing import LocalServer, new_api_key
 
 
-class RunningServer:
-    """A sandbox served by waitress on a free loopback port, in a background thread."""
-
-    def __init__(self, settings: Settings | None = None, *, access_log: bool = False) -> None:
-        """`access_log` wraps the app in the access log, as `mock-runtype serve` does."""
-        self.sandbox = Sandbox(settings)
-        app = create_app(self.sandbox)
-        listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
-        self._server = guarded_waitress(AccessLog(app) if access_log else app, [listener], 8, self.sandbox.settings)
-        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._server.run()
-        except OSError:
-            if not self._closing:  # closing the sockets under waitress's loop ends it so
-                raise
-
-    def close(self) -> None:
-        self._closing = True
-        self._server.close()
+class RunningServer(LocalServer):
+    """A sandbox on a free loopback port (see testing.LocalServer), with raw control API calls."""
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         """A call to the control API (`/__admin{path}`)."""
@@ -48,23 +21,21 @@ class RunningServer:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
-    running = RunningServer(Settings(check_responses=True))
-    yield running
-    running.close()
+    with RunningServer(Settings(check_responses=True)) as running:
+        yield running
 
 
 @pytest.fixture
 def own_server() -> Iterator[RunningServer]:
     """A server of the test's own, for control operations that are server-wide."""
-    running = RunningServer()
-    yield running
-    running.close()
+    with RunningServer() as running:
+        yield running
 
 
 @pytest.fixture
 def api_key() -> str:
     """A tenant of its own for each test: open mode makes every new key a new tenant."""
-    return f"rt_test_{uuid.uuid4().hex}"
+    return new_api_key()
 
 
 @pytest.fixture

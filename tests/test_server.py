@@ -51,3 +51,16 @@ def test_a_port_in_use_raises_oserror():
         taken.listen()
         with pytest.raises(OSError):
             start_engine(slow_app, "127.0.0.1", taken.getsockname()[1], threads=1)
+
+
+def test_close_is_quiet_when_the_loop_already_closed_everything():
+    """A worker's wake-up can make the loop run the close before close() pulls the trigger."""
+    from waitress import wasyncore
+
+    engine = start_engine(slow_app, "127.0.0.1", 0, threads=2)
+    engine.start()
+    requests.get(f"http://127.0.0.1:{engine.port}/", timeout=5)
+    engine._server.trigger.pull_trigger(lambda: wasyncore.close_all(engine._server._map))
+    engine._loop.join(timeout=5)
+    engine.close()  # the trigger is closed: the pull fails, and that is fine
+    assert not engine._loop.is_alive()

@@ -12,10 +12,21 @@ from mock_runtype.http.responses import json_response
 
 log = logging.getLogger("mock_runtype")
 
+# Where the kind of contract violation an error answer stands for is left for the request journal.
+VIOLATION_KEY = "mock_runtype.violation"
+_HTTP_VIOLATIONS = {404: "unknown_route", 405: "method_not_allowed"}
+
+
+def _mark_violation(kind: str | None) -> None:
+    """Note on the request that its answer was a contract violation of `kind` (or none)."""
+    if kind is not None:
+        request.environ[VIOLATION_KEY] = kind
+
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SandboxError)
     def sandbox_error(error: SandboxError):
+        _mark_violation(error.violation)
         return json_response(error.body(), error.status, error.headers)
 
     @app.errorhandler(HTTPException)
@@ -30,6 +41,7 @@ def register_error_handlers(app: Flask) -> None:
             message = f"Request body too large: the limit is {request.max_content_length} bytes"
         else:
             message = error.description or error.name
+        _mark_violation(_HTTP_VIOLATIONS.get(status))
         return json_response({"error": message}, status, headers)
 
     @app.errorhandler(Exception)

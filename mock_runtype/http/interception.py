@@ -22,6 +22,7 @@ from waitress.channel import ClientDisconnected
 from mock_runtype.clock import tenant_scope
 from mock_runtype.errors import RateLimited, Unauthenticated
 from mock_runtype.exchange import Exchange
+from mock_runtype.http.errors import VIOLATION_KEY
 from mock_runtype.http.responses import json_response
 from mock_runtype.sandbox import Sandbox
 from mock_runtype.scenarios import MALFORMED_JSON_BODY, Outcome
@@ -84,6 +85,7 @@ class Interception:
         exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
         exchange.response_type = next((v for k, v in answer.get("headers", ()) if k.lower() == "content-type"), "")
         exchange.response_body = b"".join(chunks)
+        exchange.violation = environ.get(VIOLATION_KEY)
         if outcome.fault:
             exchange.fault = outcome.fault
         self.sandbox.journal.record(exchange)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from mock_runtype.http.app import create_app
 from mock_runtype.http.cors import EXPOSED_HEADERS
-from mock_runtype.sandbox import Sandbox, Settings
-from mock_runtype.server import start_engine
+from mock_runtype.sandbox import Settings
+from mock_runtype.testing import LocalServer
 from tests.conftest import url
 
 APP = "https://app.example.com"
@@ -22,11 +21,8 @@ def preflight(base: str, path: str, origin: str = APP, method: str = "POST", hea
 @pytest.fixture(scope="module")
 def listed():
     """The URL of a server that allows two origins only."""
-    app = create_app(Sandbox(Settings(cors_origins=(APP, "http://localhost:3000"))))
-    engine = start_engine(app, "127.0.0.1", 0, threads=2)
-    engine.start()
-    yield f"http://127.0.0.1:{engine.port}"
-    engine.close()
+    with LocalServer(Settings(cors_origins=(APP, "http://localhost:3000")), threads=2) as running:
+        yield running.url
 
 
 @pytest.mark.parametrize("path", ["/v1/records", "/v1/records/some-id", "/v1/records/bulk-edit", "/health"])

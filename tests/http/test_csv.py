@@ -12,7 +12,8 @@ from runtype import RuntypeClient
 from runtype._generated.errors.bad_request_error import BadRequestError
 
 from mock_runtype.sandbox import Settings
-from tests.conftest import RunningServer, url
+from mock_runtype.testing import LocalServer
+from tests.conftest import url
 
 METADATA = {"note": 'comma, "quote"\nnewline', "city": "Zürich 東京", "n": 42, "ratio": 0.5, "ok": True,
             "nothing": None, "tags": ["a", "b"], "nested": {"x": {"y": 1}}, "zip": "01234", "numeric text": "42"}
@@ -115,10 +116,7 @@ def test_upload_may_exceed_the_json_body_limit_but_not_its_own(http, server):
     with client(server) as sdk:  # as a plain form field, past the form-field memory default too
         assert sdk.api.records.upload_csv_records(file="name,text\n" + rows, type_value="bulk").created == 1500
 
-    small = RunningServer(Settings(max_upload_bytes=10_000))
-    try:
+    with LocalServer(Settings(max_upload_bytes=10_000)) as small:
         too_big = requests.post(small.url + "/v1/records/upload-csv", headers={"Authorization": "Bearer k"},
                                 files={"file": ("big.csv", "name,text\n" + rows[:20_000])}, data={"typeValue": "t"})
         assert too_big.status_code == 413 and "10000 bytes" in too_big.json()["error"]
-    finally:
-        small.close()

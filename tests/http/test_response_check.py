@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from mock_runtype.http import records
-from tests.conftest import RunningServer, url
+from mock_runtype.testing import LocalServer
+from tests.conftest import url
 
 
 @pytest.fixture
@@ -43,10 +44,7 @@ def test_a_broken_response_is_caught_logged_and_answered_500(http, caplog, reque
 
 
 def test_without_the_flag_a_broken_response_goes_out_as_it_is(break_records, api_key):
-    unchecked = RunningServer()
-    try:
+    with LocalServer() as unchecked:
         response = requests.post(f"{unchecked.url}/v1/records", json={"type": "t", "name": "n"},
                                  headers={"Authorization": f"Bearer {api_key}"})
-    finally:
-        unchecked.close()
     assert response.status_code == 201 and "name" not in response.json()
