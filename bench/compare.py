@@ -61,6 +61,34 @@ def prepare(server: Server) -> str:
     return f"/v1/records/{target}"
 
 
+DELAY_MS = 1000
+
+
+def delay_probe(server: Server, path: str, in_flight: int) -> float:
+    """The slowest of 10 quick GETs sent while `in_flight` requests sleep in a 1 s `delayMs`
+    scenario: whether a simulated delay holds up the requests around it (ms)."""
+    import threading
+
+    scenario = {"name": f"bench-slow-{in_flight}", "when": {"path": f"/v1/records/slow-{in_flight}"}, "delayMs": DELAY_MS}
+    status, answer = request(server.port, "POST", "/__admin/scenarios", json.dumps(scenario).encode(),
+                             {"Content-Type": "application/json"})
+    assert status == 201, answer
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    slow = [threading.Thread(target=request, args=(server.port, "GET", f"/v1/records/slow-{in_flight}", None, headers))
+            for _ in range(in_flight)]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.1)
+    worst = 0.0
+    for _ in range(10):
+        began = time.perf_counter()
+        request(server.port, "GET", path, headers=headers)
+        worst = max(worst, (time.perf_counter() - began) * 1000)
+    for thread in slow:
+        thread.join()
+    return worst
+
+
 def startup_times(name: str, openapi_path: Path, tries: int = 3, env: dict[str, str] | None = None,
                   argv_extra: list[str] | None = None) -> float:
     times = []
@@ -134,6 +162,9 @@ def main() -> int:
                               f"p50 {cell.p50_ms:6.2f} ms p99 {cell.p99_ms:7.2f} ms errors {cell.errors}", flush=True)
         for name, server in started.items():
             info[name]["rss_loaded_mb"] = server.rss_mb()
+            if not name.startswith("prism"):
+                for in_flight in (1, 4):
+                    info[name][f"delay_probe_{in_flight}_ms"] = delay_probe(server, get_paths[name], in_flight)
     finally:
         for server in started.values():
             server.stop()
@@ -160,14 +191,18 @@ def render(names, connections, results, info, notes) -> str:
                 ratio = f"{rps / prism_rps:.2f}" if prism_rps else "–"
                 lines.append(f"| {name} | {operation} | {count} | {rps:,.0f} | {median([c.p50_ms for c in cells]):.2f} | "
                              f"{median([c.p99_ms for c in cells]):.2f} | {ratio} | {sum(c.errors for c in cells)} |")
-    lines += ["", "| server | startup s (empty) | startup s (10k records) | RSS MB idle | RSS MB after load |",
-              "|---|---|---|---|---|"]
+    lines += ["", "| server | startup s (empty) | startup s (10k records) | RSS MB idle | RSS MB after load "
+              "| slowest GET beside 1 / 4 delayed, ms |", "|---|---|---|---|---|---|"]
     for name in names:
         i = info[name]
         seeded = f"{i['startup_10k_s']:.2f}" if "startup_10k_s" in i else "–"
-        lines.append(f"| {name} | {i['startup_s']:.2f} | {seeded} | {i.get('rss_idle_mb', 0):.0f} | {i.get('rss_loaded_mb', 0):.0f} |")
+        probe = (f"{i['delay_probe_1_ms']:.0f} / {i['delay_probe_4_ms']:.0f}" if "delay_probe_1_ms" in i else "–")
+        lines.append(f"| {name} | {i['startup_s']:.2f} | {seeded} | {i.get('rss_idle_mb', 0):.0f} | "
+                     f"{i.get('rss_loaded_mb', 0):.0f} | {probe} |")
     lines += ["", "Medians over the rounds; p50/p99 as wrk reports them; errors: non-2xx answers and socket errors "
-              "summed over the rounds (Prism answers every id and every duplicate, so its errors are 0 by design)."]
+              "summed over the rounds (Prism answers every id and every duplicate, so its errors are 0 by design). "
+              f"Slowest GET: the worst of 10 GETs of one record sent while 1 or 4 requests sleep in a {DELAY_MS} ms "
+              "`delayMs` scenario (about 1000 means a delay holds up every request)."]
     return "\n".join(notes + [""] + lines)
 
 

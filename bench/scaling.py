@@ -101,6 +101,18 @@ def measure(client: Client, size: int, repeats: int, store) -> dict[str, float]:
     return costs
 
 
+def resident_bytes_per_record(size: int) -> float:
+    """Resident memory that `size` records add, measured in a fresh process (this one's heap
+    holds what earlier steps freed, which would blur the figure)."""
+    import subprocess
+
+    script = ("import gc, os; from bench.scaling import fill, rss_kb; from mock_runtype.sandbox import Sandbox; "
+              "s = Sandbox(); t = s.tenant('rt_scale'); gc.collect(); base = rss_kb(os.getpid()); "
+              f"fill(s.store, t, 0, {size}); gc.collect(); print((rss_kb(os.getpid()) - base) * 1024 / {size})")
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return float(output)
+
+
 def main() -> int:
     from waitress import create_server
 
@@ -122,15 +134,13 @@ def main() -> int:
     table: dict[int, dict[str, float]] = {}
     memory: dict[int, float] = {}
     loaded = 0
-    gc.collect()
-    base_kb = rss_kb(os.getpid())
     for size in sizes:
         began = time.perf_counter()
         fill(sandbox.store, tenant, loaded, size)
         loaded = size
         gc.collect()
         gc.freeze()  # as `mock-runtype serve` does after loading fixtures
-        memory[size] = (rss_kb(os.getpid()) - base_kb) * 1024 / size
+        memory[size] = resident_bytes_per_record(size)
         print(f"{size:,} records loaded in {time.perf_counter() - began:.1f} s; "
               f"{memory[size]:.0f} bytes resident per record", flush=True)
         table[size] = measure(client, size, repeats, sandbox.store)
