@@ -1,4 +1,9 @@
-"""The command line: `mock-runtype serve | openapi`."""
+"""The command line: `mock-runtype serve | validate FILE... | openapi`.
+
+A subcommand is one function taking the parsed arguments and returning the exit status, declared
+with `@command(name, help, arguments)`. Anything a user got wrong (a bad flag, a bad value, a file
+that cannot be read) ends as one line on stderr and a non-zero status, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,59 +11,100 @@ import argparse
 import gc
 import os
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
 from mock_runtype import __version__
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mock-runtype", description="A local sandbox of the Runtype Records API.")
-    parser.add_argument("--version", action="version", version=f"mock-runtype {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the sandbox server")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    serve.add_argument("--check-responses", action="store_true",
-                       help="check every response against the OpenAPI document; a mismatch is logged and answered 500")
-    commands.add_parser("openapi", help="print the OpenAPI 3.1 document the server publishes at /openapi.json")
-    add_fixture_arguments(serve)
-    validate = commands.add_parser("validate", help="check fixture files; exit 0 if all are valid, else 1")
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    return parser
+USAGE_ERROR = 2
 
 
-def add_fixture_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--fixtures` (repeatable; MOCK_RUNTYPE_FIXTURES) and `--admin-token` (MOCK_RUNTYPE_ADMIN_TOKEN)."""
-    parser.add_argument("--fixtures", action="append", metavar="FILE",
-                        help="a fixture file to load at start (repeatable; default: MOCK_RUNTYPE_FIXTURES, comma-separated)")
-    parser.add_argument("--admin-token", default=os.environ.get("MOCK_RUNTYPE_ADMIN_TOKEN") or None,
-                        help="require this token on /__admin (default: MOCK_RUNTYPE_ADMIN_TOKEN; none: open)")
+class CommandError(Exception):
+    """A failure to report as one line, ending the command with `status`."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def sandbox_from_arguments(args: argparse.Namespace, settings=None):
-    """The Sandbox to serve, with its fixtures loaded; None (after printing every problem) if a
-    fixture is bad, so that the server does not start."""
-    from mock_runtype.fixtures import FixtureError, fixture_paths, read_fixtures
-    from mock_runtype.sandbox import Sandbox, Settings
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points to --help."""
 
-    settings = settings or Settings()
-    settings.admin_token = args.admin_token
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: list[Command] = []
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None):
+    """Register the decorated `run(args) -> exit status` as subcommand `name`."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS.append(Command(name, help, arguments, run))
+        return run
+
+    return register
+
+
+def serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from mock_runtype.config import OPTIONS
+
+    for option in OPTIONS:
+        text = f"{option.help} (env {option.env}; default {option.default_text})"
+        if option.switch:
+            parser.add_argument(option.flag, action="store_true", default=None, help=text)
+        elif option.repeatable:
+            parser.add_argument(option.flag, action="append", metavar=option.metavar, help=text)
+        else:
+            parser.add_argument(option.flag, metavar=option.metavar, help=text)
+
+
+@command("serve", "run the sandbox server until SIGTERM or Ctrl-C", serve_arguments)
+def serve(args: argparse.Namespace) -> int:
+    from mock_runtype.config import OPTIONS, ConfigError, resolve
+    from mock_runtype.server import serve as run_server
+
+    flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
+    try:
+        settings = resolve(flags, os.environ)
+    except ConfigError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    return run_server(settings, sandbox_with_fixtures(settings))
+
+
+def sandbox_with_fixtures(settings):
+    """A Sandbox with `settings.fixtures` loaded; CommandError listing every problem if one is bad,
+    so that the server does not start."""
+    from mock_runtype.fixtures import FixtureError, read_fixtures
+    from mock_runtype.sandbox import Sandbox
+
     sandbox = Sandbox(settings)
     try:
-        for fixture in read_fixtures(fixture_paths(args.fixtures, os.environ.get("MOCK_RUNTYPE_FIXTURES"))):
+        for fixture in read_fixtures(list(settings.fixtures)):
             sandbox.load(fixture)
     except FixtureError as error:
-        print(f"mock-runtype: not starting, the fixtures have problems:\n{error}", file=sys.stderr)
-        return None
+        raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None
     gc.freeze()  # the loaded state stays out of full collections (shorter pauses; see perf notes)
     return sandbox
 
 
-def validate_files(paths: list[str]) -> int:
-    """`mock-runtype validate`: one line per problem on stderr; 0 if every file is valid, else 1."""
+@command("validate", "check fixture files; exit 0 if all are valid, else 1",
+         lambda parser: parser.add_argument("files", nargs="+", metavar="FILE"))
+def validate(args: argparse.Namespace) -> int:
+    """One line per problem on stderr; one line per valid file on stdout."""
     from mock_runtype.fixtures import FixtureError, read_fixtures
 
     try:
-        fixtures = read_fixtures(paths)
+        fixtures = read_fixtures(args.files)
     except FixtureError as error:
         print(error, file=sys.stderr)
         return 1
@@ -68,8 +114,8 @@ def validate_files(paths: list[str]) -> int:
     return 0
 
 
-def print_openapi() -> int:
-    """`mock-runtype openapi`: the document, as GET /openapi.json answers it."""
+@command("openapi", "print the OpenAPI 3.1 document the server publishes at /openapi.json")
+def openapi(args: argparse.Namespace) -> int:
     import json
 
     from mock_runtype.openapi import build_document
@@ -78,19 +124,29 @@ def print_openapi() -> int:
     return 0
 
 
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="mock-runtype",
+        description="A local, stateful sandbox of the Runtype Records API.",
+        epilog="Every serve flag has an environment variable (shown in serve --help); a flag wins over it.",
+    )
+    parser.add_argument("--version", action="version", version=f"mock-runtype {__version__}")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for entry in COMMANDS:
+        entry.arguments(subcommands.add_parser(entry.name, help=entry.help, description=entry.help))
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        from mock_runtype.sandbox import Settings
-        from mock_runtype.server import serve
-
-        sandbox = sandbox_from_arguments(args, Settings(check_responses=args.check_responses))
-        return 1 if sandbox is None else serve(host=args.host, port=args.port, sandbox=sandbox)
-    if args.command == "validate":
-        return validate_files(args.files)
-    if args.command == "openapi":
-        return print_openapi()
-    return 2
+    run = next(entry.run for entry in COMMANDS if entry.name == args.command)
+    try:
+        return run(args)
+    except CommandError as error:
+        print(f"mock-runtype {args.command}: error: {error}", file=sys.stderr)
+        return error.status
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -36,6 +36,14 @@ class Settings:
     check_responses: bool = False  # check every response against the OpenAPI document (500 on a mismatch)
     admin_token: str | None = None
     journal_limit: int = DEFAULT_LIMIT
+    fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
+    # How `mock-runtype serve` runs (mock_runtype/config.py reads them from flags and environment).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+    log_format: str = "text"  # or "json": one JSON object per line
+    quiet: bool = False  # only warnings and errors: no access log
+    cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
 
 
 class Sandbox:

@@ -1,26 +1,116 @@
-"""Runs the app on a production WSGI server (waitress: pure Python, threaded, one process)."""
+"""Runs the app on a production WSGI server: one process, threads (the state is in memory).
+
+`start_engine` is the one place that knows the engine (waitress: pure Python, threaded, steady on
+two cores); everything else here is engine-neutral: logging, signals, errors.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import socket
 import sys
+import threading
+from typing import Any, Callable, Protocol
 
+from mock_runtype import __version__, logs
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox import Sandbox, Settings
 
+log = logging.getLogger("mock_runtype")
+SHUTDOWN_GRACE = 0.5  # seconds a request being answered gets to finish (and be logged) on a stop
 
-def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None = None,
-          sandbox: Sandbox | None = None) -> int:
-    from waitress import create_server
 
-    app = create_app(sandbox or Sandbox(settings))
+class Engine(Protocol):
+    """A bound WSGI server: `start()` serves from background threads until `close()`."""
+
+    name: str
+    port: int
+
+    def start(self) -> None: ...
+
+    def close(self, grace: float = 0.0) -> None: ...  # requests being answered get `grace` s to finish
+
+
+class WaitressEngine:
+    name = "waitress"
+
+    def __init__(self, app: Callable, host: str, port: int, threads: int) -> None:
+        from waitress import create_server
+
+        # One socket on the first address `host` resolves to, bound here so that every failure
+        # to listen (unknown host, port in use, no permission) is an OSError.
+        self._socket = socket.create_server((host, port), family=_family(host), backlog=1024)
+        self._server: Any = create_server(app, sockets=[self._socket], threads=threads, ident="mock-runtype")
+        self.port = self._socket.getsockname()[1]
+        self._loop: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._loop = threading.Thread(target=self._server.run, name="mock-runtype-engine", daemon=True)
+        self._loop.start()
+
+    def close(self, grace: float = 0.0) -> None:
+        from waitress import wasyncore
+
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=grace)
+        close_sockets = lambda: wasyncore.close_all(self._server._map)  # noqa: E731 (an empty map ends the loop)
+        if self._loop is None:
+            close_sockets()
+        else:  # sockets belong to the loop's thread: close them there, then wait for it to end
+            self._server.trigger.pull_trigger(close_sockets)
+            self._loop.join(timeout=1)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    """The address family of the first address `host` resolves to (OSError if none)."""
+    return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
+
+
+def start_engine(app: Callable, host: str, port: int, threads: int) -> Engine:
+    """Bind `app` on host:port (OSError if that fails) with `threads` worker threads."""
+    return WaitressEngine(app, host, port, threads)
+
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def serve(settings: Settings | None = None, sandbox: Sandbox | None = None) -> int:
+    """Serve `sandbox` (a fresh one made from `settings`) until SIGTERM or SIGINT (exit 0); 1 if it
+    cannot listen. `settings` say how to serve; they default to the sandbox's own.
+
+    The engine runs in a thread; the main thread only waits for a stop signal with `sigwait`,
+    the signals blocked everywhere else, so no handler ever interrupts code holding a lock.
+    """
+    settings = settings or (sandbox.settings if sandbox else Settings())
+    logs.configure(settings.log_format, settings.quiet)
+    app: Callable = create_app(sandbox or Sandbox(settings))
+    if not settings.quiet:
+        app = logs.AccessLog(app)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # inherited by every thread started below
     try:
-        server = create_server(app, host=host, port=port, threads=4, ident="mock-runtype")
-    except OSError as error:
-        print(f"mock-runtype: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
-        return 1
-    print(f"mock-runtype listening on http://{host}:{port}", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    return 0
+        try:
+            engine = start_engine(app, settings.host, settings.port, settings.threads)
+        except OSError as error:
+            print(f"mock-runtype: cannot listen on {settings.host}:{settings.port}: {_reason(error)}",
+                  file=sys.stderr)
+            return 1
+        engine.start()
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        url = f"http://{host}:{engine.port}"
+        log.info("mock-runtype %s listening on %s (%s, %d threads)", __version__, url, engine.name,
+                 settings.threads, extra={"fields": {"url": url, "version": __version__, "engine": engine.name,
+                                                     "threads": settings.threads}})
+        name = signal.Signals(signal.sigwait(STOP_SIGNALS)).name
+        log.info("stopping on %s", name, extra={"fields": {"signal": name}})
+        engine.close(grace=SHUTDOWN_GRACE)
+        return 0
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _reason(error: OSError) -> str:
+    """`Address already in use`, `Name or service not known`, ...: the cause without the details."""
+    if isinstance(error.errno, int) and error.errno > 0:
+        return os.strerror(error.errno)
+    return error.strerror or str(error)

@@ -1,10 +1,191 @@
-"""The command line: `validate` checks fixture files; `serve` refuses to start on a bad one."""
+"""`mock-runtype` as a user runs it: a real process, its output, its exit status and signals;
+`validate` checks fixture files, and `serve` refuses to start on a bad one."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+import requests
+
+from mock_runtype import __version__
 from mock_runtype.cli import main
+
+COMMAND = [str(Path(sys.executable).with_name("mock-runtype"))]
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_RUNTYPE_")}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(COMMAND + list(args), capture_output=True, text=True, timeout=20,
+                          env={**CLEAN_ENV, **(env or {})})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_listening(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.fixture(autouse=True)
+def no_server_left_behind():
+    """Kill any server a failing test did not stop."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+def start_serving(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    process = subprocess.Popen(COMMAND + ["serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**CLEAN_ENV, **(env or {})})
+    STARTED.append(process)
+    return process
+
+
+class Served:
+    """`mock-runtype serve ARGS` on a free port: its URL once it listens, its output once stopped."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.process = start_serving("--port", "0", *args, env=env)
+        self.first_line = self.process.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", self.first_line)
+        if not found:
+            self.process.kill()
+            raise AssertionError(f"no URL in {self.first_line!r}: {self.process.stderr.read()}")
+        self.url = found.group(0)
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[float, int, str, str]:
+        """Send `signum`; seconds until the process exited, its status, stdout and stderr."""
+        started = time.monotonic()
+        self.process.send_signal(signum)
+        status = self.process.wait(timeout=5)
+        elapsed = time.monotonic() - started
+        return elapsed, status, self.process.stdout.read(), self.first_line + self.process.stderr.read()
+
+
+def test_version_and_python_dash_m():
+    assert run("--version").stdout.strip() == f"mock-runtype {__version__}"
+    module = subprocess.run([sys.executable, "-m", "mock_runtype", "--version"], capture_output=True, text=True)
+    assert module.stdout.strip() == f"mock-runtype {__version__}"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"]])
+def test_help(args):
+    result = run(*args)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: mock-runtype")
+
+
+def test_serve_help_names_every_flag_and_variable():
+    from mock_runtype.config import OPTIONS
+
+    text = " ".join(run("serve", "--help").stdout.split())
+    for option in OPTIONS:
+        assert option.flag in text and option.env in text
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["serve", "--port", "http"], {}, "mock-runtype serve: error: --port: must be a whole number from 0 to 65535"),
+    (["serve"], {"MOCK_RUNTYPE_LOG_FORMAT": "xml"}, "mock-runtype serve: error: MOCK_RUNTYPE_LOG_FORMAT: must be one of"),
+    (["serve", "--threads"], {}, "mock-runtype serve: error: argument --threads: expected one argument"),
+    (["serve", "--no-such-flag"], {}, "mock-runtype: error: unrecognized arguments: --no-such-flag"),
+    (["no-such-command"], {}, "mock-runtype: error: argument COMMAND: invalid choice: 'no-such-command'"),
+    (["serve", "--admin-token-file", "/no/such/file"], {},
+     "mock-runtype serve: error: --admin-token-file: cannot read /no/such/file: No such file or directory"),
+])
+def test_a_mistake_is_one_line_and_status_2(args, env, message):
+    result = run(*args, env=env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line_and_status_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr == f"mock-runtype: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_it_within_a_second(signum):
+    served = Served()
+    assert requests.get(served.url + "/health", timeout=5).json()["status"] == "ok"
+    elapsed, status, _, err = served.stop(signum)
+    assert status == 0 and elapsed < 1.0
+    assert f"stopping on {signal.Signals(signum).name}" in err and "Traceback" not in err
+
+
+def test_access_log_and_startup_line():
+    served = Served("--threads", "2", env={"MOCK_RUNTYPE_ADMIN_TOKEN": "admin-secret"})
+    assert served.first_line.rstrip().endswith(f"INFO mock-runtype {__version__} listening on {served.url} (waitress, 2 threads)")
+    requests.post(served.url + "/v1/records", json={"type": "customer", "name": "Acme"},
+                  headers={"Authorization": "Bearer rt_test_secret"}, timeout=5)
+    requests.get(served.url + "/v1/records/missing", headers={"Authorization": "Bearer rt_test_secret"}, timeout=5)
+    _, _, out, err = served.stop()
+    lines = out.splitlines()
+    # written as each answer completes, so two quick requests may be logged in either order
+    assert sorted(line.split(" ")[1:4] for line in lines) == [["GET", "/v1/records/missing", "404"], ["POST", "/v1/records", "201"]]
+    assert all(re.fullmatch(r"\S+Z \S+ \S+ \d{3} \d+\.\dms", line) for line in lines)
+    assert "secret" not in out + err
+
+
+def test_json_log_format_and_quiet():
+    served = Served("--log-format", "json")
+    requests.get(served.url + "/health", timeout=5)
+    _, _, out, err = served.stop()
+    entry = json.loads(out)
+    assert {k: entry[k] for k in ("level", "method", "path", "status")} == {
+        "level": "info", "method": "GET", "path": "/health", "status": 200}
+    assert [json.loads(line)["message"] for line in err.splitlines()][-1] == "stopping on SIGTERM"
+
+    port = free_port()
+    process = start_serving("--port", str(port), "--quiet")
+    wait_until_listening(port)
+    requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=5) == 0
+    assert process.stdout.read() == "" and process.stderr.read() == ""
+
+
+def test_settings_reach_the_server():
+    served = Served("--max-body-bytes", "100", env={"MOCK_RUNTYPE_CORS_ORIGIN": "https://app.example.com"})
+    too_big = requests.post(served.url + "/v1/records", json={"type": "t", "name": "n" * 200},
+                            headers={"Authorization": "Bearer k"}, timeout=5)
+    preflight = requests.options(served.url + "/v1/records", timeout=5, headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+    served.stop()
+    assert too_big.status_code == 413
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

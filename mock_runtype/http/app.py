@@ -6,6 +6,7 @@ from flask import Flask
 
 from mock_runtype import __version__
 from mock_runtype.http import admin, bulk, discovery, executions, interception, records
+from mock_runtype.http.cors import register_cors
 from mock_runtype.http.errors import register_error_handlers
 from mock_runtype.http.response_check import register_response_check
 from mock_runtype.http.responses import json_response
@@ -25,6 +26,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     register_error_handlers(app)
     if sandbox.settings.check_responses:
         register_response_check(app)
+    register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
     interception.install(app, sandbox)
     openapi_document = build_document()
 

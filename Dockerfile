@@ -1,0 +1,28 @@
+# mock-runtype: the Runtype Records API sandbox, listening on 0.0.0.0:8080.
+#   docker build -t mock-runtype .
+#   docker run --rm -p 8080:8080 mock-runtype
+# Configure it with MOCK_RUNTYPE_* variables (see the README); fixtures mount at /fixtures.
+
+# Stage 1: build a wheel from the source tree and install it, with its dependencies, into a venv.
+FROM python:3.12-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-deps --wheel-dir /dist . \
+ && python -m venv /opt/mock-runtype \
+ && /opt/mock-runtype/bin/pip install /dist/*.whl
+
+# Stage 2: the venv on the same base image, run by an unprivileged user.
+FROM python:3.12-slim-bookworm
+COPY --from=build /opt/mock-runtype /opt/mock-runtype
+ENV PATH=/opt/mock-runtype/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    MOCK_RUNTYPE_HOST=0.0.0.0 \
+    MOCK_RUNTYPE_PORT=8080
+WORKDIR /fixtures
+USER 10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["python", "-m", "mock_runtype.healthcheck"]
+ENTRYPOINT ["mock-runtype"]
+CMD ["serve"]
