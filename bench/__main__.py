@@ -16,8 +16,9 @@ def main(parts: list[str]) -> int:
         print(f"\n=== bench {part} ===", flush=True)
         if part == "engines":
             os.environ.setdefault("BENCH_SERVERS", ENGINE_SERVERS)
-            part = "compare"
-        status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main}[part]()
+            status = compare.main("engines")
+        else:
+            status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main}[part]()
         if status:
             return status
     return 0

@@ -2,7 +2,7 @@
 loaded in turn (A B A B) with create, get and list at each connection count.
 
 Configured by the environment (`make bench` passes its variables through):
-BENCH_SERVERS (default `mock-runtype,prism`; also `prism-quiet`, `waitress-1`, `waitress-4`,
+BENCH_SERVERS (default `mock-runtype,prism,prism-quiet`; also `waitress-1`, `waitress-4`,
 `granian-1`, `granian-4`, `gunicorn-8`), BENCH_DURATION seconds a cell (10), BENCH_ROUNDS (3),
 BENCH_CONNECTIONS (`8,32`), PRISM (the prism executable; default: the bench cache's).
 """
@@ -110,8 +110,9 @@ def seeded_fixture(directory: Path) -> Path:
     return path
 
 
-def main() -> int:
-    names = [n.strip() for n in os.environ.get("BENCH_SERVERS", "mock-runtype,prism").split(",") if n.strip()]
+def main(kind: str = "compare") -> int:
+    """Run the side-by-side bench; its report is saved as bench/results/<kind>-<time>.md."""
+    names = [n.strip() for n in os.environ.get("BENCH_SERVERS", "mock-runtype,prism,prism-quiet").split(",") if n.strip()]
     duration = float(os.environ.get("BENCH_DURATION", "10"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     connections = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "8,32").split(",")]
@@ -171,7 +172,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     report = render(names, connections, results, info, notes)
     print("\n" + report)
-    save("compare", report, {"notes": notes, "info": info, "cells": {
+    save(kind, report, {"notes": notes, "info": info, "cells": {
         f"{n}|{o}|{c}": [cell.__dict__ for cell in cells] for (n, o, c), cells in results.items()}})
     return 0
 
