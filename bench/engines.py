@@ -5,7 +5,8 @@
     python -m bench.engines granian --threads 1 --port 8090
     python -m bench.engines gunicorn --threads 8 --port 8090
 
-The app is the one `mock-runtype serve` builds: a fresh Sandbox, its state frozen out of the GC.
+The app is the one `mock-runtype serve` builds: a fresh Sandbox behind the access log (text, to
+stdout), its state frozen out of the GC.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ ENGINES = ("waitress", "granian", "gunicorn")
 
 
 def build_app():
+    from mock_runtype import logs
     from mock_runtype.http.app import create_app
     from mock_runtype.sandbox import Sandbox
 
-    application = create_app(Sandbox())
+    logs.configure("text", False)
+    application = logs.AccessLog(create_app(Sandbox()))
     gc.freeze()
     return application
 
