@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from mock_runtype.clock import format_timestamp
-from mock_runtype.errors import Conflict, InvalidRequest
+from mock_runtype.errors import Conflict, InvalidRequest, QuotaExceeded
 from mock_runtype.records import MAX_METADATA_BYTES, Record, metadata_size
 from mock_runtype.store import Store
 from mock_runtype.tenancy import Tenant
+from mock_runtype.validation import UNSTORABLE_TEXT
 
 RECORD_COLUMNS = ("id", "type", "name", "createdAt", "updatedAt")
 SERVER_COLUMNS = ("id", "createdAt", "updatedAt")  # set by the server, never read from an upload
@@ -169,7 +170,7 @@ def decode_csv(data: str | bytes) -> str:
     else:
         text = data
     text = text.removeprefix("\ufeff")
-    if "\x00" in text:
+    if UNSTORABLE_TEXT.search(text):  # NUL, or a lone surrogate from a JSON-encoded form field
         raise _not_text()
     if not text.strip():
         raise InvalidRequest("The CSV file is empty", details=[{"path": "file", "message": "empty"}])
@@ -334,8 +335,8 @@ def run_upload(store: Store, tenant: Tenant, plan: UploadPlan) -> dict[str, Any]
     for row in plan.rows:
         try:
             created.append(store.create(tenant, {"type": row.type, "name": row.name, "metadata": row.metadata}))
-        except Conflict as conflict:
-            errors.append((row.number, f"Row {row.number}: {conflict.message}"))
+        except (Conflict, QuotaExceeded) as refused:
+            errors.append((row.number, f"Row {row.number}: {refused.message}"))
     errors.sort()
     processed = len(created) + len(errors)
     message = f"Processed {processed} record{'s' if processed != 1 else ''}"

@@ -83,6 +83,12 @@ class Unprocessable(SandboxError):
     status = 422
 
 
+class QuotaExceeded(SandboxError):
+    """A limit that protects the host is reached: records per tenant, or tenants (403)."""
+
+    status = 403
+
+
 class PayloadTooLarge(SandboxError):
     """The body is over the configured limit (413)."""
 

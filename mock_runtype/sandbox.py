@@ -22,6 +22,8 @@ from mock_runtype.tenancy import ALL_PERMISSIONS, Tenancy, Tenant, open_tenant
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_RECORDS_PER_TENANT = 100_000
+DEFAULT_MAX_TENANTS = 1_000
 
 
 @dataclass
@@ -36,6 +38,11 @@ class Settings:
     check_responses: bool = False  # check every response against the OpenAPI document (500 on a mismatch)
     admin_token: str | None = None
     journal_limit: int = DEFAULT_LIMIT
+    max_records_per_tenant: int = DEFAULT_MAX_RECORDS_PER_TENANT
+    max_tenants: int = DEFAULT_MAX_TENANTS  # tenants holding records at once
+    idle_timeout_s: int = 30  # an idle keep-alive connection is closed after this long
+    request_timeout_s: int = 10  # a request whose headers and body take longer to arrive is dropped
+    max_connections: int = 2000  # open connections at once; more wait in the listen backlog
     fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
     # How `mock-runtype serve` runs (mock_runtype/config.py reads them from flags and environment).
     host: str = "127.0.0.1"
@@ -54,7 +61,8 @@ class Sandbox:
         self.settings = settings or Settings()
         self.clock = Clock(self.settings.clock_start_ms)
         self.ids = IdSource(self.settings.seed)
-        self.store = Store(self.clock, self.ids)
+        self.store = Store(self.clock, self.ids, max_records_per_tenant=self.settings.max_records_per_tenant,
+                           max_tenants=self.settings.max_tenants)
         self.executions = Executions(self.store)
         self.tenancy = Tenancy(strict=self.settings.strict_auth)
         self.scenarios = Scenarios(self.clock, lambda: self.ids.seed)
@@ -190,6 +198,7 @@ class Sandbox:
             record = self.store.create(
                 self.tenant(seed.tenant), seed.fields, record_id=seed.id, created_at=seed.created_at,
                 updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
+                capped=False,
             )
             for result in seed.results:
                 self.executions.add_result(seed.tenant, record.id, result)

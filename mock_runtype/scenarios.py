@@ -49,6 +49,8 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+MAX_COUNTED_TENANTS = 10_000  # per scenario: counters of more tenants than this start over, oldest first
+
 class Matcher:
     """`when`: every part given must match; an empty `when` matches every request."""
 
@@ -131,6 +133,8 @@ class Scenario:
     def counts(self, tenant_key: str | None) -> _Counts:
         counts = self._counts.get(tenant_key)
         if counts is None:
+            if len(self._counts) >= MAX_COUNTED_TENANTS:  # bounded: a stream of new keys cannot grow it
+                del self._counts[next(iter(self._counts))]  # the tenant counted first goes first
             counts = self._counts[tenant_key] = _Counts()
             if self.probability is not None:
                 seed = None if self._seed is None else f"{self._seed}/{self.scope or ''}/{self.name}/{tenant_key or ''}"

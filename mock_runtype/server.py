@@ -36,13 +36,11 @@ class Engine(Protocol):
 class WaitressEngine:
     name = "waitress"
 
-    def __init__(self, app: Callable, host: str, port: int, threads: int) -> None:
-        from waitress import create_server
-
+    def __init__(self, app: Callable, host: str, port: int, threads: int, limits: Settings) -> None:
         # One socket on the first address `host` resolves to, bound here so that every failure
         # to listen (unknown host, port in use, no permission) is an OSError.
         self._socket = socket.create_server((host, port), family=_family(host), backlog=1024)
-        self._server: Any = create_server(app, sockets=[self._socket], threads=threads, ident="mock-runtype")
+        self._server: Any = guarded_waitress(app, [self._socket], threads, limits)
         self.port = self._socket.getsockname()[1]
         self._loop: threading.Thread | None = None
 
@@ -67,9 +65,52 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
 
 
-def start_engine(app: Callable, host: str, port: int, threads: int) -> Engine:
-    """Bind `app` on host:port (OSError if that fails) with `threads` worker threads."""
-    return WaitressEngine(app, host, port, threads)
+def start_engine(app: Callable, host: str, port: int, threads: int, limits: Settings | None = None) -> Engine:
+    """Bind `app` on host:port (OSError if that fails) with `threads` worker threads, guarding the
+    connections by `limits` (timeouts, connection and body caps; the defaults when not given)."""
+    return WaitressEngine(app, host, port, threads, limits or Settings())
+
+
+def guarded_waitress(app: Callable, sockets: list[socket.socket], threads: int, limits: Settings) -> Any:
+    """Waitress on bound `sockets`, set up to protect the host: idle connections close after
+    `idle_timeout_s`, a request still arriving after `request_timeout_s` (a slow or stalled client)
+    is dropped, at most `max_connections` are open at once, and poll() (not select()) so that more
+    than 1,024 work. A slow client never holds a worker thread: waitress reads whole requests
+    before dispatching. So that it does not buffer a huge body first (up to 1 GiB by default),
+    waitress itself refuses (with its plain-text 413, unread) a body over twice the larger of the
+    app's body limits; bodies between the app's limit and that get the app's JSON 413."""
+    from waitress import create_server
+
+    server = create_server(
+        app, sockets=sockets, threads=threads, ident="mock-runtype",
+        channel_timeout=limits.idle_timeout_s, cleanup_interval=1, connection_limit=limits.max_connections,
+        asyncore_use_poll=True, max_request_body_size=2 * max(limits.max_body_bytes, limits.max_upload_bytes))
+    drop_slow_requests(server, limits.request_timeout_s)
+    return server
+
+
+def drop_slow_requests(server: Any, seconds: float) -> None:
+    """Extend waitress's once-a-second maintenance: close a connection whose current request has
+    been arriving for longer than `seconds` (waitress alone only closes connections idle that long,
+    so a client sending a byte a second would be kept forever)."""
+    first_seen: dict[tuple[int, int], float] = {}
+    idle_maintenance = server.maintenance
+
+    def maintenance(now: float) -> None:
+        idle_maintenance(now)
+        arriving = {}
+        for channel in list(server.active_channels.values()):
+            request = channel.request
+            if request is None or request.completed:
+                continue
+            key = (id(channel), id(request))
+            arriving[key] = first_seen.get(key, now)
+            if now - arriving[key] > seconds:
+                channel.will_close = True
+        first_seen.clear()
+        first_seen.update(arriving)
+
+    server.maintenance = maintenance
 
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -90,7 +131,7 @@ def serve(settings: Settings | None = None, sandbox: Sandbox | None = None) -> i
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # inherited by every thread started below
     try:
         try:
-            engine = start_engine(app, settings.host, settings.port, settings.threads)
+            engine = start_engine(app, settings.host, settings.port, settings.threads, settings)
         except OSError as error:
             print(f"mock-runtype: cannot listen on {settings.host}:{settings.port}: {_reason(error)}",
                   file=sys.stderr)

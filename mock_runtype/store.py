@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
 from sortedcontainers import SortedKeyList
 
 from mock_runtype.clock import Clock, IdSource
-from mock_runtype.errors import Conflict, InvalidRequest, NotFound
+from mock_runtype.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
 from mock_runtype.records import Record
 from mock_runtype.tenancy import Tenant
@@ -108,9 +108,13 @@ def owner_from(fields: Mapping[str, Any], metadata: Mapping[str, Any] | None) ->
 class Store:
     """Every tenant's records. Methods take the tenant's API key (its data partition)."""
 
-    def __init__(self, clock: Clock | None = None, ids: IdSource | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, ids: IdSource | None = None, *,
+                 max_records_per_tenant: int | None = None, max_tenants: int | None = None) -> None:
+        """The caps protect the host: a create beyond them is a 403 (None: no cap)."""
         self.clock = clock or Clock()
         self.ids = ids or IdSource()
+        self.max_records_per_tenant = max_records_per_tenant
+        self.max_tenants = max_tenants
         self._lock = threading.RLock()
         self._tenants: dict[str, _TenantData] = {}
         self._seq = 0
@@ -142,14 +146,19 @@ class Store:
         created_at: int | None = None,
         updated_at: int | None = None,
         product_surface_id: str | None = None,
+        capped: bool = True,
     ) -> Record:
         """Store a new record from validated `fields` (type, name, metadata, messages, ownerId).
 
-        409 if the tenant has a record of that type and name, or one with `record_id`.
+        409 if the tenant has a record of that type and name, or one with `record_id`; 403 if the
+        tenant is at its record cap, or is new while the server is at its tenant cap (unless not
+        `capped`: fixtures, which the operator chose, load whole).
         """
         metadata = dict(fields.get("metadata") or {})
         _, owner = owner_from(fields, metadata)
         with self._lock:
+            if capped:
+                self._check_quota(tenant.api_key)
             data = self._tenants.setdefault(tenant.api_key, _TenantData())
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
@@ -393,6 +402,20 @@ class Store:
             return None
         index = data.all if query.type is None else data.by_type.get(query.type)
         return index.orders[query.sort_by] if index is not None else None
+
+    def _check_quota(self, tenant_key: str) -> None:
+        data = self._tenants.get(tenant_key)
+        held = len(data.by_id) if data is not None else 0
+        if self.max_records_per_tenant is not None and held >= self.max_records_per_tenant:
+            raise QuotaExceeded(
+                f"Record limit reached: a tenant may hold at most {self.max_records_per_tenant} records "
+                "in this sandbox (--max-records-per-tenant); delete some first")
+        if self.max_tenants is not None and held == 0:
+            tenants = sum(1 for other in self._tenants.values() if other.by_id)
+            if tenants >= self.max_tenants:
+                raise QuotaExceeded(
+                    f"Tenant limit reached: this sandbox holds records of {tenants} tenants, its limit "
+                    "(--max-tenants); reset a tenant through /__admin first")
 
     @staticmethod
     def _check_free(data: _TenantData, record_type: str, name: str) -> None:

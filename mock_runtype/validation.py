@@ -15,11 +15,10 @@ treat alike gets no fast path, so the fast path can only be stricter, never more
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urljoin
 
 import fastjsonschema
@@ -131,6 +130,29 @@ def _passes_fast_check(schema_name: str, instance: Any) -> bool:
     except (fastjsonschema.JsonSchemaValueException, RecursionError):
         return False
     return True
+
+
+# What Postgres JSONB refuses in text, and a UTF-8 response cannot carry: NUL and lone surrogates.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text_path(value: Any) -> str | None:
+    """The path of the first string (key or value) holding NUL or a lone surrogate, if any."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if UNSTORABLE_TEXT.search(item):
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else key
+                if UNSTORABLE_TEXT.search(key):
+                    return path
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
+    return None
 
 
 def format_path(parts: Any) -> str:

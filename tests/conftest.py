@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from typing import Iterator
 
 import pytest
 import requests
-from waitress import create_server
 
 from mock_runtype.http.app import create_app
+from mock_runtype.logs import AccessLog
 from mock_runtype.sandbox import Sandbox, Settings
+from mock_runtype.server import guarded_waitress
 
 
 class RunningServer:
     """A sandbox served by waitress on a free loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, access_log: bool = False) -> None:
+        """`access_log` wraps the app in the access log, as `mock-runtype serve` does."""
         self.sandbox = Sandbox(settings)
-        self._server = create_server(create_app(self.sandbox), host="127.0.0.1", port=0, threads=8)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
+        app = create_app(self.sandbox)
+        listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self._server = guarded_waitress(AccessLog(app) if access_log else app, [listener], 8, self.sandbox.settings)
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         self._closing = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -29,7 +34,7 @@ class RunningServer:
         try:
             self._server.run()
         except OSError:
-            if not self._closing:  # closing the sockets under waitress's select loop ends it so
+            if not self._closing:  # closing the sockets under waitress's loop ends it so
                 raise
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from flask import Response, current_app, g, request
 from mock_runtype.errors import InvalidRequest, UnsupportedMediaType
 from mock_runtype.sandbox import Sandbox
 from mock_runtype.tenancy import Tenant
+from mock_runtype.validation import unstorable_text_path
 
 
 def sandbox() -> Sandbox:
@@ -53,20 +55,37 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return number
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys; errors are 400s."""
+    """Strict JSON: UTF-8 only, no NaN/Infinity or numbers that overflow to it, no duplicate keys,
+    no NUL or lone surrogate in any string (Postgres JSONB refuses both); errors are 400s."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidRequest(f"Request body is not valid UTF-8 (byte {error.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                           object_pairs_hook=_object_without_duplicates)
     except RecursionError:
         raise InvalidRequest("Malformed JSON: nested too deeply") from None
     except json.JSONDecodeError as error:
         raise InvalidRequest(f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except ValueError as error:
         raise InvalidRequest(f"Malformed JSON: {error}") from None
+    if "\\u" in text:  # NUL and surrogates can only arrive escaped: raw ones fail above
+        path = unstorable_text_path(value)
+        if path is not None:
+            raise InvalidRequest(
+                "Unsupported text: strings must not contain \\u0000 or unpaired surrogates",
+                details=[{"path": path, "message": "contains \\u0000 or an unpaired surrogate"}],
+            )
+    return value
 
 
 def json_object_body() -> dict[str, Any]:
