@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
+BENCH_CACHE ?= $(HOME)/.cache/mock-runtype-bench
 
-.PHONY: serve test bench clean
+.PHONY: serve test bench bench-engines clean
 
 $(BIN)/mock-runtype: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,21 @@ serve: $(BIN)/mock-runtype
 
 test: $(BIN)/mock-runtype
 	$(BIN)/python -m pytest
+
+# Benchmarks (not part of `make test`): installs wrk (apt, as root) and Prism 5 (npm, into
+# BENCH_CACHE) when missing, and goes on without them if that fails. BENCH_DURATION, BENCH_ROUNDS,
+# BENCH_CONNECTIONS, BENCH_SERVERS, BENCH_SCALING_SIZES tune it; bench/ holds the details.
+bench: $(BIN)/mock-runtype
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } || \
+		echo "wrk could not be installed: the bench falls back to its Python load generator"
+	@[ -x "$(BENCH_CACHE)/node_modules/.bin/prism" ] || npm install --silent --no-audit --no-fund \
+		--prefix "$(BENCH_CACHE)" @stoplight/prism-cli@5 || echo "Prism could not be installed: mock-runtype is measured alone"
+	BENCH_CACHE="$(BENCH_CACHE)" $(BIN)/python -m bench $(BENCH_PARTS)
+
+bench-engines: BENCH_PARTS = engines
+bench-engines: bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -45,8 +45,15 @@ class WaitressEngine:
         self._loop: threading.Thread | None = None
 
     def start(self) -> None:
-        self._loop = threading.Thread(target=self._server.run, name="mock-runtype-engine", daemon=True)
+        self._loop = threading.Thread(target=self._run, name="mock-runtype-engine", daemon=True)
         self._loop.start()
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            if self._server._map:  # sockets still open: a real failure, not the loop ending on close
+                raise
 
     def close(self, grace: float = 0.0) -> None:
         from waitress import wasyncore

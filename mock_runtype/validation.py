@@ -4,6 +4,12 @@ The schema files are loaded once, each named by its path under `schemas/` withou
 (`create-record`, `responses/record`). `validate(name, body)` raises InvalidRequest whose details
 name every offending field by its path (`metadata`, `messages[0].role`); `problems(name, value)`
 returns those details instead (the response check uses it).
+
+Valid input, the common case, takes a fast path: each schema, its `$ref`s inlined, is compiled to
+Python by fastjsonschema (about 1 µs a body instead of about 170 µs through jsonschema's
+reference resolution; see `bench/micro.py`). Only what it rejects goes through jsonschema, which
+alone decides and names the problems. A schema using a keyword outside the set both libraries
+treat alike gets no fast path, so the fast path can only be stricter, never more lenient.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import urljoin
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -45,6 +53,83 @@ def _validators() -> dict[str, Draft202012Validator]:
     return {
         name: Draft202012Validator(doc, registry=registry) for name, doc in documents.items()
     }
+
+
+# Keywords that draft 2020-12 (jsonschema) and draft 7 (fastjsonschema) read the same way.
+_SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties"})
+_SUBSCHEMAS = frozenset({"items", "not", "additionalProperties", "propertyNames", "if", "then", "else", "contains"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf"})
+_ASSERTIONS = frozenset({
+    "type", "enum", "const", "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
+    "required", "format",
+})
+_IGNORED = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default",
+                      "deprecated", "readOnly", "writeOnly"})
+
+
+class _NoFastPath(Exception):
+    """The schema uses something the fast path does not treat exactly as jsonschema does."""
+
+
+def _inlined(node: Any, base: str, documents: dict[str, dict[str, Any]], seen: tuple[str, ...] = ()) -> Any:
+    """`node` with every `$ref` replaced by its target, and only keywords both validators share."""
+    if isinstance(node, bool):
+        return node
+    if not isinstance(node, dict):
+        raise _NoFastPath("not a schema")
+    if "$ref" in node:
+        if len(node) > 1 and set(node) - _IGNORED - {"$ref"}:
+            raise _NoFastPath("$ref beside other keywords")
+        url = urljoin(base, node["$ref"])
+        if url in seen:
+            raise _NoFastPath("recursive $ref")
+        address, _, pointer = url.partition("#")
+        target: Any = documents[address]
+        for part in filter(None, pointer.split("/")):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        return _inlined(target, address, documents, (*seen, url))
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SUBSCHEMA_MAPS:
+            out[key] = {name: _inlined(sub, base, documents, seen) for name, sub in value.items()}
+        elif key in _SUBSCHEMAS:
+            out[key] = _inlined(value, base, documents, seen)
+        elif key in _SUBSCHEMA_LISTS:
+            out[key] = [_inlined(sub, base, documents, seen) for sub in value]
+        elif key in ("enum", "const") and not all(isinstance(v, str) or v is None for v in (value if key == "enum" else [value])):
+            raise _NoFastPath("enum or const beyond strings (Python's 1 == True)")
+        elif key in _ASSERTIONS:
+            out[key] = value
+        elif key not in _IGNORED and not key.startswith("x-"):
+            raise _NoFastPath(f"keyword {key}")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _fast_checks() -> dict[str, Callable[[Any], Any] | None]:
+    """Per schema, a compiled check that raises on invalid input (None: no fast path)."""
+    documents = load_schema_documents()
+    by_address = {doc["$id"]: doc for doc in documents.values()}
+    checks: dict[str, Callable[[Any], Any] | None] = {}
+    for name, doc in documents.items():
+        try:
+            schema = _inlined(doc, doc["$id"], by_address)
+            checks[name] = fastjsonschema.compile(schema, use_default=False, detailed_exceptions=False)
+        except (_NoFastPath, fastjsonschema.JsonSchemaDefinitionException, KeyError, RecursionError):
+            checks[name] = None
+    return checks
+
+
+def _passes_fast_check(schema_name: str, instance: Any) -> bool:
+    check = _fast_checks()[schema_name]
+    if check is None:
+        return False
+    try:
+        check(instance)
+    except (fastjsonschema.JsonSchemaValueException, RecursionError):
+        return False
+    return True
 
 
 # What Postgres JSONB refuses in text, and a UTF-8 response cannot carry: NUL and lone surrogates.
@@ -100,6 +185,8 @@ def validate(schema_name: str, instance: Any) -> None:
 
 def schema_problems(schema_name: str, instance: Any) -> list[tuple[list[Any], str]]:
     """Every way `instance` breaks the schema, as (the offending field's path as a list, message)."""
+    if _passes_fast_check(schema_name, instance):
+        return []
     validator = _validators()[schema_name]
     errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
     return [_problem(error) for error in errors]

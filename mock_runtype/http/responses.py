@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 from flask import Response, current_app, g, request
 
 from mock_runtype.errors import InvalidRequest, UnsupportedMediaType
@@ -20,8 +21,17 @@ def sandbox() -> Sandbox:
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, headers=headers, mimetype="application/json")
+    return Response(encode_json(payload), status=status, headers=headers, mimetype="application/json")
+
+
+def encode_json(payload: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson writes a list page in about 6 µs where the standard library takes
+    about 90 (bench/micro.py); what orjson refuses (an integer beyond 64 bits, a non-string key)
+    goes through the standard library, which writes the same JSON."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def authenticate(permission: str) -> Tenant:

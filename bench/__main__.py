@@ -1,0 +1,28 @@
+"""`python -m bench [micro|compare|scaling|engines ...]`: the parts named, in order (default: micro,
+compare, scaling). `engines` is `compare` over mock-runtype under each WSGI server adapter."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENGINE_SERVERS = "mock-runtype,waitress-1,granian-1,granian-4,gunicorn-8"
+
+
+def main(parts: list[str]) -> int:
+    from bench import compare, micro, scaling
+
+    for part in parts or ["micro", "compare", "scaling"]:
+        print(f"\n=== bench {part} ===", flush=True)
+        if part == "engines":
+            os.environ.setdefault("BENCH_SERVERS", ENGINE_SERVERS)
+            status = compare.main("engines")
+        else:
+            status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main}[part]()
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
