@@ -128,6 +128,26 @@ def export_csv(records: list[Record]) -> Iterator[str]:
 # -- upload ---------------------------------------------------------------------------------
 
 
+UPLOAD_OPTIONS = ("nameColumn", "typeColumn", "typeValue")
+
+
+def upload_options(fields: dict[str, list[Any]], parts: dict[str, list[Any]]) -> dict[str, str]:
+    """Check an upload form's fields (plain values) and parts (files): only 'file' and the options,
+    each at most once, with exactly one 'file'; return the options given non-empty."""
+    given = {**fields, **parts}
+    problems = [{"path": key, "message": "unknown form field"} for key in given
+                if key not in ("file", *UPLOAD_OPTIONS)]
+    problems += [{"path": key, "message": "given more than once"}
+                 for key, values in given.items() if len(values) > 1]
+    if "file" in fields and "file" in parts:
+        problems.append({"path": "file", "message": "given both as a file and as a field"})
+    if "file" not in given:
+        problems.append({"path": "file", "message": "is required: the CSV as a file part or a form field"})
+    if problems:
+        raise InvalidRequest("Invalid upload: " + ", ".join(p["path"] for p in problems), details=problems)
+    return {key: fields[key][0] for key in UPLOAD_OPTIONS if key in fields and fields[key][0] != ""}
+
+
 def form_field_csv(value: str) -> str | bytes:
     """The CSV a plain form field holds: raw text, or a JSON string literal of it (the SDK's typed
     client sends that); bytes given to that client arrive base64-encoded inside the literal."""

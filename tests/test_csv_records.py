@@ -8,7 +8,7 @@ import pytest
 
 from mock_runtype.clock import Clock, IdSource
 from mock_runtype.csv_records import (ABSENT, decode_cell, encode_cell, export_csv, form_field_csv, plan_upload,
-                                      run_upload)
+                                      run_upload, upload_options)
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.store import Store
 from mock_runtype.tenancy import open_tenant
@@ -105,3 +105,14 @@ def test_the_typed_sdk_field_forms_are_understood() -> None:
     assert form_field_csv('"name,type\\nx,t\\n"') == "name,type\nx,t\n"  # JSON string literal
     assert form_field_csv('"bmFtZSx0eXBlCngsdAo="') == b"name,type\nx,t\n"  # bytes, base64-encoded
     assert form_field_csv("name,type\nx,t\n") == "name,type\nx,t\n"  # a plain text field
+
+
+def test_upload_options_keeps_non_empty_options_and_names_each_form_problem():
+    assert upload_options({"nameColumn": ["title"], "typeValue": [""]}, {"file": [object()]}) == {"nameColumn": "title"}
+    with pytest.raises(InvalidRequest) as caught:
+        upload_options({"extra": ["x"], "typeColumn": ["a", "b"]}, {})
+    assert {(d["path"], d["message"]) for d in caught.value.details} == {
+        ("extra", "unknown form field"),
+        ("typeColumn", "given more than once"),
+        ("file", "is required: the CSV as a file part or a form field"),
+    }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from mock_runtype.bulk import bulk_delete, bulk_edit, parse_bulk_edit
-from mock_runtype.csv_records import export_csv, export_filename, form_field_csv, plan_upload, run_upload
-from mock_runtype.errors import InvalidRequest, UnsupportedMediaType
+from mock_runtype.csv_records import (export_csv, export_filename, form_field_csv, plan_upload, run_upload,
+                                      upload_options)
+from mock_runtype.errors import UnsupportedMediaType
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.listing import parse_list_query
 from mock_runtype.tenancy import READ, WRITE
@@ -14,7 +15,6 @@ from mock_runtype.validation import validate
 
 blueprint = Blueprint("bulk", __name__)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-UPLOAD_OPTIONS = ("nameColumn", "typeColumn", "typeValue")
 
 
 @blueprint.post("/v1/records/bulk-delete")
@@ -56,17 +56,7 @@ def upload_csv_records():
             f"Content-Type must be multipart/form-data with the CSV in 'file' (got '{request.mimetype or 'none'}')")
     fields = {key: request.form.getlist(key) for key in request.form}
     parts = {key: request.files.getlist(key) for key in request.files}
-    problems = [{"path": key, "message": "unknown form field"} for key in {**fields, **parts}
-                if key not in ("file", *UPLOAD_OPTIONS)]
-    problems += [{"path": key, "message": "given more than once"}
-                 for key, values in {**fields, **parts}.items() if len(values) > 1]
-    if "file" in fields and "file" in parts:
-        problems.append({"path": "file", "message": "given both as a file and as a field"})
-    if "file" not in fields and "file" not in parts:
-        problems.append({"path": "file", "message": "is required: the CSV as a file part or a form field"})
-    if problems:
-        raise InvalidRequest("Invalid upload: " + ", ".join(p["path"] for p in problems), details=problems)
-    options = {key: fields[key][0] for key in UPLOAD_OPTIONS if key in fields and fields[key][0] != ""}
+    options = upload_options(fields, parts)
     validate("upload-csv", options)
     data = parts["file"][0].read() if "file" in parts else form_field_csv(fields["file"][0])
     plan = plan_upload(data, name_column=options.get("nameColumn"), type_column=options.get("typeColumn"),
