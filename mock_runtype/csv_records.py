@@ -26,7 +26,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from mock_runtype.clock import format_timestamp
 from mock_runtype.errors import Conflict, InvalidRequest, QuotaExceeded
