@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from mock_runtype.clock import format_timestamp
 from mock_runtype.errors import Conflict, InvalidRequest, QuotaExceeded
-from mock_runtype.records import MAX_METADATA_BYTES, Record, metadata_size
+from mock_runtype.records import MAX_METADATA_BYTES, Record, metadata_size, record_summary_json
 from mock_runtype.store import Store
 from mock_runtype.tenancy import Tenant
 from mock_runtype.validation import UNSTORABLE_TEXT
@@ -368,7 +368,7 @@ def run_upload(store: Store, tenant: Tenant, plan: UploadPlan) -> dict[str, Any]
         "created": len(created),
         "errors": len(errors),
         "errorDetails": [text for _, text in errors],
-        "records": [{"id": r.id, "type": r.type, "name": r.name, "metadata": r.metadata} for r in created],
+        "records": [record_summary_json(r, with_type=True) for r in created],
         "warnings": None,
     }
 

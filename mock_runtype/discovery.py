@@ -13,7 +13,7 @@ from mock_runtype.clock import format_timestamp, parse_timestamp
 from mock_runtype.filters import Filter, metadata_getter
 from mock_runtype.listing import json_type
 from mock_runtype.params import QueryParams
-from mock_runtype.records import Record, compact
+from mock_runtype.records import Record, compact, record_summary_json
 
 PREVIEW_SAMPLES = 5
 DEFAULT_FIELD_VALUES = 20
@@ -29,7 +29,7 @@ def preview_filter(record_type: str, records: Iterable[Record], where: Filter | 
     return {
         "type": record_type,
         "matchedCount": len(matched),
-        "samples": [{"id": r.id, "name": r.name, "metadata": r.metadata} for r in samples],
+        "samples": [record_summary_json(r) for r in samples],
         "truncated": len(matched) > len(samples),
     }
 

@@ -97,3 +97,14 @@ def record_to_json(
         out["warnings"] = None
         out["schemaWarnings"] = None
     return out
+
+
+def record_summary_json(record: Record, *, with_type: bool = False) -> dict[str, Any]:
+    """The short form some answers list records in (preview samples, uploaded records):
+    `id`, `name` and `metadata`, with `type` when asked."""
+    out: dict[str, Any] = {"id": record.id}
+    if with_type:
+        out["type"] = record.type
+    out["name"] = record.name
+    out["metadata"] = record.metadata
+    return out
