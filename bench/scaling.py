@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
@@ -114,17 +113,16 @@ def resident_bytes_per_record(size: int) -> float:
 
 
 def main() -> int:
-    from waitress import create_server
-
     from mock_runtype.http.app import create_app
     from mock_runtype.sandbox import Sandbox
+    from mock_runtype.server import start_engine
 
     sizes = [int(s) for s in os.environ.get("BENCH_SCALING_SIZES", "1000,10000,100000").split(",")]
     repeats = int(os.environ.get("BENCH_SCALING_REPEATS", "20"))
     sandbox = Sandbox()
-    port = free_port()
-    server = create_server(create_app(sandbox), host=HOST, port=port, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
+    engine = start_engine(create_app(sandbox), HOST, free_port(), threads=4)
+    engine.start()
+    port = engine.port
     tenant = sandbox.tenant(API_KEY)
     client = Client(port)
     notes = [f"machine: {machine_line()}",
@@ -146,7 +144,7 @@ def main() -> int:
         table[size] = measure(client, size, repeats, sandbox.store)
         for name, value in table[size].items():
             print(f"  {name:50} {value:9.2f}", flush=True)
-    server.close()
+    engine.close()
     report = render(sizes, table, memory, notes)
     print("\n" + report)
     save("scaling", report, {"notes": notes, "ms": {str(s): table[s] for s in sizes}, "bytes_per_record": memory})
