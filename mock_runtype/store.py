@@ -83,7 +83,10 @@ class _TenantData:
         self.by_id[record.id] = record
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
-        self.by_type.setdefault(record.type, _Index()).add(record)
+        index = self.by_type.get(record.type)
+        if index is None:  # not setdefault: an _Index is six sorted lists, too dear to build and drop
+            index = self.by_type[record.type] = _Index()
+        index.add(record)
 
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
@@ -159,7 +162,9 @@ class Store:
         with self._lock:
             if capped:
                 self._check_quota(tenant.api_key)
-            data = self._tenants.setdefault(tenant.api_key, _TenantData())
+            data = self._tenants.get(tenant.api_key)
+            if data is None:
+                data = self._tenants[tenant.api_key] = _TenantData()
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
                 raise Conflict(f"A record with id '{record_id}' already exists")
