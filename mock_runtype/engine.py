@@ -357,7 +357,7 @@ class Connection(asyncio.Protocol):
 class Answer:
     """The status and headers an app gave `start_response`, and the head they make."""
 
-    __slots__ = ("request", "status", "headers", "keep_alive", "bodiless")
+    __slots__ = ("request", "status", "headers", "keep_alive", "bodiless", "sent")
 
     def __init__(self, request: Request) -> None:
         self.request = request
@@ -365,9 +365,10 @@ class Answer:
         self.headers: list[tuple[str, str]] = []
         self.keep_alive = request.keep_alive
         self.bodiless = request.method == "HEAD"
+        self.sent = False
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-        if exc_info is not None and self.status is not None:
+        if exc_info is not None and self.sent:  # too late to answer otherwise (PEP 3333)
             raise exc_info[1].with_traceback(exc_info[2])
         self.status, self.headers = status, headers
         return self._no_write
@@ -379,6 +380,7 @@ class Answer:
     def head(self, *, data_length: int | None, closing: bool) -> bytes:
         """The status line and headers; Content-Length from the app, else `data_length`, else chunked."""
         code = int(self.status[:3])
+        self.sent = True
         lines = [f"HTTP/1.1 {self.status}\r\n"]
         has_length = False
         for name, value in self.headers:
@@ -491,15 +493,15 @@ class AsyncEngine:
             self.loop.close()
 
     def _work(self) -> None:
-        while True:
-            job = self.workers.get()
-            if job is None:
-                return
+        while (job := self.workers.get()) is not None:
             function, request, environ, done = job
             try:
                 function(request, environ)
-            finally:
                 self.loop.call_soon_threadsafe(_resolve, done)
+            except RuntimeError:
+                if self.loop.is_closed():
+                    return  # the engine stopped while this answer was being made
+                raise
 
     # accepting
 
