@@ -220,7 +220,7 @@ class Connection(asyncio.Protocol):
             except httptools.HttpParserInvalidURLError:
                 raise Refused(400, "Malformed request target") from None
             request.target = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
-        if expects_continue and request.version == "1.1":
+        if expects_continue and request.version == "1.1" and not self.parser.should_upgrade():  # (sent on its replay)
             self.owes_continue = True  # sent at once, unless answers ahead of it are still being written
             self.send_continue()
 

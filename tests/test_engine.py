@@ -259,6 +259,15 @@ def test_an_upgrade_not_offered_is_answered_as_http_1_1_body_and_all_and_the_con
     assert "HTTP_UPGRADE" not in seen[0]["headers"]
 
 
+def test_an_upgrade_asking_100_continue_gets_one(engine):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"ok")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
 def test_a_malformed_absolute_target_behind_a_deferred_answer_gets_a_400(engine):
     answer = raw(engine, b"GET /delay?0.1 HTTP/1.1\r\nHost: x\r\n\r\nGET http://[::1/x HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 OK") and b"HTTP/1.1 400 Bad Request" in answer
