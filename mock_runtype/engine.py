@@ -480,8 +480,8 @@ class Answer:
             if size >= STREAM_CHUNK:
                 yield b"".join(buffered)
                 buffered, size = [], 0
-        if head is None:  # an empty body
-            head = self.head(data_length=0, closing=engine.stopping)
+        if head is None:  # an empty body (or a HEAD: its length is unknown)
+            head = self.head(data_length=None if self.bodiless else 0, closing=engine.stopping)
             yield head
             return
         if chunked:

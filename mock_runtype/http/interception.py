@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
@@ -25,6 +25,7 @@ from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred
 from mock_runtype.exchange import Exchange, normalize_path
 from mock_runtype.http.errors import VIOLATION_KEY
 from mock_runtype.http.responses import json_response
+from mock_runtype.journal import BODY_PREVIEW_BYTES
 from mock_runtype.sandbox import Sandbox
 from mock_runtype.scenarios import MALFORMED_JSON_BODY, Outcome
 from mock_runtype.tenancy import token_from_header
@@ -116,20 +117,46 @@ class Interception:
                 return start_response(status, headers, exc_info)
 
             app_iter = self.app(environ, capture)
+            exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
+            headers = {name.lower(): value for name, value in answer.get("headers", ())}
+            exchange.response_type = headers.get("content-type", "")
+            exchange.violation = environ.get(VIOLATION_KEY)
+            if outcome.fault:
+                exchange.fault = outcome.fault
+            if "content-length" not in headers:
+                return self._journal_while_streaming(app_iter, exchange)
             try:
                 chunks = list(app_iter)
             finally:
-                close = getattr(app_iter, "close", None)
-                if close is not None:
-                    close()
-        exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
-        exchange.response_type = next((v for k, v in answer.get("headers", ()) if k.lower() == "content-type"), "")
+                _close(app_iter)
         exchange.response_body = b"".join(chunks)
-        exchange.violation = environ.get(VIOLATION_KEY)
-        if outcome.fault:
-            exchange.fault = outcome.fault
         self.sandbox.journal.record(exchange)
         return chunks
+
+    def _journal_while_streaming(self, app_iter: Iterable[bytes], exchange: Exchange) -> Iterator[bytes]:
+        """Pass a streamed answer (an export) through as it is made, keeping only the journal's
+        preview of it; the entry is recorded before the last chunk leaves (or when the client
+        goes away first), so the journal has it by the time the client has the whole answer."""
+        preview = bytearray()
+        held: bytes | None = None
+        recorded = False
+        try:
+            for chunk in app_iter:
+                if len(preview) <= BODY_PREVIEW_BYTES:
+                    preview += chunk[:BODY_PREVIEW_BYTES + 1 - len(preview)]
+                if held is not None:
+                    yield held
+                held = chunk
+            exchange.response_body = bytes(preview)
+            self.sandbox.journal.record(exchange)
+            recorded = True
+            if held is not None:
+                yield held
+        finally:
+            if not recorded:
+                exchange.response_body = bytes(preview)
+                self.sandbox.journal.record(exchange)
+            _close(app_iter)
 
     def _exchange(self, environ: dict[str, Any]) -> Exchange:
         """The request as scenarios and the journal see it; the body is read once and put back."""
@@ -158,6 +185,12 @@ class Interception:
             tenant_key=tenant_key,
             time_ms=self.sandbox.clock.now_ms(tenant_key),
         )
+
+
+def _close(app_iter: Iterable[bytes]) -> None:
+    close = getattr(app_iter, "close", None)
+    if close is not None:
+        close()
 
 
 def answered_by_scenario() -> bool:
