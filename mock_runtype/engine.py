@@ -120,7 +120,7 @@ class Connection(asyncio.Protocol):
         self.owes_continue = False  # a `100 Continue` to send once the answers ahead are written
         self.upgrading: Request | None = None  # a request with an Upgrade not offered, to parse again without it
         self.eof = False  # the client has half-closed: answer what it sent, then close
-        self.refusal: Refused | None = None  # to answer once the deferred answer is written
+        self.refusal: Refused | None = None  # to answer once the requests before it are answered
         self.closed = False
         self.reading = True
         self.last_activity = self.loop.time()
@@ -155,10 +155,10 @@ class Connection(asyncio.Protocol):
                 data = (request_head(request) if request else b"") + data[upgrade.args[0]:]
             except httptools.HttpParserCallbackError as error:
                 refused = error.__context__ if isinstance(error.__context__, Refused) else Refused(400, "Malformed HTTP request")
-                self.refuse(refused)
+                self.refuse_after_pending(refused)
                 return
             except httptools.HttpParserError:
-                self.refuse(Refused(400, "Malformed HTTP request"))
+                self.refuse_after_pending(Refused(400, "Malformed HTTP request"))
                 return
 
     def eof_received(self) -> bool:
@@ -246,13 +246,16 @@ class Connection(asyncio.Protocol):
 
     # answering
 
+    def refuse_after_pending(self, refused: Refused) -> None:
+        """Refuse a request the parser stopped at, once the requests before it are answered."""
+        self.refusal = refused
+        if not self.busy:
+            self.answer_pending()
+
     def refuse(self, refused: Refused) -> None:
-        """Answer a request the engine will not pass on, and close (the rest of its bytes is unread);
-        after the answer being made, if there is one."""
+        """Answer the request at hand with an error of the engine's, and close (the requests after it
+        are dropped, the rest of its bytes unread)."""
         self.pending.clear()
-        if self.busy:
-            self.refusal = refused
-            return
         if not self.closed:
             self.transport.write(error_answer(refused.status, str(refused)))
         self.close()
@@ -276,8 +279,12 @@ class Connection(asyncio.Protocol):
         if not self.reading and not self.closed and len(self.pending) < MAX_PIPELINED // 2:
             self.transport.resume_reading()
             self.reading = True
+        if self.busy or self.pending:
+            return
+        if self.refusal is not None:
+            self.refuse(self.refusal)
         self.send_continue()
-        if self.eof and not self.busy and not self.pending:
+        if self.eof:
             self.close()
 
     def send_continue(self) -> None:
@@ -332,8 +339,6 @@ class Connection(asyncio.Protocol):
             self.busy = False
             self.call_inline(request, environ)  # the app may defer once more: then busy again
         self.last_activity = self.loop.time()
-        if self.refusal is not None and not self.busy:
-            self.refuse(self.refusal)
         self.answer_pending()
 
     def answer_in_thread(self, request: Request, environ: dict[str, Any]) -> None:

@@ -347,3 +347,10 @@ def test_a_worker_answering_when_the_engine_stops_ends_quietly(caplog):
         engine.close(grace=0.1)
         time.sleep(0.7)  # the worker finishes and finds the loop closed
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("ahead", [b"/delay?0.1", b"/thread"])
+def test_a_malformed_request_is_refused_after_the_requests_pipelined_before_it(engine, ahead):
+    answer = raw(engine, b"GET " + ahead + b" HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?2 HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 OK") == 2 and b'"query": "2"' in answer
+    assert answer.endswith(b'Connection: close\r\n\r\n{"error": "Malformed HTTP request"}')
