@@ -291,6 +291,7 @@ class Connection(asyncio.Protocol):
         if self.owes_continue and not self.busy and not self.pending and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.owes_continue = False
+            self.receiving_since = self.loop.time()  # the body is sent from now on
 
     def call_inline(self, request: Request, environ: dict[str, Any]) -> None:
         """Call the app on the loop and write its answer; or hand the request to `defer`."""
@@ -639,8 +640,9 @@ class AsyncEngine:
         for connection in list(self.connections):
             if connection.transport is None:
                 continue
-            if connection.receiving_since is not None and now - connection.receiving_since > self.request_timeout_s:
-                connection.abort()  # a slow or stalled client: its request is dropped
+            if (connection.receiving_since is not None and not connection.busy
+                    and now - connection.receiving_since > self.request_timeout_s):
+                connection.abort()  # a slow or stalled client (not one waiting for the answer ahead)
             elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
                 connection.abort()  # a client that stopped reading its answer
             elif (not connection.busy and not connection.pending and connection.receiving_since is None

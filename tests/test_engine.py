@@ -354,3 +354,19 @@ def test_a_malformed_request_is_refused_after_the_requests_pipelined_before_it(e
     answer = raw(engine, b"GET " + ahead + b" HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?2 HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n")
     assert answer.count(b"HTTP/1.1 200 OK") == 2 and b'"query": "2"' in answer
     assert answer.endswith(b'Connection: close\r\n\r\n{"error": "Malformed HTTP request"}')
+
+
+def test_a_request_waiting_behind_long_work_is_not_timed_out_meanwhile(engine):
+    """The request timeout (2 s here) counts while the client can send, not while its 100-continue
+    waits for a long answer ahead of it on the connection."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /thread?2.5 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        received = b""
+        while b"100 Continue\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection was dropped"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK")
+        sock.sendall(b"ok")
+        assert b'"body": "ok"' in b"".join(iter(lambda: sock.recv(65536), b""))
