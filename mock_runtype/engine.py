@@ -80,6 +80,7 @@ class Request:
     __slots__ = ("method", "target", "headers", "body", "keep_alive", "version")
 
     def __init__(self) -> None:
+        self.method = ""  # set once the headers are complete
         self.target = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
@@ -87,6 +88,12 @@ class Request:
 
 STATUS_TEXT = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large",
                431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+
+
+def request_head(request: Request) -> bytes:
+    """The request line and headers of `request` again, without its Upgrade."""
+    fields = b"".join(b"%s: %s\r\n" % field for field in request.headers if field[0].lower() != b"upgrade")
+    return b"%s %s HTTP/%s\r\n%s\r\n" % (request.method.encode(), request.target, request.version.encode(), fields)
 
 
 def error_answer(status: int, message: str) -> bytes:
@@ -110,7 +117,10 @@ class Connection(asyncio.Protocol):
         self.body_bytes = 0
         self.pending: deque[Request] = deque()
         self.busy = False  # an answer is being made off the loop's current turn (deferred)
-        self.refusal: Refused | None = None  # to answer once the deferred answer is written
+        self.owes_continue = False  # a `100 Continue` to send once the answers ahead are written
+        self.upgrading: Request | None = None  # a request with an Upgrade not offered, to parse again without it
+        self.eof = False  # the client has half-closed: answer what it sent, then close
+        self.refusal: Refused | None = None  # to answer once the requests before it are answered
         self.closed = False
         self.reading = True
         self.last_activity = self.loop.time()
@@ -123,7 +133,6 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.peer = transport.get_extra_info("peername") or ("", 0)
-        self.engine.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -133,15 +142,28 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.loop.time()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # an upgrade (h2c, websocket) is not offered: the request is answered as HTTP/1.1
-        except httptools.HttpParserCallbackError as error:
-            refused = error.__context__ if isinstance(error.__context__, Refused) else Refused(400, "Malformed HTTP request")
-            self.refuse(refused)
-        except httptools.HttpParserError:
-            self.refuse(Refused(400, "Malformed HTTP request"))
+        while data:
+            try:
+                self.parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as upgrade:
+                # Not offered: the parser stopped at what it took for another protocol. Go on with a
+                # fresh one, from the request again without its Upgrade (h2c, websocket), as plain
+                # HTTP/1.1. (After a CONNECT, which is never answered 2xx, the connection stays HTTP too.)
+                self.parser = httptools.HttpRequestParser(self)
+                request, self.upgrading = self.upgrading, None
+                data = (request_head(request) if request else b"") + data[upgrade.args[0]:]
+            except httptools.HttpParserCallbackError as error:
+                refused = error.__context__ if isinstance(error.__context__, Refused) else Refused(400, "Malformed HTTP request")
+                self.refuse_after_pending(refused)
+                return
+            except httptools.HttpParserError:
+                self.refuse_after_pending(Refused(400, "Malformed HTTP request"))
+                return
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return self.busy or bool(self.pending)  # True: the transport stays open to write those answers
 
     def pause_writing(self) -> None:
         self.write_waiters = []
@@ -149,6 +171,8 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._wake_writers(None)
+        if not self.busy:
+            self.answer_pending()
 
     def _wake_writers(self, error: Exception | None) -> None:
         waiters, self.write_waiters, self.write_paused_since = self.write_waiters or [], None, None
@@ -173,7 +197,8 @@ class Connection(asyncio.Protocol):
         self.header_bytes += len(name) + len(value) + 4
         if self.header_bytes > MAX_HEADER_BYTES:
             raise Refused(431, "Request line and headers exceed 256 KiB")
-        self.parsing.headers.append((name, value))
+        if not self.parsing.method:  # else a trailer after a chunked body: dropped, as waitress did
+            self.parsing.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         request = self.parsing
@@ -189,8 +214,15 @@ class Connection(asyncio.Protocol):
                 expects_continue = True
         if length > self.engine.body_cap:
             raise Refused(413, f"Request body of {length} bytes exceeds the server's limit of {self.engine.body_cap}")
-        if expects_continue and request.version == "1.1":
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if not request.target.startswith(b"/") and b"://" in request.target:  # absolute form (a proxy's)
+            try:
+                parsed = httptools.parse_url(request.target)
+            except httptools.HttpParserInvalidURLError:
+                raise Refused(400, "Malformed request target") from None
+            request.target = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
+        if expects_continue and request.version == "1.1" and not self.parser.should_upgrade():  # (sent on its replay)
+            self.owes_continue = True  # sent at once, unless answers ahead of it are still being written
+            self.send_continue()
 
     def on_body(self, chunk: bytes) -> None:
         self.body_bytes += len(chunk)
@@ -199,9 +231,13 @@ class Connection(asyncio.Protocol):
         self.parsing.body.append(chunk)
 
     def on_message_complete(self) -> None:
-        self.pending.append(self.parsing)
-        self.parsing = None
+        request, self.parsing = self.parsing, None
         self.receiving_since = None
+        self.owes_continue = False
+        if self.parser.should_upgrade() and request.method != "CONNECT":
+            self.upgrading = request  # parsed again without its Upgrade (see data_received)
+            return
+        self.pending.append(request)
         if len(self.pending) >= MAX_PIPELINED and self.reading:
             self.transport.pause_reading()
             self.reading = False
@@ -210,13 +246,16 @@ class Connection(asyncio.Protocol):
 
     # answering
 
+    def refuse_after_pending(self, refused: Refused) -> None:
+        """Refuse a request the parser stopped at, once the requests before it are answered."""
+        self.refusal = refused
+        if not self.busy:
+            self.answer_pending()
+
     def refuse(self, refused: Refused) -> None:
-        """Answer a request the engine will not pass on, and close (the rest of its bytes is unread);
-        after the answer being made, if there is one."""
+        """Answer the request at hand with an error of the engine's, and close (the requests after it
+        are dropped, the rest of its bytes unread)."""
         self.pending.clear()
-        if self.busy:
-            self.refusal = refused
-            return
         if not self.closed:
             self.transport.write(error_answer(refused.status, str(refused)))
         self.close()
@@ -231,14 +270,28 @@ class Connection(asyncio.Protocol):
         self.transport.abort()
 
     def answer_pending(self) -> None:
-        """Answer queued requests in order, inline, until one is deferred or none is left."""
-        while self.pending and not self.busy and not self.closed:
+        """Answer queued requests in order, inline, until one is deferred, the client stops reading
+        (the transport's buffer is full) or none is left."""
+        while self.pending and not self.busy and not self.closed and self.write_waiters is None:
             request = self.pending.popleft()
             environ = self.engine.environ(request, self.peer)
             self.call_inline(request, environ)
         if not self.reading and not self.closed and len(self.pending) < MAX_PIPELINED // 2:
             self.transport.resume_reading()
             self.reading = True
+        if self.busy or self.pending:
+            return
+        if self.refusal is not None:
+            self.refuse(self.refusal)
+        self.send_continue()
+        if self.eof:
+            self.close()
+
+    def send_continue(self) -> None:
+        if self.owes_continue and not self.busy and not self.pending and not self.closed:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.owes_continue = False
+            self.receiving_since = self.loop.time()  # the body is sent from now on
 
     def call_inline(self, request: Request, environ: dict[str, Any]) -> None:
         """Call the app on the loop and write its answer; or hand the request to `defer`."""
@@ -254,6 +307,7 @@ class Connection(asyncio.Protocol):
                 close = getattr(body, "close", None)
                 if close is not None:
                     close()
+            head = answer.head(data_length=len(data), closing=self.engine.stopping)
         except ConnectionDropped as dropped:
             self.drop(dropped.reset)
             return
@@ -261,13 +315,9 @@ class Connection(asyncio.Protocol):
             log.exception("the app failed answering %s %s", request.method, environ.get("PATH_INFO"))
             self.refuse(Refused(500, "Internal server error"))
             return
-        if answer.status is None:
-            self.refuse(Refused(500, "Internal server error"))
-            return
         if self.closed:
             return  # the client went away (during a delay, say): the app has answered, nobody listens
-        self.transport.write(answer.head(data_length=len(data), closing=self.engine.stopping) +
-                             (b"" if answer.bodiless else data))
+        self.transport.write(head + (b"" if answer.bodiless else data))
         if not answer.keep_alive:
             self.close()
         self.last_activity = self.loop.time()
@@ -290,8 +340,6 @@ class Connection(asyncio.Protocol):
             self.busy = False
             self.call_inline(request, environ)  # the app may defer once more: then busy again
         self.last_activity = self.loop.time()
-        if self.refusal is not None and not self.busy:
-            self.refuse(self.refusal)
         self.answer_pending()
 
     def answer_in_thread(self, request: Request, environ: dict[str, Any]) -> None:
@@ -331,11 +379,11 @@ class Connection(asyncio.Protocol):
         """Write from a worker thread, waiting while the client is slower than the answer."""
         writing = self._write_drained(data)
         try:
-            written = asyncio.run_coroutine_threadsafe(writing, self.loop)
-        except RuntimeError:  # the loop has closed: the engine stopped
+            done = asyncio.run_coroutine_threadsafe(writing, self.loop)
+        except RuntimeError:  # the loop has closed: the engine stopped, closing every connection
             writing.close()
             raise ConnectionResetError("the engine stopped") from None
-        written.result()
+        done.result()
 
     async def _write_drained(self, data: bytes) -> None:
         if self.closed:
@@ -385,6 +433,8 @@ class Answer:
 
     def head(self, *, data_length: int | None, closing: bool) -> bytes:
         """The status line and headers; Content-Length from the app, else `data_length`, else chunked."""
+        if self.status is None:
+            raise RuntimeError("the app returned a body without calling start_response")
         code = int(self.status[:3])
         self.sent = True
         lines = [f"HTTP/1.1 {self.status}\r\n"]
@@ -537,8 +587,18 @@ class AsyncEngine:
                 return
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connecting = self.loop.create_task(self.loop.connect_accepted_socket(lambda: Connection(self), client))
-            connecting.add_done_callback(_ignore_failure)  # a client gone before it was set up: nothing to do
+            self._connect(client)
+
+    def _connect(self, client: socket.socket) -> None:
+        connection = Connection(self)
+        self.connections.add(connection)  # counted at once: its transport is made on a later turn
+        connecting = self.loop.create_task(self.loop.connect_accepted_socket(lambda: connection, client))
+        connecting.add_done_callback(lambda task: self._connected(task, connection, client))
+
+    def _connected(self, task: asyncio.Task, connection: Connection, client: socket.socket) -> None:
+        if task.cancelled() or task.exception() is not None:  # a client gone before it was set up
+            client.close()
+            self.connection_ended(connection)
 
     def connection_ended(self, connection: Connection) -> None:
         self.connections.discard(connection)
@@ -550,12 +610,7 @@ class AsyncEngine:
     def environ(self, request: Request, peer: tuple) -> dict[str, Any]:
         """The WSGI environ of `request` (PEP 3333: the path decoded to bytes, held as latin-1)."""
         environ = self.base_environ.copy()
-        target = request.target
-        if not target.startswith(b"/"):  # absolute form (a proxy's), or `*`
-            if b"://" in target:
-                parsed = httptools.parse_url(target)
-                target = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
-        path, _, query = target.partition(b"?")
+        path, _, query = request.target.partition(b"?")
         path = path.partition(b"#")[0]
         environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
         environ["QUERY_STRING"] = query.partition(b"#")[0].decode("latin-1")
@@ -585,8 +640,9 @@ class AsyncEngine:
         for connection in list(self.connections):
             if connection.transport is None:
                 continue
-            if connection.receiving_since is not None and now - connection.receiving_since > self.request_timeout_s:
-                connection.abort()  # a slow or stalled client: its request is dropped
+            if (connection.receiving_since is not None and not connection.busy
+                    and now - connection.receiving_since > self.request_timeout_s):
+                connection.abort()  # a slow or stalled client (not one waiting for the answer ahead)
             elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
                 connection.abort()  # a client that stopped reading its answer
             elif (not connection.busy and not connection.pending and connection.receiving_since is None
@@ -628,11 +684,6 @@ class AsyncEngine:
                 connection.abort()
         for task in list(self.tasks):
             task.cancel()
-
-
-def _ignore_failure(task: asyncio.Task) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _resolve(future: asyncio.Future) -> None:

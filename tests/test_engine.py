@@ -17,13 +17,14 @@ from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred
 from mock_runtype.sandbox import Settings
 from mock_runtype.server import start_engine
 
+BIG = 256 * 1024
 BODY_CAP = 2 * max(Settings().max_body_bytes, Settings().max_upload_bytes)
 
 
 def app(environ, start_response):
     """`/echo` answers what it received; `/delay?S` is deferred S seconds; `/thread?S` sleeps S
-    seconds on a worker; `/stream` streams 3 chunks; `/reset`, `/close` drop the connection;
-    `/boom` fails."""
+    seconds on a worker; `/stream` streams 3 chunks; `/big` answers 256 KiB; `/reset`, `/close` drop
+    the connection; `/boom` fails; `/unencodable` gives a header HTTP cannot carry."""
     path, query = environ["PATH_INFO"], environ["QUERY_STRING"]
     first_call = environ.setdefault("test.calls", 0) == 0
     environ["test.calls"] += 1
@@ -39,6 +40,12 @@ def app(environ, start_response):
         raise ConnectionDropped("test", reset=False)
     if path == "/boom":
         raise RuntimeError("a bug")
+    if path == "/unencodable":
+        start_response("200 OK", [("Content-Disposition", 'attachment; filename="\u2603.csv"')])
+        return [b"snow"]
+    if path == "/big":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"x" * BIG]
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/csv")])
         return (f"part {n}\n".encode() * 20_000 for n in range(3))
@@ -238,3 +245,128 @@ def test_close_waits_for_a_request_being_answered_no_longer_than_the_grace():
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", engine.port), timeout=1).close()
     cut_off.join(timeout=10)
+
+
+def test_an_upgrade_not_offered_is_answered_as_http_1_1_body_and_all_and_the_connection_goes_on(engine):
+    """curl --http2 on http:// asks `Upgrade: h2c`, a POST with its body: the body must reach the
+    app, and the requests after it on the connection must be answered."""
+    answer = raw(engine, b"POST /echo?1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                         b"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+                         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+                         b"GET /echo?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    seen = [json.loads(part[:part.rindex(b"}") + 1]) for part in answer.split(b"\r\n\r\n") if part.startswith(b'{"method"')]
+    assert [(s["method"], s["query"], s["body"]) for s in seen] == [("POST", "1", '{"a":1}'), ("CONNECT", "", ""), ("GET", "3", "")]
+    assert "HTTP_UPGRADE" not in seen[0]["headers"]
+
+
+def test_an_upgrade_asking_100_continue_gets_one(engine):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"ok")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_malformed_absolute_target_behind_a_deferred_answer_gets_a_400(engine):
+    answer = raw(engine, b"GET /delay?0.1 HTTP/1.1\r\nHost: x\r\n\r\nGET http://[::1/x HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b"HTTP/1.1 400 Bad Request" in answer
+    assert answer.endswith(b'{"error": "Malformed request target"}')
+
+
+@pytest.mark.parametrize("ahead", [b"", b"GET /delay?0.1 HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_an_answer_whose_head_cannot_be_written_is_a_logged_500(engine, ahead, caplog):
+    answer = raw(engine, ahead + b"GET /unencodable HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.partition(b"HTTP/1.1 500 Internal Server Error")[2].endswith(b'{"error": "Internal server error"}')
+    assert "the app failed answering GET /unencodable" in caplog.text
+
+
+def test_connections_being_set_up_count_towards_max_connections():
+    engine = start_engine(app, "127.0.0.1", 0, threads=1, limits=Settings(max_connections=2))
+    engine.start()
+    try:
+        clients = [socket.create_connection(("127.0.0.1", engine.port), timeout=2) for _ in range(6)]
+        time.sleep(0.3)
+        assert len(engine.connections) == 2
+        for client in clients[:2]:
+            client.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(100).startswith(b"HTTP/1.1 200 OK"), "each connection counted is served"
+        for client in clients:
+            client.close()
+    finally:
+        engine.close()
+
+
+def test_100_continue_waits_for_the_answers_ahead_of_it(engine):
+    """Written at once, it would land inside the answer being streamed on the connection."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        received = b""
+        while b"100 Continue\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        assert received.endswith(b"\r\n0\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"), "after the streamed answer's end"
+        sock.sendall(b"ok")
+        assert b'"body": "ok"' in b"".join(iter(lambda: sock.recv(65536), b""))
+
+
+@pytest.mark.parametrize("path", [b"/echo", b"/delay?0.1", b"/thread"])
+def test_a_client_that_half_closes_after_its_request_gets_its_answer(engine, path):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))  # then the engine closes
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"}")
+
+
+def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(engine):
+    count = 40
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        time.sleep(0.5)
+        buffered = sum(c.transport.get_write_buffer_size() for c in list(engine.connections) if c.transport)
+        assert buffered < 4 * BIG, "answers are made as the client reads them, not all at once"
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: sock.recv(1 << 20), b""))
+    assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
+
+
+def test_trailer_fields_of_a_chunked_body_are_dropped(engine):
+    answer = raw(engine, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         b"3\r\nabc\r\n0\r\nX-Trailer: late\r\nAuthorization: Bearer late\r\n\r\n")
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert seen["body"] == "abc" and set(seen["headers"]) == {"HTTP_HOST", "HTTP_CONNECTION"}
+
+
+def test_a_worker_answering_when_the_engine_stops_ends_quietly(caplog):
+    engine = start_engine(app, "127.0.0.1", 0, threads=1)
+    engine.start()
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"GET /thread?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        engine.close(grace=0.1)
+        time.sleep(0.7)  # the worker finishes and finds the loop closed
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("ahead", [b"/delay?0.1", b"/thread"])
+def test_a_malformed_request_is_refused_after_the_requests_pipelined_before_it(engine, ahead):
+    answer = raw(engine, b"GET " + ahead + b" HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?2 HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 OK") == 2 and b'"query": "2"' in answer
+    assert answer.endswith(b'Connection: close\r\n\r\n{"error": "Malformed HTTP request"}')
+
+
+def test_a_request_waiting_behind_long_work_is_not_timed_out_meanwhile(engine):
+    """The request timeout (2 s here) counts while the client can send, not while its 100-continue
+    waits for a long answer ahead of it on the connection."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /thread?2.5 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        received = b""
+        while b"100 Continue\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection was dropped"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK")
+        sock.sendall(b"ok")
+        assert b'"body": "ok"' in b"".join(iter(lambda: sock.recv(65536), b""))
