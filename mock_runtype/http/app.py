@@ -10,7 +10,7 @@ from mock_runtype.http.cors import register_cors
 from mock_runtype.http.errors import register_error_handlers
 from mock_runtype.http.response_check import register_response_check
 from mock_runtype.http.responses import json_response
-from mock_runtype.openapi import build_document
+from mock_runtype.openapi import published_document
 from mock_runtype.sandbox import Sandbox
 
 
@@ -28,7 +28,6 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
         register_response_check(app)
     register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
     interception.install(app, sandbox)
-    openapi_document = build_document()
 
     @app.get("/health")
     def health():
@@ -36,6 +35,6 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
 
     @app.get("/openapi.json")
     def openapi():
-        return json_response(openapi_document)
+        return json_response(published_document())
 
     return app
