@@ -124,7 +124,7 @@ class Sandbox:
         for index, record in enumerate(fixture.records):
             if self.store.find_by_name(record.tenant, record.fields["type"], record.fields["name"]):
                 problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
-            elif record.id in {r.id for r in self.store.records_of(record.tenant)}:
+            elif self.store.has_id(record.tenant, record.id):
                 problems.append(fixture.problem(["records", index, "id"], "a record with this id already exists"))
         problems += self._scenario_clashes(fixture, self._live_scenario_names(fixture.scope))
         if problems:

@@ -83,7 +83,10 @@ class _TenantData:
         self.by_id[record.id] = record
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
-        self.by_type.setdefault(record.type, _Index()).add(record)
+        index = self.by_type.get(record.type)
+        if index is None:
+            index = self.by_type[record.type] = _Index()
+        index.add(record)
 
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
@@ -159,7 +162,9 @@ class Store:
         with self._lock:
             if capped:
                 self._check_quota(tenant.api_key)
-            data = self._tenants.setdefault(tenant.api_key, _TenantData())
+            data = self._tenants.get(tenant.api_key)
+            if data is None:  # (not setdefault: a tenant's indexes are costly to build and discard)
+                data = self._tenants[tenant.api_key] = _TenantData()
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
                 raise Conflict(f"A record with id '{record_id}' already exists")
@@ -191,6 +196,11 @@ class Store:
         if record is None:
             raise NotFound(f"Record not found: {_shorten(record_id)}")
         return record
+
+    def has_id(self, tenant_key: str, record_id: str) -> bool:
+        """Whether the tenant has a record with that id."""
+        data = self._tenants.get(tenant_key)
+        return data is not None and record_id in data.by_id
 
     def find_by_name(self, tenant_key: str, record_type: str, name: str) -> Record | None:
         """The tenant's record of that type and name, if any."""
