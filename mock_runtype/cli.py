@@ -8,7 +8,6 @@ that cannot be read) ends as one line on stderr and a non-zero status, never a t
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from dataclasses import dataclass
@@ -85,15 +84,17 @@ def sandbox_with_fixtures(settings):
     """A Sandbox with `settings.fixtures` loaded; CommandError listing every problem if one is bad,
     so that the server does not start."""
     from mock_runtype.fixtures import FixtureError, read_fixtures
+    from mock_runtype.heap import bulk_load, freeze_after_bulk_loads
     from mock_runtype.sandbox import Sandbox
 
     sandbox = Sandbox(settings)
     try:
-        for fixture in read_fixtures(list(settings.fixtures)):
-            sandbox.load(fixture)
+        with bulk_load():
+            for fixture in read_fixtures(list(settings.fixtures)):
+                sandbox.load(fixture)
     except FixtureError as error:
         raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None
-    gc.freeze()  # the loaded state stays out of full collections (shorter pauses; see perf notes)
+    freeze_after_bulk_loads()  # the loaded state stays out of full collections (shorter pauses; see heap.py)
     return sandbox
 
 
