@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from typing import TYPE_CHECKING, Any, Callable
 
 from mock_runtype.clock import parse_timestamp
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.validation import format_path, schema_problems
+
+if TYPE_CHECKING:
+    import yaml
 
 SERVER_WIDE_SETTINGS = ("strictAuth", "seed", "journalLimit")
 
@@ -134,8 +135,6 @@ def parse_fixture(
     return fixture
 
 
-# libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -153,12 +152,17 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     A plain document (JSON, or YAML without the features `_NotPlain` lists) is built in the same
     walk over libyaml's nodes that notes the lines, about twice as fast as PyYAML's constructor
     and to the same values; any other goes through the constructor, which also words its problems.
+    PyYAML is imported on the first document, not when the server starts.
     """
+    import yaml
+
+    # libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         try:
-            return _read_nodes(text, _plain_document)
+            return _read_nodes(loader_class(text), _plain_document)
         except _NotPlain:
-            return _read_nodes(text, lambda loader, node: _constructed_document(loader, node, source))
+            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
@@ -167,9 +171,8 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         raise FixtureError([Problem(source, None, "", f"YAML error: {error}")]) from None
 
 
-def _read_nodes(text: str, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
-    """`read(loader, root node)` of the document in `text` (an empty document is `{}`)."""
-    loader = _LOADER(text)
+def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
+    """`read(loader, root node)` of the loader's document (an empty document is `{}`)."""
     try:
         node = loader.get_single_node()
         return ({}, {}) if node is None else read(loader, node)
@@ -200,7 +203,7 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
             return node.value
         try:
             return loader.construct_object(node)
-        except yaml.YAMLError:
+        except Exception:  # the constructor redoes it, and raises, in its own order
             raise _NotPlain from None
     if id(node) in collections:  # an alias: the constructor shares the object
         raise _NotPlain
@@ -219,23 +222,23 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
     raise _NotPlain
 
 
-def _index_lines(loader: yaml.SafeLoader, node: yaml.Node, path: tuple, lines: dict[tuple, int],
+def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int],
                  duplicates: list[Problem], source: str) -> None:
     lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+    if node.id == "mapping":
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             if key_node.tag == _STR_TAG:
                 key = key_node.value  # the common case, without the constructor's cost
             else:
-                key = loader.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else None
+                key = loader.construct_object(key_node, deep=True) if key_node.id == "scalar" else None
             if key in seen:
                 duplicates.append(Problem(source, key_node.start_mark.line + 1, format_path([*path, key]),
                                           f"duplicate key '{key}'"))
             seen.add(key)
             _index_lines(loader, value_node, (*path, key), lines, duplicates, source)
             lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
+    elif node.id == "sequence":
         for index, item in enumerate(node.value):
             _index_lines(loader, item, (*path, index), lines, duplicates, source)
 
