@@ -3,15 +3,17 @@
 The collector runs a full collection every so often, and a full collection visits every object
 alive: with 100k records loaded that pauses the whole server for over 100 ms (a create's p99), and
 a bulk load, which allocates hundreds of thousands of objects, sets off several of them on the way.
-So `with bulk_load():` (fixtures read and loaded, a reset, a CSV upload, a bulk edit)
+So `with bulk_load():` (starting the server, fixtures read and loaded, a reset, a CSV upload, a
+bulk edit)
 
 - switches the collector off while the load allocates, and back on after (nested and concurrent
   bulk loads count: it comes back on when the last one ends);
 - then, in a process whose heap is the sandbox's own (`mock-runtype serve` calls
-  `freeze_after_bulk_loads()`), collects what a large load left in the young generations and
-  moves everything alive out of the collector's sight (`gc.freeze()`), so that later full
-  collections visit only what came after (`bench/scaling.py` measures the largest pause). A
-  process that embeds the sandbox (`mock_runtype.testing`) keeps its collector as it was.
+  `freeze_after_bulk_loads()` once started, which freezes the code and fixtures loaded),
+  collects what a large load left in the young generations and moves everything alive out of
+  the collector's sight (`gc.freeze()`), so that later full collections visit only what came
+  after (`bench/scaling.py` measures the largest pause). A process that embeds the sandbox
+  (`mock_runtype.testing`) keeps its collector as it was.
 
 Frozen objects are still freed when nothing refers to them any more (reference counting); only a
 reference cycle among them stays. That is why small loads (a reset of a few records, say) freeze
