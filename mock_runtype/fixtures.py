@@ -214,8 +214,12 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
             key = key_node.value
             if key_node.id != "scalar" or key_node.tag != _STR_TAG or key in mapping:
                 raise _NotPlain
-            mapping[key] = _plain_value(loader, value_node, (*path, key), lines, collections)
-            lines[(*path, key)] = key_node.start_mark.line + 1
+            child = (*path, key)
+            if value_node.tag == _STR_TAG and value_node.id == "scalar":  # the common case, without a call
+                mapping[key] = value_node.value
+            else:
+                mapping[key] = _plain_value(loader, value_node, child, lines, collections)
+            lines[child] = key_node.start_mark.line + 1  # a path's line is its key's
         return mapping
     if node.id == "sequence" and node.tag == _SEQ_TAG:
         return [_plain_value(loader, item, (*path, index), lines, collections) for index, item in enumerate(node.value)]
