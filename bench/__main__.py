@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-ENGINE_SERVERS = "mock-runtype,waitress-1,granian-1,granian-4,gunicorn-8"
+ENGINE_SERVERS = "mock-runtype,waitress-1,waitress-4,granian-1,granian-4,gunicorn-8"
 
 
 def main(parts: list[str]) -> int:

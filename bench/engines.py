@@ -1,5 +1,5 @@
 """mock-runtype's app under other WSGI servers, to measure the choice (the shipped server is
-`mock-runtype serve`, waitress with 4 threads; see mock_runtype/server.py).
+`mock-runtype serve`: its own engine, mock_runtype/engine.py; waitress with 4 threads shipped before it).
 
     python -m bench.engines waitress --threads 1 --port 8090
     python -m bench.engines granian --threads 1 --port 8090

@@ -13,7 +13,6 @@ import gc
 import json
 import os
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
@@ -68,6 +67,31 @@ class Client:
             raise RuntimeError(f"{method} {path[:80]}: {response.status} {data[:300]!r}")
         return elapsed, data
 
+    def drain(self, path: str) -> int:
+        """GET `path` reading the answer 64 KiB at a time and dropping it (a client that does not
+        hold what it downloads); the bytes received."""
+        self.connection.request("GET", path, headers={"Authorization": f"Bearer {API_KEY}"})
+        response = self.connection.getresponse()
+        received = 0
+        while chunk := response.read(65536):
+            received += len(chunk)
+        return received
+
+
+def export_peak_mb(client: Client, path: str) -> tuple[float, float]:
+    """(The most memory the server allocated at once while exporting, its CSV's size), in MB:
+    tracemalloc traces the whole process, the server's worker included, and the client keeps
+    no more than a 64 KiB chunk."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        size = client.drain(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20, size / 2**20
+
 
 def measure(client: Client, size: int, repeats: int, store) -> dict[str, float]:
     heavy = max(1, repeats // 3)
@@ -83,13 +107,10 @@ def measure(client: Client, size: int, repeats: int, store) -> dict[str, float]:
     costs["get by id"] = median([client.time("GET", f"/v1/records/{record_id}")[0] for _ in range(repeats)])
     costs["create"] = median([client.time("POST", "/v1/records", json.dumps(
         {"type": "created", "name": f"c-{size}-{n}", "metadata": {"n": n}}).encode())[0] for n in range(repeats)])
-    export_times, rss_growth = [], []
-    for _ in range(heavy):
-        before = rss_kb(os.getpid())
-        elapsed, data = client.time("GET", f"/v1/records/export?type={LISTED_TYPE}")
-        export_times.append(elapsed)
-        rss_growth.append((rss_kb(os.getpid()) - before) / 1024)
-    costs[f"export (type's records, {size // 10:,} rows)"] = median(export_times)
+    export_path = f"/v1/records/export?type={LISTED_TYPE}"
+    costs[f"export (type's records, {size // 10:,} rows)"] = median(
+        [client.time("GET", export_path)[0] for _ in range(heavy)])
+    costs["_export_peak_mb"], costs["_export_csv_mb"] = export_peak_mb(client, "/v1/records/export")  # every record
     upload_times = []
     for attempt in range(heavy):
         body, content_type = upload_body(f"{size}-{attempt}")
@@ -99,7 +120,6 @@ def measure(client: Client, size: int, repeats: int, store) -> dict[str, float]:
         assert created["created"] == UPLOAD_ROWS, created["message"]
         store.delete_many(API_KEY, [r["id"] for r in created["records"]])  # keep the size as measured
     costs["upload CSV, 10k rows"] = median(upload_times)
-    costs["_export_rss_growth_mb"] = max(rss_growth)
     return costs
 
 
@@ -166,17 +186,17 @@ def gc_probe(size: int, frozen: bool) -> dict[str, float]:
 
 
 def main() -> int:
-    from waitress import create_server
-
     from mock_runtype.http.app import create_app
-    from mock_runtype.sandbox import Sandbox
+    from mock_runtype.sandbox import Sandbox, Settings
+    from mock_runtype.server import start_engine
 
     sizes = [int(s) for s in os.environ.get("BENCH_SCALING_SIZES", "1000,10000,100000").split(",")]
     repeats = int(os.environ.get("BENCH_SCALING_REPEATS", "20"))
-    sandbox = Sandbox()
-    port = free_port()
-    server = create_server(create_app(sandbox), host=HOST, port=port, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
+    # The largest size plus what the creates and uploads measured at each size add, above the default cap.
+    sandbox = Sandbox(Settings(max_records_per_tenant=2 * max(sizes) + 100_000))
+    engine = start_engine(create_app(sandbox), HOST, free_port(), threads=4)
+    engine.start()
+    port = engine.port
     tenant = sandbox.tenant(API_KEY)
     client = Client(port)
     notes = [f"machine: {machine_line()}",
@@ -201,7 +221,7 @@ def main() -> int:
         table[size] = measure(client, size, repeats, sandbox.store)
         for name, value in table[size].items():
             print(f"  {name:50} {value:9.2f}", flush=True)
-    server.close()
+    engine.close()
     report = render(sizes, table, memory, pauses, notes)
     print("\n" + report)
     save("scaling", report, {"notes": notes, "ms": {str(s): table[s] for s in sizes}, "bytes_per_record": memory,
@@ -221,15 +241,19 @@ def render(sizes, table, memory, pauses, notes) -> str:
         growth = values[-1] / values[0] if values[0] else float("nan")
         lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {growth:.1f}× |")
     lines.append("| resident bytes per record | " + " | ".join(f"{memory[s]:.0f}" for s in sizes) + " | |")
-    lines.append("| RSS growth during an export, MB | " + " | ".join(
-        f"{table[s]['_export_rss_growth_mb']:.1f}" for s in sizes) + " | |")
+    lines.append("| export of every record: its CSV, MB | " + " | ".join(f"{table[s]['_export_csv_mb']:.2f}" for s in sizes) + " | |")
+    lines.append("| export of every record: peak memory it allocates, MB | " + " | ".join(
+        f"{table[s]['_export_peak_mb']:.2f}" for s in sizes) + " | |")
     for label, key in (("largest full-GC pause over the creates, ms", "largest_pause_ms"),
                        ("a full collection at the end, ms", "explicit_full_collection_ms"),
                        ("slowest create, ms", "slowest_create_ms")):
         lines.append(f"| {label}, frozen / not | " + " | ".join(
             f"{pauses[s][True][key]:.1f} / {pauses[s][False][key]:.1f}" for s in sizes) + " | |")
     lines += ["", f"Export exports the `{LISTED_TYPE}` records (a tenth of the size); the recordFilter selects one record "
-              "in a hundred across every type and counts them all; field-values reads the type's records.",
+              "in a hundred across every type and counts them all; field-values reads the type's records. "
+              "The export's peak is what tracemalloc saw allocated at once while every record was exported to a "
+              "client reading 64 KiB at a time: the snapshot of record references (8 bytes a record) and the "
+              "formatted-timestamp cache (at most 8,192) grow with it; the CSV itself streams in 500-row batches.",
               f"GC rows: a fresh process loads the records, frozen as `mock-runtype serve` freezes what it loads "
               f"(mock_runtype/heap.py) or not, then creates {GC_CREATES:,} more through the store one by one; "
               "the collector's own full collections (0 ms when none ran) and one explicit `gc.collect()`."]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 from mock_runtype.sandbox import Settings
 
 MAX_THREADS = 256
-MAX_BODY_LIMIT = 1024 * 1024 * 1024  # waitress refuses bodies over 1 GiB before the app sees them
+MAX_BODY_LIMIT = 1024 * 1024 * 1024  # the engine buffers a whole body: no limit may ask it to hold more than this
 _ORIGIN = re.compile(r"^https?://[^/\s,*]+$")
 
 
@@ -129,7 +129,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", "--host", "MOCK_RUNTYPE_HOST", _host, "address to listen on", "ADDRESS"),
     Option("port", "--port", "MOCK_RUNTYPE_PORT", _integer(0, 65535), "port to listen on (0: any free port)", "PORT"),
     Option("threads", "--threads", "MOCK_RUNTYPE_THREADS", _integer(1, MAX_THREADS),
-           "worker threads answering requests", "N"),
+           "worker threads for long work (export, upload, bulk, large bodies)", "N"),
     Option("fixtures", "--fixtures", "MOCK_RUNTYPE_FIXTURES", _paths,
            "fixture file to load at start (repeatable; the variable takes a comma-separated list)", "FILE",
            repeatable=True),

@@ -14,7 +14,10 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TextIO
 
+from mock_runtype.engine import Deferred
+
 ACCESS = "mock_runtype.access"
+STARTED_KEY = "mock_runtype.started"
 MAX_LOGGED_PATH = 2000
 
 
@@ -62,7 +65,6 @@ def configure(log_format: str = "text", quiet: bool = False, out: TextIO | None 
     for name, stream, level in (
         (ACCESS, out or sys.stdout, logging.WARNING if quiet else logging.INFO),
         ("mock_runtype", err or sys.stderr, logging.WARNING if quiet else logging.INFO),
-        ("waitress", err or sys.stderr, logging.WARNING),
     ):
         logger = logging.getLogger(name)
         handler = logging.StreamHandler(stream)
@@ -88,7 +90,7 @@ class AccessLog:
         self.logger = logger or logging.getLogger(ACCESS)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
+        started = environ.setdefault(STARTED_KEY, time.perf_counter())  # a deferred request is called again
         status: list[int | None] = [None]  # None: no answer (a scenario dropped the connection)
 
         def recording_start_response(line: str, headers: list, exc_info: Any = None) -> Callable:
@@ -113,6 +115,8 @@ class AccessLog:
         except BaseException:
             log()
             raise
+        if type(body) is Deferred:
+            return body  # logged when the engine calls again and the answer is sent
         return _AfterClose(body, log)
 
 

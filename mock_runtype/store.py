@@ -84,7 +84,7 @@ class _TenantData:
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
         index = self.by_type.get(record.type)
-        if index is None:
+        if index is None:  # not setdefault: an _Index is six sorted lists, too dear to build and drop
             index = self.by_type[record.type] = _Index()
         index.add(record)
 
@@ -163,7 +163,7 @@ class Store:
             if capped:
                 self._check_quota(tenant.api_key)
             data = self._tenants.get(tenant.api_key)
-            if data is None:  # (not setdefault: a tenant's indexes are costly to build and discard)
+            if data is None:
                 data = self._tenants[tenant.api_key] = _TenantData()
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:

@@ -146,7 +146,7 @@ def test_a_signal_stops_it_within_a_second(signum):
 
 def test_access_log_and_startup_line():
     served = Served("--threads", "2", env={"MOCK_RUNTYPE_ADMIN_TOKEN": "admin-secret"})
-    assert served.first_line.rstrip().endswith(f"INFO mock-runtype {__version__} listening on {served.url} (waitress, 2 threads)")
+    assert served.first_line.rstrip().endswith(f"INFO mock-runtype {__version__} listening on {served.url} (asyncio, 2 threads)")
     requests.post(served.url + "/v1/records", json={"type": "customer", "name": "Acme"},
                   headers={"Authorization": "Bearer rt_test_secret"}, timeout=5)
     requests.get(served.url + "/v1/records/missing", headers={"Authorization": "Bearer rt_test_secret"}, timeout=5)

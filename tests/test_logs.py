@@ -17,7 +17,7 @@ from mock_runtype.http.app import create_app
 def captured():
     """Configure logging into two buffers (access lines, other messages); restore afterwards."""
     saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level, logging.getLogger(name).propagate)
-             for name in (logs.ACCESS, "mock_runtype", "waitress")}
+             for name in (logs.ACCESS, "mock_runtype")}
     out, err = io.StringIO(), io.StringIO()
 
     def configure(log_format: str = "text", quiet: bool = False):

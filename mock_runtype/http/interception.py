@@ -1,29 +1,31 @@
 """Where scenarios and the journal meet the HTTP layer.
 
 A WSGI middleware sees every request except `/__admin`: it reads the body once, asks the
-scenarios what to do (outside any lock it sleeps for a delay, or drops the connection for a
-connection fault), lets Flask answer, and journals the exchange before the answer leaves, so a
-test that reads the journal right after its call finds it. Flask hooks answer for scenarios
+scenarios what to do, lets Flask answer, and journals the exchange before the answer leaves, so a
+test that reads the journal right after its call finds it. A delay, and long work, are handed to
+the engine as a `Deferred` (`mock_runtype.engine`): a delayed request holds no thread, and long
+work runs on a worker while the loop answers everyone else; a connection fault raises the
+engine's `ConnectionDropped`. Flask hooks answer for scenarios
 (`respond`, 429, malformed JSON) so that errors keep their one shape.
 """
 
 from __future__ import annotations
 
 import io
-import socket
-import struct
 import time
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
-from waitress.channel import ClientDisconnected
 
 from mock_runtype.clock import tenant_scope
 from mock_runtype.errors import RateLimited, Unauthenticated
-from mock_runtype.exchange import Exchange
+from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred
+from mock_runtype.exchange import Exchange, normalize_path
 from mock_runtype.http.errors import VIOLATION_KEY
 from mock_runtype.http.responses import json_response
+from mock_runtype.journal import BODY_PREVIEW_BYTES
 from mock_runtype.sandbox import Sandbox
 from mock_runtype.scenarios import MALFORMED_JSON_BODY, Outcome
 from mock_runtype.tenancy import token_from_header
@@ -32,8 +34,23 @@ ADMIN_PREFIX = "/__admin"
 OUTCOME_KEY = "mock_runtype.outcome"
 
 
-class ConnectionDropped(ClientDisconnected):
-    """Raised to make waitress close the connection without answering (waitress logs it at INFO)."""
+LONG_WORK_PATHS = {"/v1/records/export", "/v1/records/upload-csv", "/v1/records/bulk-edit", "/v1/records/bulk-delete"}
+LONG_WORK_BODY_BYTES = 64 * 1024
+PREPARED_KEY = "mock_runtype.prepared"
+
+
+@dataclass
+class Prepared:
+    """A request's plan, made once: its exchange and outcome (None for the control API), how long
+    to hold it and whether a worker thread should answer it."""
+
+    exchange: Exchange | None
+    outcome: Outcome | None
+    in_thread: bool
+
+    @property
+    def delay_s(self) -> float:
+        return self.outcome.delay_ms / 1000 if self.outcome is not None and self.outcome.delay_ms else 0.0
 
 
 def install(app: Flask, sandbox: Sandbox) -> None:
@@ -56,18 +73,42 @@ class Interception:
         self.body_limit = max(sandbox.settings.max_body_bytes, sandbox.settings.max_upload_bytes)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if is_admin(environ.get("PATH_INFO", "")):
+        prepared: Prepared | None = environ.pop(PREPARED_KEY, None)
+        if prepared is None:
+            prepared = self._prepare(environ)
+            if environ.get(DEFERS) and (prepared.delay_s or prepared.in_thread):
+                environ[PREPARED_KEY] = prepared  # the engine calls again, later or from a worker
+                return Deferred(prepared.delay_s, prepared.in_thread)
+            if prepared.delay_s:  # a server without the engine's deferral: the delay holds this thread
+                time.sleep(prepared.delay_s)
+        if prepared.exchange is None:
             return self.app(environ, start_response)
+        return self._answer(prepared, environ, start_response)
+
+    def _prepare(self, environ: dict[str, Any]) -> Prepared:
+        """What to do with the request: the scenarios' outcome, and whether it is long work
+        (an export, an upload, a bulk change, a large body) for a worker thread."""
+        path = normalize_path(environ.get("PATH_INFO", ""))
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        in_thread = path in LONG_WORK_PATHS or length > LONG_WORK_BODY_BYTES
+        if is_admin(path):
+            return Prepared(None, None, in_thread)
         exchange = self._exchange(environ)
         with tenant_scope(exchange.tenant_key):
             outcome = self.sandbox.scenarios.decide(exchange)
-            exchange.scenarios = outcome.fired
-            if outcome.delay_ms:
-                time.sleep(outcome.delay_ms / 1000)
+        exchange.scenarios = outcome.fired
+        return Prepared(exchange, outcome, in_thread)
+
+    def _answer(self, prepared: Prepared, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        exchange, outcome = prepared.exchange, prepared.outcome
+        with tenant_scope(exchange.tenant_key):
             if outcome.fault in ("connection_reset", "empty_response"):
                 exchange.fault = outcome.fault
                 self.sandbox.journal.record(exchange)
-                drop_connection(environ, reset=outcome.fault == "connection_reset")
+                raise ConnectionDropped("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
             environ[OUTCOME_KEY] = outcome
             answer: dict[str, Any] = {}
 
@@ -76,20 +117,46 @@ class Interception:
                 return start_response(status, headers, exc_info)
 
             app_iter = self.app(environ, capture)
+            exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
+            headers = {name.lower(): value for name, value in answer.get("headers", ())}
+            exchange.response_type = headers.get("content-type", "")
+            exchange.violation = environ.get(VIOLATION_KEY)
+            if outcome.fault:
+                exchange.fault = outcome.fault
+            if "content-length" not in headers:
+                return self._journal_while_streaming(app_iter, exchange)
             try:
                 chunks = list(app_iter)
             finally:
-                close = getattr(app_iter, "close", None)
-                if close is not None:
-                    close()
-        exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
-        exchange.response_type = next((v for k, v in answer.get("headers", ()) if k.lower() == "content-type"), "")
+                _close(app_iter)
         exchange.response_body = b"".join(chunks)
-        exchange.violation = environ.get(VIOLATION_KEY)
-        if outcome.fault:
-            exchange.fault = outcome.fault
         self.sandbox.journal.record(exchange)
         return chunks
+
+    def _journal_while_streaming(self, app_iter: Iterable[bytes], exchange: Exchange) -> Iterator[bytes]:
+        """Pass a streamed answer (an export) through as it is made, keeping only the journal's
+        preview of it; the entry is recorded before the last chunk leaves (or when the client
+        goes away first), so the journal has it by the time the client has the whole answer."""
+        preview = bytearray()
+        held: bytes | None = None
+        recorded = False
+        try:
+            for chunk in app_iter:
+                if len(preview) <= BODY_PREVIEW_BYTES:
+                    preview += chunk[:BODY_PREVIEW_BYTES + 1 - len(preview)]
+                if held is not None:
+                    yield held
+                held = chunk
+            exchange.response_body = bytes(preview)
+            self.sandbox.journal.record(exchange)
+            recorded = True
+            if held is not None:
+                yield held
+        finally:
+            if not recorded:
+                exchange.response_body = bytes(preview)
+                self.sandbox.journal.record(exchange)
+            _close(app_iter)
 
     def _exchange(self, environ: dict[str, Any]) -> Exchange:
         """The request as scenarios and the journal see it; the body is read once and put back."""
@@ -120,18 +187,10 @@ class Interception:
         )
 
 
-def drop_connection(environ: dict[str, Any], *, reset: bool) -> None:
-    """Close the client's connection without a byte of answer; with `reset`, abortively (an RST:
-    the client sees "connection reset by peer"), else with an orderly close (an empty response).
-
-    Waitress closes the socket itself when the app raises ClientDisconnected; SO_LINGER 0 turns
-    that close into a reset. The socket is reached through waitress's own environ callback.
-    """
-    channel = getattr(environ.get("waitress.client_disconnected"), "__self__", None)
-    sock = getattr(channel, "socket", None)
-    if reset and sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    raise ConnectionDropped("scenario fault: " + ("connection_reset" if reset else "empty_response"))
+def _close(app_iter: Iterable[bytes]) -> None:
+    close = getattr(app_iter, "close", None)
+    if close is not None:
+        close()
 
 
 def answered_by_scenario() -> bool:

@@ -135,7 +135,7 @@ def test_idle_connections_are_closed_after_the_idle_timeout():
     server = RunningServer(Settings(idle_timeout_s=1))
     try:
         idle = [connect(server) for _ in range(20)]
-        time.sleep(3.5)  # the timeout, plus waitress's once-a-second sweep, plus slack
+        time.sleep(3.5)  # the timeout, plus the engine's once-a-second sweep, plus slack
         assert all(closed_by_server(sock) for sock in idle)
         for sock in idle:
             sock.close()

@@ -120,3 +120,16 @@ def test_upload_may_exceed_the_json_body_limit_but_not_its_own(http, server):
         too_big = requests.post(small.url + "/v1/records/upload-csv", headers={"Authorization": "Bearer k"},
                                 files={"file": ("big.csv", "name,text\n" + rows[:20_000])}, data={"typeValue": "t"})
         assert too_big.status_code == 413 and "10000 bytes" in too_big.json()["error"]
+
+
+def test_a_large_export_streams_and_its_journal_entry_keeps_a_flagged_preview(http, server, api_key):
+    rows = "type,name,n\n" + "".join(f"bulk,Record {n},{n}\n" for n in range(3000))
+    uploaded = http.post(url(http, "/v1/records/upload-csv"), files={"file": ("r.csv", rows, "text/csv")})
+    assert uploaded.status_code == 200, uploaded.text
+    response = http.get(url(http, "/v1/records/export"), params={"type": "bulk"})
+    assert response.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in response.headers
+    exported = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline="")))
+    assert sorted(int(row["n"]) for row in exported) == list(range(3000))
+    entry = server.admin("GET", "/requests", params={"tenant": api_key}).json()["requests"][-1]
+    assert (entry["path"], entry["truncated"]) == ("/v1/records/export", ["response"])
+    assert entry["response"].startswith("id,type,name,createdAt,updatedAt,n\r\n")
