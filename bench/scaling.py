@@ -253,7 +253,7 @@ def render(sizes, table, memory, pauses, notes) -> str:
               "in a hundred across every type and counts them all; field-values reads the type's records. "
               "The export's peak is what tracemalloc saw allocated at once while every record was exported to a "
               "client reading 64 KiB at a time: the snapshot of record references (8 bytes a record) and the "
-              "formatted-timestamp cache (at most 8,192) grow with it; the CSV itself streams in 500-row batches.",
+              "formatted-timestamp cache (at most 8,192) grow with it; the CSV itself streams in pieces of about 64 KiB.",
               f"GC rows: a fresh process loads the records, frozen as `mock-runtype serve` freezes what it loads "
               f"(mock_runtype/heap.py) or not, then creates {GC_CREATES:,} more through the store one by one; "
               "the collector's own full collections (0 ms when none ran) and one explicit `gc.collect()`."]

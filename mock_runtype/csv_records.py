@@ -45,7 +45,7 @@ MAX_COLUMNS = 500
 MAX_CELL_CHARS = 131_072
 MAX_NAME_LENGTH = 500
 MAX_TYPE_LENGTH = 255
-EXPORT_BATCH = 500
+EXPORT_CHUNK_CHARS = 64 * 1024  # an export is sent in pieces of about this size (or one row, when longer)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 # The csv module's own cell limit (128 KiB) would stop the reader mid-file; this module checks
@@ -105,22 +105,25 @@ def key_for_column(column: str) -> str:
 
 
 def export_csv(records: list[Record]) -> Iterator[str]:
-    """The CSV of `records` (RFC 4180: CRLF line ends, quotes doubled), in chunks for streaming."""
+    """The CSV of `records` (RFC 4180: CRLF line ends, quotes doubled), made as it is read: pieces of
+    about EXPORT_CHUNK_CHARS, so an export of any size holds one piece at a time. `records` is a
+    snapshot (the store replaces a changed record rather than mutating it), so the file is
+    consistent however long the client takes to read it."""
     keys = list(dict.fromkeys(key for record in records for key in record.metadata))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*RECORD_COLUMNS, *(column_for_key(key) for key in keys)])
-    for start in range(0, len(records), EXPORT_BATCH):
-        for record in records[start:start + EXPORT_BATCH]:
-            metadata = record.metadata
-            writer.writerow([
-                record.id, record.type, record.name,
-                format_timestamp(record.created_at), format_timestamp(record.updated_at),
-                *(encode_cell(metadata[key]) if key in metadata else "" for key in keys),
-            ])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+    for record in records:
+        metadata = record.metadata
+        writer.writerow([
+            record.id, record.type, record.name,
+            format_timestamp(record.created_at), format_timestamp(record.updated_at),
+            *(encode_cell(metadata[key]) if key in metadata else "" for key in keys),
+        ])
+        if buffer.tell() >= EXPORT_CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue()
 

@@ -329,7 +329,13 @@ class Connection(asyncio.Protocol):
 
     def write_from_thread(self, data: bytes) -> None:
         """Write from a worker thread, waiting while the client is slower than the answer."""
-        asyncio.run_coroutine_threadsafe(self._write_drained(data), self.loop).result()
+        writing = self._write_drained(data)
+        try:
+            written = asyncio.run_coroutine_threadsafe(writing, self.loop)
+        except RuntimeError:  # the loop has closed: the engine stopped
+            writing.close()
+            raise ConnectionResetError("the engine stopped") from None
+        written.result()
 
     async def _write_drained(self, data: bytes) -> None:
         if self.closed:

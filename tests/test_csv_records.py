@@ -7,8 +7,8 @@ import codecs
 import pytest
 
 from mock_runtype.clock import Clock, IdSource
-from mock_runtype.csv_records import (ABSENT, decode_cell, encode_cell, export_csv, form_field_csv, plan_upload,
-                                      run_upload, upload_options)
+from mock_runtype.csv_records import (ABSENT, EXPORT_CHUNK_CHARS, decode_cell, encode_cell, export_csv, form_field_csv,
+                                      plan_upload, run_upload, upload_options)
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.store import Store
 from mock_runtype.tenancy import open_tenant
@@ -53,6 +53,18 @@ def test_export_quotes_and_round_trips_into_a_fresh_tenant(store: Store) -> None
     assert result["created"] == 2 and result["errors"] == 0
     loaded = {r.name: r.metadata for r in store.records_of(FRESH.api_key)}
     assert loaded == {"Ünïcode, ltd": metadata, "sparse": {"n": 1}}
+
+
+def test_export_is_made_in_pieces_of_whole_rows_so_a_large_one_is_never_held_whole(store: Store) -> None:
+    for n in range(2000):
+        store.create(ACME, {"type": "t", "name": f"record {n}", "metadata": {"n": n, "note": "x" * 50}})
+    store.create(ACME, {"type": "t", "name": "long", "metadata": {"note": "y" * (2 * EXPORT_CHUNK_CHARS)}})
+    pieces = list(export_csv(store.records_of(ACME.api_key)))
+    assert len(pieces) > 2 and all(piece.endswith("\r\n") for piece in pieces)
+    long_row = max(len(line) for line in "".join(pieces).split("\r\n"))
+    assert all(len(piece) < EXPORT_CHUNK_CHARS + long_row for piece in pieces)
+    result = run_upload(store, FRESH, plan_upload("".join(pieces).encode("utf-8")))
+    assert result["created"] == 2001 and result["errors"] == 0
 
 
 def test_bom_mixed_line_endings_and_utf16_are_read() -> None:

@@ -25,7 +25,7 @@ from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred
 from mock_runtype.exchange import Exchange, normalize_path
 from mock_runtype.http.errors import VIOLATION_KEY
 from mock_runtype.http.responses import json_response
-from mock_runtype.journal import BODY_PREVIEW_BYTES
+from mock_runtype.journal import BODY_PREVIEW_BYTES, Journal
 from mock_runtype.sandbox import Sandbox
 from mock_runtype.scenarios import MALFORMED_JSON_BODY, Outcome
 from mock_runtype.tenancy import token_from_header
@@ -124,7 +124,7 @@ class Interception:
             if outcome.fault:
                 exchange.fault = outcome.fault
             if "content-length" not in headers:
-                return self._journal_while_streaming(app_iter, exchange)
+                return JournaledStream(app_iter, exchange, self.sandbox.journal)
             try:
                 chunks = list(app_iter)
             finally:
@@ -132,31 +132,6 @@ class Interception:
         exchange.response_body = b"".join(chunks)
         self.sandbox.journal.record(exchange)
         return chunks
-
-    def _journal_while_streaming(self, app_iter: Iterable[bytes], exchange: Exchange) -> Iterator[bytes]:
-        """Pass a streamed answer (an export) through as it is made, keeping only the journal's
-        preview of it; the entry is recorded before the last chunk leaves (or when the client
-        goes away first), so the journal has it by the time the client has the whole answer."""
-        preview = bytearray()
-        held: bytes | None = None
-        recorded = False
-        try:
-            for chunk in app_iter:
-                if len(preview) <= BODY_PREVIEW_BYTES:
-                    preview += chunk[:BODY_PREVIEW_BYTES + 1 - len(preview)]
-                if held is not None:
-                    yield held
-                held = chunk
-            exchange.response_body = bytes(preview)
-            self.sandbox.journal.record(exchange)
-            recorded = True
-            if held is not None:
-                yield held
-        finally:
-            if not recorded:
-                exchange.response_body = bytes(preview)
-                self.sandbox.journal.record(exchange)
-            _close(app_iter)
 
     def _exchange(self, environ: dict[str, Any]) -> Exchange:
         """The request as scenarios and the journal see it; the body is read once and put back."""
@@ -185,6 +160,47 @@ class Interception:
             tenant_key=tenant_key,
             time_ms=self.sandbox.clock.now_ms(tenant_key),
         )
+
+
+class JournaledStream:
+    """A streamed answer (an export) passed through as the app makes it, keeping only the journal's
+    preview of it, so its size never sits in memory.
+
+    The entry is recorded once the app has made its last chunk but before that chunk is handed on,
+    so the journal has it by the time the client has the whole answer; or at `close()`, when the
+    client went away first (or the server never read the body), which also closes the app's body.
+    """
+
+    def __init__(self, app_iter: Iterable[bytes], exchange: Exchange, journal: Journal) -> None:
+        self.app_iter = app_iter
+        self.exchange = exchange
+        self.journal = journal
+        self.preview = bytearray()
+        self.recorded = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        held: bytes | None = None
+        for chunk in self.app_iter:
+            if len(self.preview) <= BODY_PREVIEW_BYTES:  # a byte past the preview tells it was cut
+                self.preview += chunk[:BODY_PREVIEW_BYTES + 1 - len(self.preview)]
+            if held is not None:
+                yield held
+            held = chunk
+        self._record()
+        if held is not None:
+            yield held
+
+    def close(self) -> None:
+        try:
+            self._record()
+        finally:
+            _close(self.app_iter)
+
+    def _record(self) -> None:
+        if not self.recorded:
+            self.recorded = True
+            self.exchange.response_body = bytes(self.preview)
+            self.journal.record(self.exchange)
 
 
 def _close(app_iter: Iterable[bytes]) -> None:

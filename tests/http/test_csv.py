@@ -55,7 +55,11 @@ def test_export_honours_filters_and_answers_204_when_nothing_matches(http, serve
     assert filtered.text.count("\r\n") == 2 and "Lead 1" in filtered.text
     empty = http.get(url(http, "/v1/records/export"), params={"type": "nobody"})
     assert empty.status_code == 204 and empty.content == b""
-    assert http.get(url(http, "/v1/records/export"), params={"limit": "5"}).status_code == 400
+    paged = http.get(url(http, "/v1/records/export"), params={"limit": "5"})
+    assert paged.status_code == 400 and paged.headers["Content-Type"] == "application/json"
+    assert [d["path"] for d in paged.json()["details"]] == ["limit"]
+    anonymous = requests.get(server.url + "/v1/records/export", params={"type": "lead"})
+    assert anonymous.status_code == 401 and "error" in anonymous.json()
     with client(server, api_key) as sdk:
         assert "Lead 0" in sdk.api.records.export_records_as_csv(type="lead")
 
@@ -130,6 +134,9 @@ def test_a_large_export_streams_and_its_journal_entry_keeps_a_flagged_preview(ht
     assert response.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in response.headers
     exported = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline="")))
     assert sorted(int(row["n"]) for row in exported) == list(range(3000))
+    fresh = requests.post(server.url + "/v1/records/upload-csv", headers={"Authorization": f"Bearer {api_key}-copy"},
+                          files={"file": ("export.csv", response.content, "text/csv")})
+    assert (fresh.json()["created"], fresh.json()["errors"]) == (3000, 0)
     entry = server.admin("GET", "/requests", params={"tenant": api_key}).json()["requests"][-1]
     assert (entry["path"], entry["truncated"]) == ("/v1/records/export", ["response"])
     assert entry["response"].startswith("id,type,name,createdAt,updatedAt,n\r\n")

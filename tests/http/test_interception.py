@@ -1,0 +1,58 @@
+"""The interception's journaling of a streamed answer: passed through chunk by chunk, journaled as
+a flagged preview, recorded before the last chunk is handed on or when the body is closed early."""
+
+from __future__ import annotations
+
+from mock_runtype.exchange import Exchange
+from mock_runtype.http.interception import JournaledStream
+from mock_runtype.journal import BODY_PREVIEW_BYTES, Journal
+
+
+class AppBody:
+    """An app's streamed body that remembers whether it was closed."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def export_exchange() -> Exchange:
+    return Exchange("GET", "/v1/records/export", {}, {}, b"", "rt_key", 0, status=200, response_type="text/csv")
+
+
+def test_a_streamed_answer_is_journaled_before_its_last_chunk_is_handed_on():
+    chunks = [bytes([65 + n]) * 3000 for n in range(4)]
+    journal = Journal()
+    stream = JournaledStream(AppBody(chunks), export_exchange(), journal)
+    passed = iter(stream)
+    assert [next(passed) for _ in range(3)] == chunks[:3] and journal.entries("rt_key") == []
+    assert next(passed) == chunks[3]
+    [entry] = journal.entries("rt_key")
+    assert entry["truncated"] == ["response"]
+    assert entry["response"] == (b"".join(chunks)[:BODY_PREVIEW_BYTES]).decode()
+    assert list(passed) == []
+
+
+def test_a_body_closed_early_is_journaled_once_and_the_apps_body_closed():
+    body = AppBody([b"id,name\r\n", b"1,a\r\n", b"2,b\r\n"])
+    journal = Journal()
+    stream = JournaledStream(body, export_exchange(), journal)
+    passed = iter(stream)
+    next(passed)  # the client goes away after the first chunk
+    stream.close()
+    stream.close()
+    [entry] = journal.entries("rt_key")
+    assert body.closed and entry["response"] == "id,name\r\n1,a\r\n" and "truncated" not in entry
+
+
+def test_a_body_closed_unread_is_still_journaled():
+    body = AppBody([b"id\r\n"])
+    journal = Journal()
+    JournaledStream(body, export_exchange(), journal).close()
+    assert body.closed and [e["response"] for e in journal.entries("rt_key")] == [None]  # nothing was sent
