@@ -1,5 +1,7 @@
 """How each cost grows with the data: one tenant filled with 1k, 10k, 100k records (through the
 store, as fixtures would), then each operation timed over HTTP on loopback, one request at a time.
+And the garbage collector's pauses at each size, with the loaded records frozen (as
+`mock-runtype serve` does) and without (`gc_pauses`).
 
 BENCH_SCALING_SIZES (default `1000,10000,100000`) and BENCH_SCALING_REPEATS (default 20; export
 and upload run a third as often) configure it.
@@ -133,6 +135,56 @@ def resident_bytes_per_record(size: int) -> float:
     return float(output)
 
 
+GC_CREATES = 20_000  # records created one by one after the load, to set off the collector's own full collections
+
+
+def gc_pauses(size: int, frozen: bool) -> dict[str, float]:
+    """The collector's pauses in a fresh process holding `size` records: loaded in a bulk load and
+    then frozen, as `mock-runtype serve` loads fixtures, or (not `frozen`) with the collector on and
+    nothing frozen, as before. Gives the largest full-collection pause while GC_CREATES records are
+    created through the store, how many there were, the slowest create, and one explicit full
+    collection (ms)."""
+    import subprocess
+
+    script = f"import json; from bench.scaling import gc_probe; print(json.dumps(gc_probe({size}, {frozen})))"
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return json.loads(output)
+
+
+def gc_probe(size: int, frozen: bool) -> dict[str, float]:
+    from mock_runtype import heap
+    from mock_runtype.sandbox import Sandbox, Settings
+
+    sandbox = Sandbox(Settings(max_records_per_tenant=size + GC_CREATES))
+    tenant = sandbox.tenant(API_KEY)
+    if frozen:
+        with heap.bulk_load():
+            fill(sandbox.store, tenant, 0, size)
+        heap.freeze_after_bulk_loads()
+    else:
+        fill(sandbox.store, tenant, 0, size)
+    pauses: list[float] = []
+    began: list[float] = []
+
+    def watch(phase: str, info: dict) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                began.append(time.perf_counter())
+            else:
+                pauses.append((time.perf_counter() - began.pop()) * 1000)
+
+    gc.callbacks.append(watch)
+    slowest = 0.0
+    for n in range(GC_CREATES):
+        started = time.perf_counter()
+        sandbox.store.create(tenant, {"type": "created", "name": f"gc-{n}", "metadata": {"n": n, "tier": "gold"}})
+        slowest = max(slowest, time.perf_counter() - started)
+    full_collections = len(pauses)
+    gc.collect()
+    return {"largest_pause_ms": max(pauses[:full_collections], default=0.0), "full_collections": full_collections,
+            "slowest_create_ms": slowest * 1000, "explicit_full_collection_ms": pauses[-1]}
+
+
 def main() -> int:
     from mock_runtype.http.app import create_app
     from mock_runtype.sandbox import Sandbox, Settings
@@ -153,6 +205,7 @@ def main() -> int:
     print("\n".join(notes), flush=True)
     table: dict[int, dict[str, float]] = {}
     memory: dict[int, float] = {}
+    pauses: dict[int, dict[bool, dict[str, float]]] = {}
     loaded = 0
     for size in sizes:
         began = time.perf_counter()
@@ -163,17 +216,20 @@ def main() -> int:
         memory[size] = resident_bytes_per_record(size)
         print(f"{size:,} records loaded in {time.perf_counter() - began:.1f} s; "
               f"{memory[size]:.0f} bytes resident per record", flush=True)
+        pauses[size] = {frozen: gc_pauses(size, frozen) for frozen in (True, False)}
+        print(f"  full-GC pauses, frozen {pauses[size][True]} / not {pauses[size][False]}", flush=True)
         table[size] = measure(client, size, repeats, sandbox.store)
         for name, value in table[size].items():
             print(f"  {name:50} {value:9.2f}", flush=True)
     engine.close()
-    report = render(sizes, table, memory, notes)
+    report = render(sizes, table, memory, pauses, notes)
     print("\n" + report)
-    save("scaling", report, {"notes": notes, "ms": {str(s): table[s] for s in sizes}, "bytes_per_record": memory})
+    save("scaling", report, {"notes": notes, "ms": {str(s): table[s] for s in sizes}, "bytes_per_record": memory,
+                             "gc": {str(s): {"frozen" if k else "not frozen": v for k, v in pauses[s].items()} for s in sizes}})
     return 0
 
 
-def render(sizes, table, memory, notes) -> str:
+def render(sizes, table, memory, pauses, notes) -> str:
     first, last = sizes[0], sizes[-1]
     header = "| operation (ms) | " + " | ".join(f"{s:,} records" for s in sizes) + f" | {last:,} ÷ {first:,} |"
     lines = [header, "|---" * (len(sizes) + 2) + "|"]
@@ -188,11 +244,19 @@ def render(sizes, table, memory, notes) -> str:
     lines.append("| export of every record: its CSV, MB | " + " | ".join(f"{table[s]['_export_csv_mb']:.2f}" for s in sizes) + " | |")
     lines.append("| export of every record: peak memory it allocates, MB | " + " | ".join(
         f"{table[s]['_export_peak_mb']:.2f}" for s in sizes) + " | |")
+    for label, key in (("largest full-GC pause over the creates, ms", "largest_pause_ms"),
+                       ("a full collection at the end, ms", "explicit_full_collection_ms"),
+                       ("slowest create, ms", "slowest_create_ms")):
+        lines.append(f"| {label}, frozen / not | " + " | ".join(
+            f"{pauses[s][True][key]:.1f} / {pauses[s][False][key]:.1f}" for s in sizes) + " | |")
     lines += ["", f"Export exports the `{LISTED_TYPE}` records (a tenth of the size); the recordFilter selects one record "
               "in a hundred across every type and counts them all; field-values reads the type's records. "
               "The export's peak is what tracemalloc saw allocated at once while every record was exported to a "
               "client reading 64 KiB at a time: the snapshot of record references (8 bytes a record) and the "
-              "formatted-timestamp cache (at most 8,192) grow with it; the CSV itself streams in pieces of about 64 KiB."]
+              "formatted-timestamp cache (at most 8,192) grow with it; the CSV itself streams in pieces of about 64 KiB.",
+              f"GC rows: a fresh process loads the records, frozen as `mock-runtype serve` freezes what it loads "
+              f"(mock_runtype/heap.py) or not, then creates {GC_CREATES:,} more through the store one by one; "
+              "the collector's own full collections (0 ms when none ran) and one explicit `gc.collect()`."]
     return "\n".join(notes + [""] + lines)
 
 

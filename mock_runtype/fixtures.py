@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any, Callable
 
 from mock_runtype.clock import parse_timestamp
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.validation import format_path, schema_problems
+
+if TYPE_CHECKING:
+    import yaml
 
 SERVER_WIDE_SETTINGS = ("strictAuth", "seed", "journalLimit")
 
@@ -134,51 +135,114 @@ def parse_fixture(
     return fixture
 
 
-# libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _NotPlain(Exception):
+    """The document has what only PyYAML's constructor reads right: an anchor used twice, a merge
+    key, a tag on a mapping or sequence, a key that is not a string, a duplicate key, a scalar
+    its constructor refuses."""
 
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """The document and the line (1-based) of every path in it; YAML problems become FixtureError."""
-    loader = _LOADER(text)
+    """The document and the line (1-based) of every path in it; YAML problems become FixtureError.
+
+    A plain document (JSON, or YAML without the features `_NotPlain` lists) is built in the same
+    walk over libyaml's nodes that notes the lines, about twice as fast as PyYAML's constructor
+    and to the same values; any other goes through the constructor, which also words its problems.
+    PyYAML is imported on the first document, not when the server starts.
+    """
+    import yaml
+
+    # libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return {}, {}
-        lines: dict[tuple, int] = {}
-        duplicates: list[Problem] = []
-        _index_lines(loader, node, (), lines, duplicates, source)
-        if duplicates:
-            raise FixtureError(duplicates)
-        return loader.construct_document(node), lines
+        try:
+            return _read_nodes(loader_class(text), _plain_document)
+        except _NotPlain:
+            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
         raise FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")]) from None
     except yaml.YAMLError as error:
         raise FixtureError([Problem(source, None, "", f"YAML error: {error}")]) from None
+
+
+def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
+    """`read(loader, root node)` of the loader's document (an empty document is `{}`)."""
+    try:
+        node = loader.get_single_node()
+        return ({}, {}) if node is None else read(loader, node)
     finally:
         loader.dispose()
 
 
-def _index_lines(loader: yaml.SafeLoader, node: yaml.Node, path: tuple, lines: dict[tuple, int],
+def _constructed_document(loader: Any, node: yaml.Node, source: str) -> tuple[Any, dict[tuple, int]]:
+    lines: dict[tuple, int] = {}
+    duplicates: list[Problem] = []
+    _index_lines(loader, node, (), lines, duplicates, source)
+    if duplicates:
+        raise FixtureError(duplicates)
+    return loader.construct_document(node), lines
+
+
+def _plain_document(loader: Any, node: yaml.Node) -> tuple[Any, dict[tuple, int]]:
+    lines: dict[tuple, int] = {}
+    return _plain_value(loader, node, (), lines, set()), lines
+
+
+def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int], collections: set[int]) -> Any:
+    """What PyYAML's safe constructor makes of `node`, noting the line of each path; _NotPlain
+    where it might differ."""
+    lines[path] = node.start_mark.line + 1
+    if node.id == "scalar":
+        if node.tag == _STR_TAG:
+            return node.value
+        try:
+            return loader.construct_object(node)
+        except Exception:  # the constructor redoes it, and raises, in its own order
+            raise _NotPlain from None
+    if id(node) in collections:  # an alias: the constructor shares the object
+        raise _NotPlain
+    collections.add(id(node))
+    if node.id == "mapping" and node.tag == _MAP_TAG:
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key_node.id != "scalar" or key_node.tag != _STR_TAG or key in mapping:
+                raise _NotPlain
+            child = (*path, key)
+            if value_node.tag == _STR_TAG and value_node.id == "scalar":  # the common case, without a call
+                mapping[key] = value_node.value
+            else:
+                mapping[key] = _plain_value(loader, value_node, child, lines, collections)
+            lines[child] = key_node.start_mark.line + 1  # a path's line is its key's
+        return mapping
+    if node.id == "sequence" and node.tag == _SEQ_TAG:
+        return [_plain_value(loader, item, (*path, index), lines, collections) for index, item in enumerate(node.value)]
+    raise _NotPlain
+
+
+def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int],
                  duplicates: list[Problem], source: str) -> None:
     lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+    if node.id == "mapping":
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             if key_node.tag == _STR_TAG:
                 key = key_node.value  # the common case, without the constructor's cost
             else:
-                key = loader.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else None
+                key = loader.construct_object(key_node, deep=True) if key_node.id == "scalar" else None
             if key in seen:
                 duplicates.append(Problem(source, key_node.start_mark.line + 1, format_path([*path, key]),
                                           f"duplicate key '{key}'"))
             seen.add(key)
             _index_lines(loader, value_node, (*path, key), lines, duplicates, source)
             lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
+    elif node.id == "sequence":
         for index, item in enumerate(node.value):
             _index_lines(loader, item, (*path, index), lines, duplicates, source)
 

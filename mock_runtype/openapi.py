@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from mock_runtype import __version__, discovery, executions, listing
@@ -255,6 +256,13 @@ def component_name(schema_name: str) -> str:
 def _pascal(name: str) -> str:
     """`record-list` -> `RecordList`, `recordType` -> `RecordType`."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name))
+
+
+@lru_cache(maxsize=1)
+def published_document() -> dict[str, Any]:
+    """The document the server publishes at /openapi.json: built on its first request, not at
+    start (it is the same for every server), and kept."""
+    return build_document()
 
 
 def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:

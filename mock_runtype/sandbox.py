@@ -14,6 +14,7 @@ from typing import Any
 from mock_runtype.clock import Clock, IdSource, format_timestamp, tenant_scope
 from mock_runtype.executions import Executions
 from mock_runtype.fixtures import Fixture, FixtureError, Problem, SeedRecord
+from mock_runtype.heap import bulk_load
 from mock_runtype.journal import DEFAULT_LIMIT, Journal
 from mock_runtype.records import Record
 from mock_runtype.scenarios import Scenarios
@@ -83,7 +84,7 @@ class Sandbox:
         A document already loaded (same text, same scope) is not loaded twice. Raises
         FixtureError (409) if it clashes with the baseline or the live state.
         """
-        with self._control:
+        with self._control, bulk_load():
             if any(loaded.digest == fixture.digest for loaded in self.fixtures):
                 return {"loaded": False, "alreadyLoaded": True, "source": fixture.source}
             self._check_against_baseline(fixture)
@@ -124,7 +125,7 @@ class Sandbox:
         for index, record in enumerate(fixture.records):
             if self.store.find_by_name(record.tenant, record.fields["type"], record.fields["name"]):
                 problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
-            elif record.id in {r.id for r in self.store.records_of(record.tenant)}:
+            elif self.store.has_id(record.tenant, record.id):
                 problems.append(fixture.problem(["records", index, "id"], "a record with this id already exists"))
         problems += self._scenario_clashes(fixture, self._live_scenario_names(fixture.scope))
         if problems:
@@ -214,7 +215,7 @@ class Sandbox:
     def reset(self, tenant_key: str | None = None) -> None:
         """Back to the state the fixtures define: everything, or one tenant alone (its records and
         results, its journal entries, its scenarios and counters, its clock and id sequence)."""
-        with self._control, self.store.exclusive():
+        with self._control, self.store.exclusive(), bulk_load():
             if tenant_key is None:
                 self.store.clear()
                 self.tenancy.clear()

@@ -197,6 +197,11 @@ class Store:
             raise NotFound(f"Record not found: {_shorten(record_id)}")
         return record
 
+    def has_id(self, tenant_key: str, record_id: str) -> bool:
+        """Whether the tenant has a record with that id."""
+        data = self._tenants.get(tenant_key)
+        return data is not None and record_id in data.by_id
+
     def find_by_name(self, tenant_key: str, record_type: str, name: str) -> Record | None:
         """The tenant's record of that type and name, if any."""
         with self._lock:

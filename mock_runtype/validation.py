@@ -10,6 +10,9 @@ Python by fastjsonschema (about 1 µs a body instead of about 170 µs through js
 reference resolution; see `bench/micro.py`). Only what it rejects goes through jsonschema, which
 alone decides and names the problems. A schema using a keyword outside the set both libraries
 treat alike gets no fast path, so the fast path can only be stricter, never more lenient.
+
+Both are prepared per schema on its first use, and the libraries imported then: a server starts
+(and answers /health) without paying for schemas nobody has sent yet.
 """
 
 from __future__ import annotations
@@ -20,10 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urljoin
-
-import fastjsonschema
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from mock_runtype.errors import InvalidRequest
 
@@ -45,14 +44,25 @@ def load_schema_documents() -> dict[str, dict[str, Any]]:
 
 
 @lru_cache(maxsize=1)
-def _validators() -> dict[str, Draft202012Validator]:
-    documents = load_schema_documents()
-    registry = Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values()
-    )
-    return {
-        name: Draft202012Validator(doc, registry=registry) for name, doc in documents.items()
-    }
+def _documents() -> dict[str, dict[str, Any]]:
+    """The schema files, read once (the validators' own copy)."""
+    return load_schema_documents()
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Any:
+    """jsonschema's registry of every schema file, by `$id`, so that `$ref`s between them resolve."""
+    from referencing import Registry, Resource
+
+    return Registry().with_resources((doc["$id"], Resource.from_contents(doc)) for doc in _documents().values())
+
+
+@lru_cache(maxsize=None)
+def _validator(schema_name: str) -> Any:
+    """The jsonschema Draft202012Validator of one schema (it words the problems)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_documents()[schema_name], registry=_registry())
 
 
 # Keywords that draft 2020-12 (jsonschema) and draft 7 (fastjsonschema) read the same way.
@@ -106,30 +116,29 @@ def _inlined(node: Any, base: str, documents: dict[str, dict[str, Any]], seen: t
     return out
 
 
-@lru_cache(maxsize=1)
-def _fast_checks() -> dict[str, Callable[[Any], Any] | None]:
-    """Per schema, a compiled check that raises on invalid input (None: no fast path)."""
-    documents = load_schema_documents()
-    by_address = {doc["$id"]: doc for doc in documents.values()}
-    checks: dict[str, Callable[[Any], Any] | None] = {}
-    for name, doc in documents.items():
-        try:
-            schema = _inlined(doc, doc["$id"], by_address)
-            checks[name] = fastjsonschema.compile(schema, use_default=False, detailed_exceptions=False)
-        except (_NoFastPath, fastjsonschema.JsonSchemaDefinitionException, KeyError, RecursionError):
-            checks[name] = None
-    return checks
+@lru_cache(maxsize=None)
+def _fast_check(schema_name: str) -> Callable[[Any], bool] | None:
+    """One schema compiled by fastjsonschema: `passes(instance)` is True when it is surely valid
+    (None: the schema has no fast path)."""
+    import fastjsonschema
 
-
-def _passes_fast_check(schema_name: str, instance: Any) -> bool:
-    check = _fast_checks()[schema_name]
-    if check is None:
-        return False
+    documents = _documents()
+    doc = documents[schema_name]
     try:
-        check(instance)
-    except (fastjsonschema.JsonSchemaValueException, RecursionError):
-        return False
-    return True
+        schema = _inlined(doc, doc["$id"], {d["$id"]: d for d in documents.values()})
+        check = fastjsonschema.compile(schema, use_default=False, detailed_exceptions=False)
+    except (_NoFastPath, fastjsonschema.JsonSchemaDefinitionException, KeyError, RecursionError):
+        return None
+    rejected = (fastjsonschema.JsonSchemaValueException, RecursionError)
+
+    def passes(instance: Any) -> bool:
+        try:
+            check(instance)
+        except rejected:
+            return False
+        return True
+
+    return passes
 
 
 # What Postgres JSONB refuses in text, and a UTF-8 response cannot carry: NUL and lone surrogates.
@@ -185,10 +194,10 @@ def validate(schema_name: str, instance: Any) -> None:
 
 def schema_problems(schema_name: str, instance: Any) -> list[tuple[list[Any], str]]:
     """Every way `instance` breaks the schema, as (the offending field's path as a list, message)."""
-    if _passes_fast_check(schema_name, instance):
+    passes = _fast_check(schema_name)
+    if passes is not None and passes(instance):
         return []
-    validator = _validators()[schema_name]
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
+    errors = sorted(_validator(schema_name).iter_errors(instance), key=lambda e: (list(map(str, e.path)), e.message))
     return [_problem(error) for error in errors]
 
 

@@ -83,3 +83,43 @@ def test_a_document_scoped_to_a_tenant_may_touch_only_that_tenant():
     with pytest.raises(FixtureError) as caught:
         parse_fixture(text, "f.yaml", scope="mine")
     assert [p.path for p in caught.value.problems] == ["settings.strictAuth", "records[0].tenant"]
+
+
+YAML_FEATURES = {
+    "json": '{"tenants": [{"apiKey": "a"}], "records": [{"tenant": "a", "type": "t", "name": "n",'
+            ' "metadata": {"n": 1, "f": 1.5, "e": 1e3, "ok": true, "none": null, "s": "x\\u00e9\\/"}}]}',
+    "plain yaml scalars": "settings:\n  seed: 0x2a\n  strictAuth: yes\nmetadata: {a: 1_000, b: .inf, c: ~, d: 2024-06-01, e: '3'}\n",
+    "anchors and aliases": "base: &b {tier: gold}\nrecords:\n  - metadata: *b\n  - metadata: *b\n",
+    "tags": "a: !!str 12\nb: !!float 1\nc: !!binary aGk=\nd: !!set {x, y}\ne: !!omap [{k: 1}]\n",
+    "non-string keys": "2: two\n3.5: x\nnull: nothing\n",
+    "empty": "",
+    "nested lists": "a: [[1, [2, {b: [3]}]], []]\n",
+}
+
+
+@pytest.mark.parametrize("text", YAML_FEATURES.values(), ids=YAML_FEATURES.keys())
+def test_documents_read_to_the_values_pyyaml_constructs(text):
+    import yaml
+
+    from mock_runtype.fixtures import _parse_yaml
+
+    data, lines = _parse_yaml(text, "f.yaml")
+    expected = yaml.load(text, Loader=yaml.SafeLoader)
+    assert data == ({} if expected is None else expected)
+    assert all(isinstance(line, int) and line >= 1 for line in lines.values())
+
+
+def test_an_alias_still_shares_its_object_as_pyyaml_does():
+    from mock_runtype.fixtures import _parse_yaml
+
+    data, _ = _parse_yaml("base: &b {tier: gold}\none: *b\ntwo: *b\n", "f.yaml")
+    assert data["one"] is data["two"]
+
+
+def test_lines_are_those_of_each_key_and_item():
+    from mock_runtype.fixtures import _parse_yaml
+
+    _, lines = _parse_yaml("tenants:\n  - apiKey: a\nrecords:\n  - tenant: a\n    type: t\n", "f.yaml")
+    assert lines[("tenants",)] == 1
+    assert lines[("tenants", 0)] == 2
+    assert lines[("records", 0, "type")] == 5

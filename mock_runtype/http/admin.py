@@ -14,6 +14,7 @@ from flask import Blueprint, request
 from mock_runtype.clock import parse_duration, parse_timestamp
 from mock_runtype.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
 from mock_runtype.fixtures import parse_fixture, parse_scenario
+from mock_runtype.heap import bulk_load
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.journal import entry_filter
 from mock_runtype.params import QueryParams
@@ -63,8 +64,10 @@ def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
     tenant = tenant_of(params)
-    fixture = parse_fixture(document_text(), source, scope=tenant, known_tenants=sandbox().declared_tenants())
-    summary = sandbox().load(fixture)
+    text = document_text()
+    with bulk_load():
+        fixture = parse_fixture(text, source, scope=tenant, known_tenants=sandbox().declared_tenants())
+        summary = sandbox().load(fixture)
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 

@@ -8,9 +8,7 @@ from mock_runtype import __version__
 from mock_runtype.http import admin, bulk, discovery, executions, interception, records
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.errors import register_error_handlers
-from mock_runtype.http.response_check import register_response_check
 from mock_runtype.http.responses import json_response
-from mock_runtype.openapi import build_document
 from mock_runtype.sandbox import Sandbox
 
 
@@ -25,10 +23,11 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     if sandbox.settings.check_responses:
+        from mock_runtype.http.response_check import register_response_check  # (imports the OpenAPI tables)
+
         register_response_check(app)
     register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
     interception.install(app, sandbox)
-    openapi_document = build_document()
 
     @app.get("/health")
     def health():
@@ -36,6 +35,8 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
 
     @app.get("/openapi.json")
     def openapi():
-        return json_response(openapi_document)
+        from mock_runtype.openapi import published_document  # not imported for a server that is never asked
+
+        return json_response(published_document())
 
     return app

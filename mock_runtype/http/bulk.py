@@ -8,6 +8,7 @@ from mock_runtype.bulk import bulk_delete, bulk_edit, parse_bulk_edit
 from mock_runtype.csv_records import (export_csv, export_filename, form_field_csv, plan_upload, run_upload,
                                       upload_options)
 from mock_runtype.errors import UnsupportedMediaType
+from mock_runtype.heap import bulk_load
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.listing import parse_list_query
 from mock_runtype.tenancy import READ, WRITE
@@ -59,6 +60,8 @@ def upload_csv_records():
     options = upload_options(fields, parts)
     validate("upload-csv", options)
     data = parts["file"][0].read() if "file" in parts else form_field_csv(fields["file"][0])
-    plan = plan_upload(data, name_column=options.get("nameColumn"), type_column=options.get("typeColumn"),
-                       type_value=options.get("typeValue"))
-    return json_response(run_upload(sandbox().store, tenant, plan))
+    with bulk_load():
+        plan = plan_upload(data, name_column=options.get("nameColumn"), type_column=options.get("typeColumn"),
+                           type_value=options.get("typeValue"))
+        outcome = run_upload(sandbox().store, tenant, plan)
+    return json_response(outcome)
