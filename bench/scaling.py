@@ -160,7 +160,7 @@ def gc_probe(size: int, frozen: bool) -> dict[str, float]:
     if frozen:
         with heap.bulk_load():
             fill(sandbox.store, tenant, 0, size)
-        heap.freeze_after_bulk_loads()
+        heap.freeze_long_lived()
     else:
         fill(sandbox.store, tenant, 0, size)
     pauses: list[float] = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mock_runtype import __version__
-from mock_runtype.heap import bulk_load, freeze_after_bulk_loads
+from mock_runtype.heap import bulk_load, freeze_long_lived
 
 USAGE_ERROR = 2
 
@@ -80,7 +80,7 @@ def serve(args: argparse.Namespace) -> int:
         except ConfigError as error:
             raise CommandError(str(error), USAGE_ERROR) from None
         sandbox = sandbox_with_fixtures(settings)
-    freeze_after_bulk_loads()  # what starting loaded stays out of full collections (shorter pauses; see heap.py)
+    freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
     return run_server(settings, sandbox)
 
 

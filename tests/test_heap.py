@@ -94,3 +94,18 @@ def test_cyclic_garbage_of_a_large_load_is_collected_before_freezing(freezing):
         del cycle
     assert gc.get_freeze_count() >= len(kept)
     assert gone() is None  # collected, not frozen for good
+
+
+def test_what_survives_a_full_collection_is_frozen_once_the_server_freezes_long_lived(monkeypatch):
+    monkeypatch.setattr(heap._loads, "freeze", False)
+    heap.freeze_long_lived()
+    try:
+        gc.unfreeze()
+        survivor = [object() for _ in range(100)]
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0, "a young collection freezes nothing"
+        gc.collect()
+        assert gc.get_freeze_count() >= len(survivor), "a full collection's survivors are frozen"
+    finally:
+        gc.callbacks.remove(heap._freeze_after_full_collection)
+        gc.unfreeze()
