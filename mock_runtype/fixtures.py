@@ -336,8 +336,9 @@ class _Checker:
             for kind in ("results", "stepResults"):
                 item_ids: set[str] = set()
                 for item_index, item in enumerate(entry.get(kind) or []):
-                    if "createdAt" in item:
-                        self._timestamp([*path, kind, item_index, "createdAt"], item["createdAt"])
+                    for moment in ("createdAt", "startedAt", "completedAt"):
+                        if item.get(moment) is not None:
+                            self._timestamp([*path, kind, item_index, moment], item[moment])
                     if "id" in item and item["id"] in item_ids:
                         self.problem([*path, kind, item_index, "id"], "duplicate id within this record")
                     item_ids.add(item.get("id", ""))

@@ -74,6 +74,29 @@ def test_step_results_page_by_offset(runs: Executions, record_id: str) -> None:
     assert page["pagination"] == {"limit": 2, "offset": 1, "returned": 2, "hasMore": True}
 
 
+def test_steps_sort_by_the_moment_they_started_whatever_its_offset(runs: Executions, record_id: str) -> None:
+    for name, started in [("late", "2024-06-10T12:00:00+02:00"), ("none", None), ("early", "2024-06-10T10:30:00Z")]:
+        runs.add_step_result(ACME.api_key, record_id, {"stepName": name, "stepType": "prompt", "startedAt": started})
+    page = runs.step_results(ACME.api_key, record_id, parse_step_results_query(query(sortBy="startedAt", sortOrder="asc")))
+    assert [s["stepName"] for s in page["data"]] == ["late", "early", "none"]
+
+
+def test_a_timestamp_that_only_looks_like_one_is_a_400_naming_it(runs: Executions, record_id: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        runs.add_step_result(ACME.api_key, record_id, {"stepName": "s", "stepType": "prompt", "startedAt": "2024-02-30T10:00:00Z"})
+    assert caught.value.details == [{"path": "startedAt", "message": "not a valid date-time: day is out of range for month"}]
+    with pytest.raises(InvalidRequest):
+        runs.add_result(ACME.api_key, record_id, {"createdAt": "2024-06-10T25:00:00Z"})
+    assert runs.export(ACME.api_key) == {"results": [], "stepResults": []}
+
+
+def test_statuses_sort_as_text_even_when_one_looks_like_a_date(runs: Executions, record_id: str) -> None:
+    for status in ("completed", "2024-01-01", "failed"):
+        runs.add_result(ACME.api_key, record_id, {"id": status, "status": status})
+    page = runs.results(ACME.api_key, record_id, parse_results_query(query(sortBy="status", sortOrder="asc")))
+    assert [r["status"] for r in page["data"]] == ["2024-01-01", "completed", "failed"]
+
+
 def test_costs_add_up_per_model(runs: Executions, record_id: str) -> None:
     assert runs.costs(ACME.api_key, record_id) == {"totalCost": 0.0, "promptTokens": 0, "completionTokens": 0,
                                                    "totalTokens": 0, "executionCount": 0, "modelBreakdown": []}

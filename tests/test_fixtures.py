@@ -32,6 +32,10 @@ BAD = {
                            "f.yaml:3: scenarios[1].name: duplicate scenario name"),
     "updatedAt before createdAt": ("tenants: [{apiKey: a}]\nrecords:\n  - {tenant: a, type: t, name: n, createdAt: '2024-02-01', updatedAt: '2024-01-01'}\n",
                                    "f.yaml:3: records[0].updatedAt: must not be before createdAt"),
+    "step started on a day that does not exist": (
+        "tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n    stepResults:\n"
+        "      - {stepName: s, stepType: prompt, startedAt: '2024-02-30T10:00:00Z'}\n",
+        "f.yaml:7: records[0].stepResults[0].startedAt: not a valid date-time: day is out of range for month"),
 }
 
 
