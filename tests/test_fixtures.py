@@ -28,6 +28,8 @@ BAD = {
     "unknown fault": ("scenarios:\n  - fault: explode\n", "f.yaml:2: scenarios[0].fault: must be one of"),
     "rate limit with a counter": ("scenarios:\n  - rateLimit: {limit: 1, windowSeconds: 1}\n    times: 2\n",
                                   "f.yaml:2: scenarios[0]: rateLimit cannot be combined with"),
+    "rate limit window over a year": ("scenarios:\n  - rateLimit: {limit: 1, windowSeconds: 1.0e+307}\n",
+                                      "f.yaml:2: scenarios[0].rateLimit.windowSeconds: fails 'maximum': 31536000"),
     "duplicate scenario": ("scenarios:\n  - {name: s, delayMs: 1}\n  - {name: s, delayMs: 2}\n",
                            "f.yaml:3: scenarios[1].name: duplicate scenario name"),
     "updatedAt before createdAt": ("tenants: [{apiKey: a}]\nrecords:\n  - {tenant: a, type: t, name: n, createdAt: '2024-02-01', updatedAt: '2024-01-01'}\n",
