@@ -17,7 +17,7 @@ from mock_runtype.fixtures import Fixture, FixtureError, Problem, SeedRecord
 from mock_runtype.heap import bulk_load
 from mock_runtype.journal import DEFAULT_LIMIT, Journal
 from mock_runtype.records import Record
-from mock_runtype.scenarios import Scenarios
+from mock_runtype.scenarios import Scenario, Scenarios
 from mock_runtype.store import Store
 from mock_runtype.tenancy import ALL_PERMISSIONS, Tenancy, Tenant, open_tenant
 
@@ -209,6 +209,15 @@ class Sandbox:
     def tenant(self, api_key: str) -> Tenant:
         """The registered tenant with this key, or the open-mode tenant it stands for."""
         return next((t for t in self.tenancy.registered() if t.api_key == api_key), None) or open_tenant(api_key)
+
+    def add_scenario(self, spec: dict[str, Any], tenant_key: str | None = None) -> Scenario:
+        """Add a scenario at runtime (for one tenant, when named); 409 if its name is taken.
+
+        Taken with the control lock, so that it cannot slip between a load's or a reset's check
+        of scenario names and the adding of theirs, which would then fail halfway through.
+        """
+        with self._control:
+            return self.scenarios.add(spec, tenant_key)
 
     # -- reset ------------------------------------------------------------------------------
 

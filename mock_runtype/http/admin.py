@@ -104,7 +104,7 @@ def list_scenarios():
 def add_scenario():
     tenant = tenant_of(query())
     spec = parse_scenario(document_text(), "<request body>", scope=tenant)
-    scenario = sandbox().scenarios.add(spec, tenant)
+    scenario = sandbox().add_scenario(spec, tenant)
     return json_response(scenario.to_json(tenant, everyone=tenant is None), 201)
 
 

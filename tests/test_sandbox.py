@@ -1,0 +1,39 @@
+"""The sandbox's control operations on their own: loads, resets and runtime changes, all or nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mock_runtype.errors import Conflict
+from mock_runtype.fixtures import parse_fixture
+from mock_runtype.sandbox import Sandbox, Settings
+
+SEEDED = "tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: seeded}\nscenarios:\n  - {name: slow, delayMs: 5}\n"
+
+
+def test_a_scenario_added_while_a_fixture_loads_waits_and_cannot_half_break_the_load(monkeypatch):
+    sandbox = Sandbox(Settings(seed=1))
+    outcome: list[object] = []
+    adder = threading.Thread(target=lambda: outcome.append(_add_or_error(sandbox, {"name": "slow", "delayMs": 1})))
+    checked = Sandbox._check_against_live
+
+    def check_then_let_the_adder_in(self, fixture):
+        checked(self, fixture)  # the names are free here...
+        adder.start()
+        adder.join(timeout=0.2)  # ...and an add that got in now would make the load's own add fail midway
+
+    monkeypatch.setattr(Sandbox, "_check_against_live", check_then_let_the_adder_in)
+    assert sandbox.load(parse_fixture(SEEDED, "f.yaml"))["loaded"] is True
+    adder.join()
+    assert [r.name for r in sandbox.store.records_of("k")] == ["seeded"]
+    assert [s["delayMs"] for s in sandbox.scenarios.specs(None)] == [5]
+    assert isinstance(outcome[0], Conflict)
+
+
+def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
+    try:
+        return sandbox.add_scenario(spec)
+    except Conflict as error:
+        return error
