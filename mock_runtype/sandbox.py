@@ -236,12 +236,22 @@ class Sandbox:
                 self.scenarios.clear()
             else:
                 self.store.clear(tenant_key)
+                self._restore_registration(tenant_key)
                 self.ids.restart(tenant_key)
                 self.clock.release(tenant_key)
                 self.journal.clear(tenant_key)
                 self.scenarios.clear(tenant_key)
             for fixture in self.fixtures:
                 self._apply(fixture, tenant_key)
+
+    def _restore_registration(self, tenant_key: str) -> None:
+        """Register the tenant as the fixtures declare it (all declarations agree), or not at all
+        when none does: in one step, so that no request sees it unregistered in between."""
+        declared = [t for f in self.fixtures for t in f.tenants if t.api_key == tenant_key]
+        if declared:
+            self.tenancy.register(declared[0])
+        else:
+            self.tenancy.unregister(tenant_key)
 
     def forget_fixtures(self, tenant_key: str | None = None) -> int:
         """Drop fixtures from the baseline (only those loaded for one tenant, when named), then
@@ -257,7 +267,7 @@ class Sandbox:
 
     def export_state(self, tenant_key: str | None = None) -> dict[str, Any]:
         """The state as a fixture document that loads back (into a fresh server, or scoped to the
-        same tenant after its reset) to the same records, results, tenants and scenarios."""
+        same tenant once its fixtures are forgotten) to the same records, results, tenants and scenarios."""
         with self._control, self.store.exclusive():
             if tenant_key is None:
                 registered = [t.api_key for t in self.tenancy.registered()]

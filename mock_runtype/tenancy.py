@@ -62,6 +62,11 @@ class Tenancy:
         with self._lock:
             self._registered[tenant.api_key] = tenant
 
+    def unregister(self, api_key: str) -> None:
+        """Forget a key: in open mode it is then a tenant like any other token, in strict mode a 401."""
+        with self._lock:
+            self._registered.pop(api_key, None)
+
     def registered(self) -> list[Tenant]:
         with self._lock:
             return list(self._registered.values())

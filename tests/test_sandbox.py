@@ -32,6 +32,21 @@ def test_a_scenario_added_while_a_fixture_loads_waits_and_cannot_half_break_the_
     assert isinstance(outcome[0], Conflict)
 
 
+def test_forgetting_a_tenants_fixtures_forgets_how_they_declared_it():
+    sandbox = Sandbox(Settings())
+    sandbox.load(parse_fixture("tenants: [{apiKey: k, permissions: [read]}]\n", "reader.yaml", scope="k"))
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
+    assert sandbox.forget_fixtures("k") == 1
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read", "write"}
+
+
+def test_a_tenants_reset_keeps_the_declaration_a_server_wide_fixture_makes():
+    sandbox = Sandbox(Settings())
+    sandbox.load(parse_fixture("settings: {strictAuth: true}\ntenants: [{apiKey: k, permissions: [read]}]\n", "strict.yaml"))
+    sandbox.reset("k")
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
+
+
 def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
     try:
         return sandbox.add_scenario(spec)
