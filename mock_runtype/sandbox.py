@@ -149,7 +149,8 @@ class Sandbox:
             now = clock_ms if clock_ms is not None else self.clock.now_ms(record.tenant)
             if record.id is None:
                 record.id = self.ids.derived_id(record.tenant, record.fields["type"], record.fields["name"])
-            record.created_at = now if record.created_at is None else record.created_at
+            if record.created_at is None:  # a record is not updated before it exists
+                record.created_at = now if record.updated_at is None else min(now, record.updated_at)
             record.updated_at = record.created_at if record.updated_at is None else record.updated_at
             for kind, items in (("result", record.results), ("step", record.step_results)):
                 for index, item in enumerate(items):

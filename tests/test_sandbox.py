@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
+import yaml
 
 from mock_runtype.errors import Conflict
 from mock_runtype.fixtures import parse_fixture
@@ -45,6 +45,17 @@ def test_a_tenants_reset_keeps_the_declaration_a_server_wide_fixture_makes():
     sandbox.load(parse_fixture("settings: {strictAuth: true}\ntenants: [{apiKey: k, permissions: [read]}]\n", "strict.yaml"))
     sandbox.reset("k")
     assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
+
+
+def test_a_record_given_only_an_earlier_updated_at_is_created_no_later_and_exports_loadably():
+    sandbox = Sandbox(Settings(clock_start_ms=1_718_010_930_000))
+    sandbox.load(parse_fixture("tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, updatedAt: '2020-01-01'}\n", "old.yaml"))
+    [record] = sandbox.store.records_of("k")
+    assert record.created_at == record.updated_at == 1_577_836_800_000
+    state = sandbox.export_state()
+    fresh = Sandbox()
+    fresh.load(parse_fixture(yaml.safe_dump(state), "state.yaml"))
+    assert fresh.export_state() == state
 
 
 def _add_or_error(sandbox: Sandbox, spec: dict) -> object:

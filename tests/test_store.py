@@ -227,3 +227,10 @@ def test_edit_metadata_is_all_or_nothing(store: Store) -> None:
     assert all("seen" not in store.get(ACME.api_key, i).metadata for i in ids)
     edits = store.edit_metadata(ACME.api_key, change, record_ids=[ids[1], "missing"])
     assert [e.after.metadata for e in edits] == [{"n": 1, "seen": True}] and edits[0].changed
+
+
+def test_an_edit_by_ids_answers_in_the_order_of_the_ids(store: Store) -> None:
+    first, second = (store.create(ACME, {"type": "t", "name": name}) for name in ("first", "second"))
+    edits = store.edit_metadata(ACME.api_key, lambda r: {"seen": True}, record_ids=[first.id, "unknown", second.id])
+    assert [e.before.id for e in edits] == [first.id, second.id]
+    assert all(e.changed for e in edits)
