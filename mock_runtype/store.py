@@ -168,11 +168,13 @@ class Store:
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
                 raise Conflict(f"A record with id '{record_id}' already exists")
+            while record_id is None or record_id in data.by_id:  # a seeded sequence repeats the ids a loaded state holds
+                record_id = self.ids.new_id()
             now = self.clock.now_ms()
             created = now if created_at is None else created_at
             self._seq += 1
             record = Record(
-                id=record_id or self.ids.new_id(),
+                id=record_id,
                 seq=self._seq,
                 tenant=tenant.api_key,
                 user_id=tenant.user_id,

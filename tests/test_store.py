@@ -234,3 +234,14 @@ def test_an_edit_by_ids_answers_in_the_order_of_the_ids(store: Store) -> None:
     edits = store.edit_metadata(ACME.api_key, lambda r: {"seen": True}, record_ids=[first.id, "unknown", second.id])
     assert [e.before.id for e in edits] == [first.id, second.id]
     assert all(e.changed for e in edits)
+
+
+def test_a_seeded_id_already_taken_by_a_loaded_record_is_drawn_again() -> None:
+    store = Store(ids=IdSource(seed=3))
+    next_in_sequence = IdSource(seed=3).new_id()
+    loaded = store.create(ACME, {"type": "t", "name": "from an exported state"}, record_id=next_in_sequence)
+    created = store.create(ACME, {"type": "t", "name": "new"})
+    assert created.id != loaded.id
+    assert store.get(ACME.api_key, loaded.id).name == "from an exported state"
+    assert store.find_by_name(ACME.api_key, "t", "new") == created
+    assert [r.name for r in store.records_of(ACME.api_key)] == ["from an exported state", "new"]
