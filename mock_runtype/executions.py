@@ -209,9 +209,11 @@ class Executions:
             data["createdAt"] = format_timestamp(created_ms)
             runs = self._tenants.setdefault(tenant_key, {}).setdefault(record_id, _RecordRuns())
             entries = runs.steps if steps else runs.results
-            if "id" in data and any(entry.data["id"] == data["id"] for entry in entries):
+            taken = {entry.data["id"] for entry in entries}
+            if "id" in data and data["id"] in taken:
                 raise Conflict(f"{what} {data['id'][:80]} already exists on this record")
-            data.setdefault("id", self.ids.new_id())
+            while data.get("id") in taken or "id" not in data:  # a seeded sequence repeats the ids a loaded state holds
+                data["id"] = self.ids.new_id()
             self._seq += 1
             entries.append(_Entry(created_ms, self._seq, data))
             return dict(data)
