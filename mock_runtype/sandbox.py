@@ -278,7 +278,8 @@ class Sandbox:
                     settings["seed"] = self.ids.seed
                 if self.clock.controlled:
                     settings["clock"] = format_timestamp(self.clock.now_ms(None))
-                scenarios = self.scenarios.specs(None) + self._scoped_scenarios_as_server_wide()
+                # A tenant's own scenarios come before the server-wide ones: first, they still do.
+                scenarios = self._scoped_scenarios_as_server_wide() + self.scenarios.specs(None)
             else:
                 keys = [tenant_key]
                 settings = {}

@@ -7,6 +7,7 @@ import threading
 import yaml
 
 from mock_runtype.errors import Conflict
+from mock_runtype.exchange import Exchange
 from mock_runtype.fixtures import parse_fixture
 from mock_runtype.sandbox import Sandbox, Settings
 
@@ -56,6 +57,16 @@ def test_a_record_given_only_an_earlier_updated_at_is_created_no_later_and_expor
     fresh = Sandbox()
     fresh.load(parse_fixture(yaml.safe_dump(state), "state.yaml"))
     assert fresh.export_state() == state
+
+
+def test_an_exported_tenant_scenario_still_comes_before_the_server_wide_ones():
+    sandbox = Sandbox(Settings())
+    sandbox.add_scenario({"name": "everyone", "respond": {"status": 503}})
+    sandbox.add_scenario({"name": "mine", "respond": {"status": 500}}, "k")
+    fresh = Sandbox()
+    fresh.load(parse_fixture(yaml.safe_dump(sandbox.export_state()), "state.yaml"))
+    request = Exchange("GET", "/v1/records", {}, {}, b"", "k", 0)
+    assert sandbox.scenarios.decide(request).respond == fresh.scenarios.decide(request).respond == {"status": 500}
 
 
 def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
