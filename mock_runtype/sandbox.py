@@ -273,7 +273,7 @@ class Sandbox:
             if tenant_key is None:
                 registered = [t.api_key for t in self.tenancy.registered()]
                 keys = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
-                settings: dict[str, Any] = {"strictAuth": self.tenancy.strict}
+                settings: dict[str, Any] = {"strictAuth": self.tenancy.strict, "journalLimit": self.journal.limit}
                 if self.ids.seed is not None:
                     settings["seed"] = self.ids.seed
                 if self.clock.controlled:

@@ -69,6 +69,14 @@ def test_an_exported_tenant_scenario_still_comes_before_the_server_wide_ones():
     assert sandbox.scenarios.decide(request).respond == fresh.scenarios.decide(request).respond == {"status": 500}
 
 
+def test_the_state_keeps_the_journal_limit_a_fixture_set():
+    sandbox = Sandbox(Settings())
+    sandbox.load(parse_fixture("settings: {journalLimit: 5}\n", "small-journal.yaml"))
+    fresh = Sandbox()
+    fresh.load(parse_fixture(yaml.safe_dump(sandbox.export_state()), "state.yaml"))
+    assert fresh.journal.limit == 5
+
+
 def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
     try:
         return sandbox.add_scenario(spec)
