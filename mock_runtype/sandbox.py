@@ -145,16 +145,18 @@ class Sandbox:
     def _pin(self, fixture: Fixture) -> None:
         """Fix the ids and times a fixture leaves open, so that a reset rebuilds the same state."""
         clock_ms = fixture.settings.get("clock")
+        # The document's own seed, which it applies only later, decides its ids as much as the server's.
+        ids = IdSource(fixture.settings["seed"]) if "seed" in fixture.settings else self.ids
         for record in fixture.records:
             now = clock_ms if clock_ms is not None else self.clock.now_ms(record.tenant)
             if record.id is None:
-                record.id = self.ids.derived_id(record.tenant, record.fields["type"], record.fields["name"])
+                record.id = ids.derived_id(record.tenant, record.fields["type"], record.fields["name"])
             if record.created_at is None:  # a record is not updated before it exists
                 record.created_at = now if record.updated_at is None else min(now, record.updated_at)
             record.updated_at = record.created_at if record.updated_at is None else record.updated_at
             for kind, items in (("result", record.results), ("step", record.step_results)):
                 for index, item in enumerate(items):
-                    item.setdefault("id", self.ids.derived_id(record.tenant, record.id, kind, str(index)))
+                    item.setdefault("id", ids.derived_id(record.tenant, record.id, kind, str(index)))
                     item.setdefault("createdAt", format_timestamp(record.created_at))
         names = {spec["name"] for spec in fixture.scenarios if spec.get("name")}
         names |= self._baseline_scenario_names(fixture.scope) | self._live_scenario_names(fixture.scope)

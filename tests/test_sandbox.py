@@ -77,6 +77,16 @@ def test_the_state_keeps_the_journal_limit_a_fixture_set():
     assert fresh.journal.limit == 5
 
 
+def test_a_documents_own_seed_fixes_its_ids_on_a_server_started_without_one():
+    document = "settings: {seed: 42}\ntenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, results: [{}]}\n"
+    runs = []
+    for _ in range(2):
+        sandbox = Sandbox(Settings())
+        sandbox.load(parse_fixture(document, "seeded.yaml"))
+        runs.append(([r.id for r in sandbox.store.records_of("k")], sandbox.executions.export("k")["results"][0]["id"]))
+    assert runs[0] == runs[1]
+
+
 def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
     try:
         return sandbox.add_scenario(spec)
