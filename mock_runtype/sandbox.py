@@ -211,7 +211,7 @@ class Sandbox:
 
     def tenant(self, api_key: str) -> Tenant:
         """The registered tenant with this key, or the open-mode tenant it stands for."""
-        return next((t for t in self.tenancy.registered() if t.api_key == api_key), None) or open_tenant(api_key)
+        return self.tenancy.get(api_key) or open_tenant(api_key)
 
     def add_scenario(self, spec: dict[str, Any], tenant_key: str | None = None) -> Scenario:
         """Add a scenario at runtime (for one tenant, when named); 409 if its name is taken.

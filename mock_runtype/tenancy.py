@@ -67,6 +67,10 @@ class Tenancy:
         with self._lock:
             self._registered.pop(api_key, None)
 
+    def get(self, api_key: str) -> Tenant | None:
+        """The registered tenant with this key, if any."""
+        return self._registered.get(api_key)
+
     def registered(self) -> list[Tenant]:
         with self._lock:
             return list(self._registered.values())
