@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
 
 from mock_runtype.clock import Clock, IdSource
-from mock_runtype.errors import Conflict, InvalidRequest, NotFound
+from mock_runtype.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.listing import ListQuery, decode_cursor
-from mock_runtype.store import Store
+from mock_runtype.store import SORT_KEYS, Store
 from mock_runtype.tenancy import open_tenant
 
 ACME = open_tenant("rt_test_acme")
@@ -245,3 +246,52 @@ def test_a_seeded_id_already_taken_by_a_loaded_record_is_drawn_again() -> None:
     assert store.get(ACME.api_key, loaded.id).name == "from an exported state"
     assert store.find_by_name(ACME.api_key, "t", "new") == created
     assert [r.name for r in store.records_of(ACME.api_key)] == ["from an exported state", "new"]
+
+
+def test_indexes_agree_after_any_mix_of_changes() -> None:
+    """Random creates, renames, retypes, deletes, bulk edits and clears on a moving clock, under caps:
+    after each, every index holds exactly the records by id, in order, and the caps hold."""
+    rng = random.Random(5)
+    clock = Clock(start_ms=1_000)
+    store = Store(clock, IdSource(seed=1), max_records_per_tenant=30, max_tenants=2)
+    tenants = [open_tenant(key) for key in ("a", "b", "c")]
+    for _ in range(3000):
+        tenant = rng.choice(tenants)
+        ids = [r.id for r in store.records_of(tenant.api_key)]
+        clock.advance(rng.choice([0, 0, 1, 5]))
+        action = rng.random()
+        try:
+            if action < 0.4:
+                store.create(tenant, {"type": rng.choice("xyz"), "name": str(rng.randrange(20))})
+            elif action < 0.6 and ids:
+                changes = {key: value for key, value in (("type", rng.choice("xyz")), ("name", str(rng.randrange(20))))
+                           if rng.random() < 0.5}
+                store.update(tenant.api_key, rng.choice(ids), {**changes, "metadata": {"k": rng.randrange(3)}})
+            elif action < 0.7 and ids:
+                store.delete(tenant.api_key, rng.choice(ids))
+            elif action < 0.8:
+                store.delete_many(tenant.api_key, [*rng.sample(ids, min(len(ids), 3)), "unknown"])
+            elif action < 0.95:
+                store.edit_metadata(tenant.api_key, lambda r: {"k": rng.randrange(3)}, record_type=rng.choice([None, "x"]))
+            else:
+                store.clear(tenant.api_key)
+        except (Conflict, QuotaExceeded):
+            pass
+        _assert_indexes_agree(store)
+
+
+def _assert_indexes_agree(store: Store) -> None:
+    holding = 0
+    for tenant_key in ("a", "b", "c"):
+        records = {r.id: r for r in store.records_of(tenant_key)}
+        holding += bool(records)
+        assert len(records) <= 30
+        for record in records.values():
+            assert store.get(tenant_key, record.id) is record
+            assert store.find_by_name(tenant_key, record.type, record.name) is record
+        for sort_by in SORT_KEYS:
+            for record_type in (None, "x", "y", "z"):
+                listed = store.matching(tenant_key, ListQuery(type=record_type, sort_by=sort_by, descending=False))
+                expected = sorted((r for r in records.values() if record_type in (None, r.type)), key=SORT_KEYS[sort_by])
+                assert listed == expected
+    assert holding <= 2
