@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mock_runtype.clock import Clock
@@ -87,3 +89,24 @@ def test_a_tenants_scenario_applies_to_it_alone_and_goes_with_its_reset(scenario
     assert fired(scenarios, 1, tenant="a") == [True] and fired(scenarios, 1, tenant="b") == [False]
     scenarios.clear("a")
     assert fired(scenarios, 1, tenant="a") == [False]
+
+
+def test_parallel_requests_of_one_tenant_count_exactly(scenarios):
+    scenarios.add({"name": "five-times", "when": {"path": "/v1/records"}, "times": 5, "respond": {"status": 500}})
+    scenarios.add({"name": "limited", "when": {"path": "/v1/other"}, "rateLimit": {"limit": 10, "windowSeconds": 60}})
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def requests_of_one_tenant() -> None:
+        mine = [scenarios.decide(exchange(path=path)) for _ in range(25) for path in ("/v1/records", "/v1/other")]
+        with lock:
+            outcomes.extend(mine)
+
+    threads = [threading.Thread(target=requests_of_one_tenant) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(o.respond is not None for o in outcomes) == 5
+    assert sum(o.retry_after_s is not None for o in outcomes) == 200 - 10
+    assert {s["name"]: (s["matched"], s["fired"]) for s in scenarios.listing("k")} == {"five-times": (200, 5), "limited": (200, 190)}
