@@ -228,6 +228,15 @@ def test_numbers_and_numeric_strings_compare_numerically():
     assert matches(cond("score", "in", [1, 2, 42]), record({"score": "42"})) is True
 
 
+def test_integers_too_big_for_a_float_are_numbers_not_a_crash():
+    huge = 10**400  # JSON allows it; math.isfinite(huge) raises OverflowError
+    assert matches(cond("score", "lt", huge), record({"score": 5})) is True
+    assert matches(cond("score", "eq", huge), record({"score": str(huge)})) is True
+    assert matches(cond("seenAt", "withinLastDays", huge), record(LEAD)) is True
+    assert matches(cond("createdAt", "lt", huge), record()) is True
+    assert conditions_to_filter([legacy("score", "equals", huge)]).matches(record({"score": huge}), NOW) is True
+
+
 def test_values_of_different_kinds_never_match_or_order():
     assert matches(cond("score", "gt", 5), record({"score": "abc"})) is False
     assert matches(cond("score", "lt", 5), record({"score": "abc"})) is False
@@ -539,6 +548,14 @@ def test_legacy_conditions(condition, expected):
     assert conditions_to_filter([condition]).matches(record(LEAD), NOW) is expected
 
 
+def test_legacy_equals_ci_on_a_date_column_is_equals():
+    """An instant has no case: equals_ci takes the same date-time or ms that equals does."""
+    rec = record()  # created 2024-06-01T09:00Z
+    for value in ("2024-06-01T09:00:00Z", "2024-06-01t11:00:00+02:00", parse_timestamp("2024-06-01T09:00:00Z")):
+        assert conditions_to_filter([legacy("createdAt", "equals_ci", value)]).matches(rec, NOW) is True
+    assert conditions_to_filter([legacy("createdAt", "equals_ci", "2024-06-02T09:00:00Z")]).matches(rec, NOW) is False
+
+
 def test_legacy_conditions_are_anded():
     both = conditions_to_filter([legacy("status", "equals", "open"), legacy("amount", "equals", 250)])
     assert both.matches(record(LEAD), NOW) is True
@@ -560,6 +577,7 @@ def test_legacy_conditions_are_anded():
         ([legacy("a", "equals", ["x"])], ["conditions[0].value"]),
         ([{**legacy("a", "equals", 1), "op": "eq"}], ["conditions[0].op"]),
         ([legacy("createdAt", "equals", "yesterday")], ["conditions[0].value"]),
+        ([legacy("createdAt", "equals_ci", "yesterday")], ["conditions[0].value"]),
         ([legacy("a", "equals", 1)] * (MAX_NODES + 1), ["conditions"]),
     ],
 )
