@@ -28,6 +28,7 @@ def test_parameters_are_parsed_and_filters_echoed():
 
 @pytest.mark.parametrize("params, path", [
     ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"limit": "--5"}, "limit"), ({"limit": "1_0"}, "limit"), ({"limit": " 5"}, "limit"),
     ({"min_fields": "-1"}, "min_fields"), ({"sort_order": "up"}, "sort_order"), ({"view": "tiny"}, "view"),
     ({"type": "x" * 256}, "type"), ({"metadata_keys": ","}, "metadata_keys"), ({"whatever": "1"}, "whatever"),
     ({"min_fields": "3", "max_fields": "1"}, "min_fields"),
