@@ -32,6 +32,7 @@ def test_parameters_are_parsed_and_filters_echoed():
     ({"min_fields": "-1"}, "min_fields"), ({"sort_order": "up"}, "sort_order"), ({"view": "tiny"}, "view"),
     ({"type": "x" * 256}, "type"), ({"metadata_keys": ","}, "metadata_keys"), ({"whatever": "1"}, "whatever"),
     ({"min_fields": "3", "max_fields": "1"}, "min_fields"),
+    ({"includeFields": "true", "include_fields": "banana"}, "include_fields"),
 ])
 def test_bad_parameters_are_named(params, path):
     with pytest.raises(InvalidRequest) as caught:
