@@ -80,6 +80,7 @@ MAX_LIST_VALUES = 1000
 MAX_FIELD_LENGTH = 500
 MAX_TYPE_LENGTH = 255
 DAY_MS = 86_400_000
+MAX_CACHED_TEXT = 64
 
 GROUP_OPS = ("and", "or")
 SCALAR_OPS = ("eq", "neq")
@@ -161,9 +162,8 @@ def _parse_time(text: str) -> int | float | None:
         return None
 
 
-@lru_cache(maxsize=1 << 16)
-def _text_key(text: str) -> tuple[str, Any]:
-    """The comparison key of a string: (kind, comparable value). Cached: strings repeat a lot."""
+def _classify_text(text: str) -> tuple[str, Any]:
+    """The comparison key of a string: (kind, comparable value)."""
     stripped = text.strip()
     if _NUMBER_TEXT.fullmatch(stripped):
         try:
@@ -172,22 +172,33 @@ def _text_key(text: str) -> tuple[str, Any]:
             number = float(stripped)
         if _is_finite(number):
             return (NUM, number)
-    lowered = stripped.lower()
-    if lowered == "true":
-        return (BOOL, True)
-    if lowered == "false":
-        return (BOOL, False)
-    moment = _parse_time(stripped)
-    if moment is not None:
-        return (TIME, moment)
+    if len(stripped) <= 5:
+        lowered = stripped.lower()
+        if lowered == "true":
+            return (BOOL, True)
+        if lowered == "false":
+            return (BOOL, False)
+    if len(stripped) <= MAX_CACHED_TEXT:  # longer than any date-time
+        moment = _parse_time(stripped)
+        if moment is not None:
+            return (TIME, moment)
     return (TEXT, text)
+
+
+_classify_short_text = lru_cache(maxsize=1 << 16)(_classify_text)
+
+
+def _text_key(text: str) -> tuple[str, Any]:
+    """The comparison key of a string. Short ones, which repeat a lot, are cached; long ones are
+    not, so that the cache does not keep the long texts of deleted records alive."""
+    return _classify_short_text(text) if len(text) <= MAX_CACHED_TEXT else _classify_text(text)
 
 
 def _key(value: Any) -> tuple[str, Any] | None:
     """The comparison key of a JSON value, or None when it is missing or not comparable."""
     kind = type(value)
-    if kind is str:
-        return _text_key(value)
+    if kind is str:  # _text_key, inlined: this is the hot path of most comparisons
+        return _classify_short_text(value) if len(value) <= MAX_CACHED_TEXT else _classify_text(value)
     if kind is bool:
         return (BOOL, value)
     if kind is int or kind is float:

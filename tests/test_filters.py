@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mock_runtype.clock import parse_timestamp
+from mock_runtype import filters
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.filters import (
     MAX_DEPTH,
@@ -235,6 +236,18 @@ def test_integers_too_big_for_a_float_are_numbers_not_a_crash():
     assert matches(cond("seenAt", "withinLastDays", huge), record(LEAD)) is True
     assert matches(cond("createdAt", "lt", huge), record()) is True
     assert conditions_to_filter([legacy("score", "equals", huge)]).matches(record({"score": huge}), NOW) is True
+
+
+def test_long_texts_are_classified_but_not_kept_by_the_cache():
+    """The classification cache must not pin the long texts of deleted records (up to 1 MiB each)."""
+    text_after_a = parse_filter(cond("notes", "gt", "a"))
+    more_than_five = parse_filter(cond("count", "gt", 5))
+    is_true = parse_filter(cond("flag", "isTrue"))
+    cached_before = filters._classify_short_text.cache_info().currsize
+    assert text_after_a.matches(record({"notes": "b" * 10_000}), NOW) is True
+    assert more_than_five.matches(record({"count": "9" * 100}), NOW) is True  # still a number
+    assert is_true.matches(record({"flag": " " * 100 + "TRUE"}), NOW) is True
+    assert filters._classify_short_text.cache_info().currsize == cached_before
 
 
 def test_values_of_different_kinds_never_match_or_order():
