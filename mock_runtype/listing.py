@@ -288,6 +288,8 @@ def decode_cursor(cursor: str, fingerprint: str) -> CursorPosition:
         if not hmac.compare_digest(signature, hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:12]):
             raise ValueError("bad signature")
         key, offset, owner = json.loads(payload)
+        if not isinstance(key, list) or type(offset) is not int or offset < 0:
+            raise ValueError("malformed position")
     except (ValueError, TypeError):
         raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "not a cursor this server issued"}]) from None
     if owner != fingerprint:
