@@ -139,7 +139,9 @@ class Filter:
 
 NUM, BOOL, TIME, TEXT = "number", "boolean", "date-time", "text"
 
-_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Each digit can be matched one way only: "[0-9]+\.?[0-9]*" split a run of digits in every possible
+# way before failing, quadratic time on a long digit run followed by a letter (minutes for 100 kB).
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _parse_time(text: str) -> int | float | None:

@@ -250,6 +250,15 @@ def test_long_texts_are_classified_but_not_kept_by_the_cache():
     assert filters._classify_short_text.cache_info().currsize == cached_before
 
 
+def test_a_long_run_of_digits_before_a_letter_is_text_read_in_linear_time():
+    """With a backtracking number pattern, 200 kB of digits and an "x" took about ten minutes, under
+    the store's lock. The timeout only stops a hang; the fixed pattern answers in milliseconds."""
+    code = "from mock_runtype.filters import _text_key; print(_text_key('1' * 200_000 + 'x')[0])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                            timeout=30)
+    assert result.stdout.strip() == "text"
+
+
 def test_values_of_different_kinds_never_match_or_order():
     assert matches(cond("score", "gt", 5), record({"score": "abc"})) is False
     assert matches(cond("score", "lt", 5), record({"score": "abc"})) is False
