@@ -80,6 +80,7 @@ MAX_LIST_VALUES = 1000
 MAX_FIELD_LENGTH = 500
 MAX_TYPE_LENGTH = 255
 DAY_MS = 86_400_000
+MAX_CACHED_TEXT = 64
 
 GROUP_OPS = ("and", "or")
 SCALAR_OPS = ("eq", "neq")
@@ -110,6 +111,7 @@ OWN_FIELDS = {
     "updatedAt": "updated_at",
 }
 DATE_FIELDS = frozenset({"createdAt", "updatedAt"})
+EQUALITY_OPS = ("eq", "neq", "eqCi")  # on createdAt/updatedAt these take a date-time or ms
 
 Predicate = Callable[[Record, int], bool]
 
@@ -137,7 +139,9 @@ class Filter:
 
 NUM, BOOL, TIME, TEXT = "number", "boolean", "date-time", "text"
 
-_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Each digit can be matched one way only: "[0-9]+\.?[0-9]*" split a run of digits in every possible
+# way before failing, quadratic time on a long digit run followed by a letter (minutes for 100 kB).
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _parse_time(text: str) -> int | float | None:
@@ -160,33 +164,43 @@ def _parse_time(text: str) -> int | float | None:
         return None
 
 
-@lru_cache(maxsize=1 << 16)
-def _text_key(text: str) -> tuple[str, Any]:
-    """The comparison key of a string: (kind, comparable value). Cached: strings repeat a lot."""
+def _classify_text(text: str) -> tuple[str, Any]:
+    """The comparison key of a string: (kind, comparable value)."""
     stripped = text.strip()
     if _NUMBER_TEXT.fullmatch(stripped):
         try:
             number: int | float = int(stripped)
         except ValueError:
             number = float(stripped)
-        if not (isinstance(number, float) and not math.isfinite(number)):
+        if _is_finite(number):
             return (NUM, number)
-    lowered = stripped.lower()
-    if lowered == "true":
-        return (BOOL, True)
-    if lowered == "false":
-        return (BOOL, False)
-    moment = _parse_time(stripped)
-    if moment is not None:
-        return (TIME, moment)
+    if len(stripped) <= 5:
+        lowered = stripped.lower()
+        if lowered == "true":
+            return (BOOL, True)
+        if lowered == "false":
+            return (BOOL, False)
+    if len(stripped) <= MAX_CACHED_TEXT:  # longer than any date-time
+        moment = _parse_time(stripped)
+        if moment is not None:
+            return (TIME, moment)
     return (TEXT, text)
+
+
+_classify_short_text = lru_cache(maxsize=1 << 16)(_classify_text)
+
+
+def _text_key(text: str) -> tuple[str, Any]:
+    """The comparison key of a string. Short ones, which repeat a lot, are cached; long ones are
+    not, so that the cache does not keep the long texts of deleted records alive."""
+    return _classify_short_text(text) if len(text) <= MAX_CACHED_TEXT else _classify_text(text)
 
 
 def _key(value: Any) -> tuple[str, Any] | None:
     """The comparison key of a JSON value, or None when it is missing or not comparable."""
     kind = type(value)
-    if kind is str:
-        return _text_key(value)
+    if kind is str:  # _text_key, inlined: this is the hot path of most comparisons
+        return _classify_short_text(value) if len(value) <= MAX_CACHED_TEXT else _classify_text(value)
     if kind is bool:
         return (BOOL, value)
     if kind is int or kind is float:
@@ -203,8 +217,13 @@ def _json_text(value: Any) -> str | None:
     return None
 
 
+def _is_finite(number: int | float) -> bool:
+    """Whether a number is finite; an int always is (math.isfinite overflows on huge ones)."""
+    return isinstance(number, int) or math.isfinite(number)
+
+
 def _is_number(value: Any) -> bool:
-    return (type(value) is int or type(value) is float) and math.isfinite(value)
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def _json_type(value: Any) -> str:
@@ -288,7 +307,7 @@ def _check_scalar(value: Any, path: str, problems: list, *, allow_bool: bool = T
         _problem(problems, path, "must be a string or a number; booleans are not ordered")
         return False
     if isinstance(value, (int, float)):
-        if math.isfinite(value):
+        if _is_finite(value):
             return True
         _problem(problems, path, "must be a finite number")
         return False
@@ -334,7 +353,7 @@ def _check_value(field: str, op: str, node: dict, path: str, problems: list) -> 
     if op in SCALAR_OPS or op in ("eqCi", "notContains"):
         if not _check_scalar(value, vpath, problems):
             return False
-        return _check_date_value(field, value, vpath, problems) if is_date and op in SCALAR_OPS else True
+        return _check_date_value(field, value, vpath, problems) if is_date and op in EQUALITY_OPS else True
     if op in ORDER_OPS:
         if not _check_scalar(value, vpath, problems, allow_bool=False):
             return False
@@ -384,7 +403,7 @@ def _check_value(field: str, op: str, node: dict, path: str, problems: list) -> 
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _problem(problems, vpath, f"must be a number of days, not {_json_type(value)}")
             return False
-        if not math.isfinite(value) or value < 0:
+        if not _is_finite(value) or value < 0:
             _problem(problems, vpath, "must be a finite, non-negative number of days")
             return False
         return True
@@ -721,9 +740,9 @@ def _compile_date_condition(c: _Condition) -> Predicate:
     """A condition on createdAt/updatedAt: integer milliseconds, always present."""
     get = attrgetter(OWN_FIELDS[c.field])
     op, value = c.op, c.value
-    if op in ("eq", "neq"):
+    if op in EQUALITY_OPS:  # an instant has no case: equals_ci is equals
         moment = _as_ms(value)
-        if op == "eq":
+        if op != "neq":
             return lambda record, now_ms: get(record) == moment
         return lambda record, now_ms: get(record) != moment
     if op in ORDER_OPS:
@@ -738,13 +757,12 @@ def _compile_date_condition(c: _Condition) -> Predicate:
         if op == "in":
             return lambda record, now_ms: get(record) in moments
         return lambda record, now_ms: get(record) not in moments
-    if op in TEXT_OPS or op in ("eqCi", "notContains"):
+    if op in TEXT_OPS or op == "notContains":
         # Matched against the wire form, e.g. "2024-06-10T09:15:30.000Z", case-insensitively.
         needle = (_json_text(value) or value).casefold()
         test = {
             "contains": lambda text: needle in text,
             "notContains": lambda text: needle not in text,
-            "eqCi": lambda text: text == needle,
             "startsWith": lambda text: text.startswith(needle),
             "endsWith": lambda text: text.endswith(needle),
         }[op]
@@ -874,7 +892,7 @@ def conditions_to_filter(conditions: Any, path: str = "conditions") -> Filter:
             continue
         if not _check_scalar(node["value"], f"{here}.value", problems):
             continue
-        if field in DATE_FIELDS and op in ("eq", "neq"):
+        if field in DATE_FIELDS and op in EQUALITY_OPS:
             if not _check_date_value(field, node["value"], f"{here}.value", problems):
                 continue
         if len(problems) == before:

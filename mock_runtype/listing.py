@@ -229,7 +229,8 @@ def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True) -> 
     query.backward = args.choice("direction", ("next", "prev"), "next") == "prev"
     query.cursor = args.raw("cursor") or None
     query.include_count = args.boolean("includeCount")
-    query.include_fields = args.boolean("includeFields") or args.boolean("include_fields")
+    spellings = [args.boolean("includeFields"), args.boolean("include_fields")]  # check both, then or
+    query.include_fields = any(spellings)
     query.compact = args.choice("view", ("full", "compact"), "full") == "compact"
     if query.min_size_kb is not None and query.max_size_kb is not None and query.min_size_kb > query.max_size_kb:
         args.problem("min_size_kb", "must not be greater than max_size_kb")
@@ -287,6 +288,8 @@ def decode_cursor(cursor: str, fingerprint: str) -> CursorPosition:
         if not hmac.compare_digest(signature, hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:12]):
             raise ValueError("bad signature")
         key, offset, owner = json.loads(payload)
+        if not isinstance(key, list) or type(offset) is not int or offset < 0:
+            raise ValueError("malformed position")
     except (ValueError, TypeError):
         raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "not a cursor this server issued"}]) from None
     if owner != fingerprint:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mock_runtype.clock import parse_timestamp
+from mock_runtype import filters
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.filters import (
     MAX_DEPTH,
@@ -226,6 +227,36 @@ def test_numbers_and_numeric_strings_compare_numerically():
     assert matches(cond("score", "gt", "9"), record({"score": "10"})) is True  # not "10" < "9" as text
     assert matches(cond("score", "lt", 100), record({"score": " 99.5 "})) is True
     assert matches(cond("score", "in", [1, 2, 42]), record({"score": "42"})) is True
+
+
+def test_integers_too_big_for_a_float_are_numbers_not_a_crash():
+    huge = 10**400  # JSON allows it; math.isfinite(huge) raises OverflowError
+    assert matches(cond("score", "lt", huge), record({"score": 5})) is True
+    assert matches(cond("score", "eq", huge), record({"score": str(huge)})) is True
+    assert matches(cond("seenAt", "withinLastDays", huge), record(LEAD)) is True
+    assert matches(cond("createdAt", "lt", huge), record()) is True
+    assert conditions_to_filter([legacy("score", "equals", huge)]).matches(record({"score": huge}), NOW) is True
+
+
+def test_long_texts_are_classified_but_not_kept_by_the_cache():
+    """The classification cache must not pin the long texts of deleted records (up to 1 MiB each)."""
+    text_after_a = parse_filter(cond("notes", "gt", "a"))
+    more_than_five = parse_filter(cond("count", "gt", 5))
+    is_true = parse_filter(cond("flag", "isTrue"))
+    cached_before = filters._classify_short_text.cache_info().currsize
+    assert text_after_a.matches(record({"notes": "b" * 10_000}), NOW) is True
+    assert more_than_five.matches(record({"count": "9" * 100}), NOW) is True  # still a number
+    assert is_true.matches(record({"flag": " " * 100 + "TRUE"}), NOW) is True
+    assert filters._classify_short_text.cache_info().currsize == cached_before
+
+
+def test_a_long_run_of_digits_before_a_letter_is_text_read_in_linear_time():
+    """With a backtracking number pattern, 200 kB of digits and an "x" took about ten minutes, under
+    the store's lock. The timeout only stops a hang; the fixed pattern answers in milliseconds."""
+    code = "from mock_runtype.filters import _text_key; print(_text_key('1' * 200_000 + 'x')[0])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                            timeout=30)
+    assert result.stdout.strip() == "text"
 
 
 def test_values_of_different_kinds_never_match_or_order():
@@ -539,6 +570,14 @@ def test_legacy_conditions(condition, expected):
     assert conditions_to_filter([condition]).matches(record(LEAD), NOW) is expected
 
 
+def test_legacy_equals_ci_on_a_date_column_is_equals():
+    """An instant has no case: equals_ci takes the same date-time or ms that equals does."""
+    rec = record()  # created 2024-06-01T09:00Z
+    for value in ("2024-06-01T09:00:00Z", "2024-06-01t11:00:00+02:00", parse_timestamp("2024-06-01T09:00:00Z")):
+        assert conditions_to_filter([legacy("createdAt", "equals_ci", value)]).matches(rec, NOW) is True
+    assert conditions_to_filter([legacy("createdAt", "equals_ci", "2024-06-02T09:00:00Z")]).matches(rec, NOW) is False
+
+
 def test_legacy_conditions_are_anded():
     both = conditions_to_filter([legacy("status", "equals", "open"), legacy("amount", "equals", 250)])
     assert both.matches(record(LEAD), NOW) is True
@@ -560,6 +599,7 @@ def test_legacy_conditions_are_anded():
         ([legacy("a", "equals", ["x"])], ["conditions[0].value"]),
         ([{**legacy("a", "equals", 1), "op": "eq"}], ["conditions[0].op"]),
         ([legacy("createdAt", "equals", "yesterday")], ["conditions[0].value"]),
+        ([legacy("createdAt", "equals_ci", "yesterday")], ["conditions[0].value"]),
         ([legacy("a", "equals", 1)] * (MAX_NODES + 1), ["conditions"]),
     ],
 )

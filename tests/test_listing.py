@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
 import pytest
 
+from mock_runtype import listing
 from mock_runtype.errors import InvalidRequest
 from mock_runtype.listing import CursorPosition, decode_cursor, encode_cursor, parse_list_query
 
@@ -28,9 +34,11 @@ def test_parameters_are_parsed_and_filters_echoed():
 
 @pytest.mark.parametrize("params, path", [
     ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"limit": "--5"}, "limit"), ({"limit": "1_0"}, "limit"), ({"limit": " 5"}, "limit"),
     ({"min_fields": "-1"}, "min_fields"), ({"sort_order": "up"}, "sort_order"), ({"view": "tiny"}, "view"),
     ({"type": "x" * 256}, "type"), ({"metadata_keys": ","}, "metadata_keys"), ({"whatever": "1"}, "whatever"),
     ({"min_fields": "3", "max_fields": "1"}, "min_fields"),
+    ({"includeFields": "true", "include_fields": "banana"}, "include_fields"),
 ])
 def test_bad_parameters_are_named(params, path):
     with pytest.raises(InvalidRequest) as caught:
@@ -52,6 +60,16 @@ def test_cursors_round_trip_and_resist_tampering():
     tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
     with pytest.raises(InvalidRequest):
         decode_cursor(tampered, "abc")
+
+
+@pytest.mark.parametrize("payload", [[5, 0, "abc"], [[1, 2], "3", "abc"], [[1, 2], -1, "abc"], [[1, 2], 1.5, "abc"]])
+def test_a_signed_but_malformed_position_is_refused_not_a_crash(payload):
+    """The signing key is in the source, so a cursor can be forged: its contents are checked too."""
+    body = json.dumps(payload).encode()
+    signature = hmac.new(listing._CURSOR_KEY, body, hashlib.sha256).digest()[:12]
+    with pytest.raises(InvalidRequest) as caught:
+        decode_cursor(base64.urlsafe_b64encode(signature + body).decode(), "abc")
+    assert caught.value.details == [{"path": "cursor", "message": "not a cursor this server issued"}]
 
 
 def test_record_filter_brings_its_type_and_is_echoed():

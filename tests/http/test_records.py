@@ -192,6 +192,20 @@ def test_list_walks_every_record_once_with_cursors_both_ways(http):
     assert [r["id"] for r in back["data"]] == [r["id"] for r in pages[1]["data"]]
 
 
+def test_a_cursor_is_a_position_so_changes_between_pages_shift_nothing(http):
+    ids = [create(http, type="keyset", name=f"k{i}").json()["id"] for i in range(6)]
+    params = {"type": "keyset", "limit": 3, "sort_by": "updatedAt", "sort_order": "asc"}
+    first = http.get(url(http, "/v1/records"), params=params).json()
+    assert [r["name"] for r in first["data"]] == ["k0", "k1", "k2"]
+    http.delete(url(http, f"/v1/records/{ids[2]}"))  # the record the cursor was taken from
+    http.delete(url(http, f"/v1/records/{ids[4]}"))
+    http.patch(url(http, f"/v1/records/{ids[0]}"), json={"metadata": {"seen": True}})  # moves to the end
+    create(http, type="keyset", name="late")
+    second = http.get(url(http, "/v1/records"), params={**params, "cursor": first["pagination"]["nextCursor"]}).json()
+    assert [r["name"] for r in second["data"]] == ["k3", "k5", "k0"]
+    assert second["pagination"]["currentOffset"] == 3 and second["pagination"]["hasMore"] is True
+
+
 def test_list_count_sort_fields_and_compact_view(http):
     create(http, type="s", name="b", metadata={"note": "y" * 150, "k": 1})
     create(http, type="s", name="a", metadata={"note": "short"})
