@@ -340,6 +340,11 @@ class Store:
             backward = query.backward and position is not None
             found = list(_take(_walk(order, query.descending, position, backward), predicate, query.limit + 1))
             extra = len(found) > query.limit
+            if backward and not extra:
+                # Fewer than a page before the position (records were deleted): the first page.
+                backward, position = False, None
+                found = list(_take(_walk(order, query.descending, None, False), predicate, query.limit + 1))
+                extra = len(found) > query.limit
             records = found[: query.limit]
             if backward:
                 records.reverse()

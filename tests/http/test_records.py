@@ -206,6 +206,37 @@ def test_a_cursor_is_a_position_so_changes_between_pages_shift_nothing(http):
     assert second["pagination"]["currentOffset"] == 3 and second["pagination"]["hasMore"] is True
 
 
+def test_going_back_past_the_start_gives_the_first_page(http):
+    ids = [create(http, type="back", name=f"b{i}").json()["id"] for i in range(7)]
+    params = {"type": "back", "limit": 3}
+    first = http.get(url(http, "/v1/records"), params=params).json()
+    second = http.get(url(http, "/v1/records"), params={**params, "cursor": first["pagination"]["nextCursor"]}).json()
+    for record in first["data"]:
+        http.delete(url(http, f"/v1/records/{record['id']}"))
+    back = http.get(url(http, "/v1/records"), params={
+        **params, "direction": "prev", "cursor": second["pagination"]["prevCursor"]}).json()
+    assert [r["id"] for r in back["data"]] == list(reversed(ids))[3:6]
+    pagination = back["pagination"]
+    assert pagination["currentOffset"] == 0 and pagination["currentPage"] == 1
+    assert pagination["hasPrev"] is False and pagination["prevCursor"] is None
+    assert pagination["hasMore"] is True
+    rest = http.get(url(http, "/v1/records"), params={**params, "cursor": pagination["nextCursor"]}).json()
+    assert [r["id"] for r in rest["data"]] == [ids[0]] and rest["pagination"]["hasMore"] is False
+
+
+def test_a_short_page_backward_is_the_first_page_with_its_offset_zero(http):
+    ids = [create(http, type="short", name=f"s{i}").json()["id"] for i in range(6)]
+    params = {"type": "short", "limit": 3}
+    first = http.get(url(http, "/v1/records"), params=params).json()
+    second = http.get(url(http, "/v1/records"), params={**params, "cursor": first["pagination"]["nextCursor"]}).json()
+    http.delete(url(http, f"/v1/records/{first['data'][0]['id']}"))
+    back = http.get(url(http, "/v1/records"), params={
+        **params, "direction": "prev", "cursor": second["pagination"]["prevCursor"]}).json()
+    assert [r["id"] for r in back["data"]] == list(reversed(ids))[1:4]
+    assert back["pagination"]["currentOffset"] == 0 and back["pagination"]["hasPrev"] is False
+    assert back["pagination"]["hasMore"] is True
+
+
 def test_list_count_sort_fields_and_compact_view(http):
     create(http, type="s", name="b", metadata={"note": "y" * 150, "k": 1})
     create(http, type="s", name="a", metadata={"note": "short"})
