@@ -179,7 +179,8 @@ class Scenarios:
         self._by_tenant: dict[str, list[Scenario]] = {}
 
     def _list(self, scope: str | None) -> list[Scenario]:
-        return self._server_wide if scope is None else self._by_tenant.setdefault(scope, [])
+        """The scope's scenarios to read (a fresh empty list for a tenant with none: nothing is stored)."""
+        return self._server_wide if scope is None else self._by_tenant.get(scope, [])
 
     def name_for(self, spec: Mapping[str, Any], scope: str | None) -> str:
         """The spec's name, or `scenario-N` for the first free N in its scope."""
@@ -204,7 +205,10 @@ class Scenarios:
             named = {**spec, "name": self.name_for(spec, scope)}
             self.check_free([named["name"]], scope)
             scenario = Scenario(named, scope, self._seed())
-            self._list(scope).append(scenario)
+            if scope is None:
+                self._server_wide.append(scenario)
+            else:
+                self._by_tenant.setdefault(scope, []).append(scenario)
             return scenario
 
     def remove(self, name: str, scope: str | None = None) -> None:
@@ -213,6 +217,8 @@ class Scenarios:
             for index, scenario in enumerate(scenarios):
                 if scenario.name == name:
                     del scenarios[index]
+                    if scope is not None and not scenarios:
+                        del self._by_tenant[scope]  # an empty entry would keep the tenant off the fast path
                     return
         where = " for this tenant" if scope else ""
         raise NotFound(f"No scenario named {name[:80]!r}{where}")

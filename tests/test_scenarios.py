@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from mock_runtype.clock import Clock
+from mock_runtype.errors import NotFound
 from mock_runtype.exchange import Exchange
 from mock_runtype.scenarios import Scenarios
 
@@ -89,6 +90,15 @@ def test_a_tenants_scenario_applies_to_it_alone_and_goes_with_its_reset(scenario
     assert fired(scenarios, 1, tenant="a") == [True] and fired(scenarios, 1, tenant="b") == [False]
     scenarios.clear("a")
     assert fired(scenarios, 1, tenant="a") == [False]
+
+
+def test_reading_or_removing_a_tenants_scenarios_keeps_no_entry_for_it(scenarios):
+    assert scenarios.specs("reader") == [] and scenarios.name_for({}, "reader") == "scenario-1"
+    with pytest.raises(NotFound):
+        scenarios.remove("missing", scope="reader")
+    scenarios.add({"name": "only", "respond": {"status": 503}}, scope="writer")
+    scenarios.remove("only", scope="writer")
+    assert scenarios._by_tenant == {}  # nothing kept, so requests take the no-scenario fast path
 
 
 def test_parallel_requests_of_one_tenant_count_exactly(scenarios):
