@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from mock_runtype.errors import InvalidRequest, Unprocessable
+from mock_runtype.errors import InvalidRequest
 from mock_runtype.filters import conditions_to_filter, parse_record_filter
 from mock_runtype.heap import bulk_load
-from mock_runtype.records import MAX_METADATA_BYTES, Record, metadata_size
+from mock_runtype.records import Record, check_metadata_size
 from mock_runtype.store import MetadataEdit, Store
 
 MAX_BULK_EDIT_RECORDS = 10_000
@@ -43,14 +43,7 @@ class BulkEdit:
         metadata = {key: value for key, value in record.metadata.items() if key not in removed}
         metadata.update(self.updates)
         if metadata != record.metadata:
-            size = metadata_size(metadata)
-            if size > MAX_METADATA_BYTES:
-                raise Unprocessable(
-                    f"The edit would make record {record.id}'s metadata {size} bytes, over the "
-                    f"{MAX_METADATA_BYTES}-byte limit; nothing was changed",
-                    details=[{"path": "updates", "message": f"record {record.id}: metadata too large"}],
-                    recordId=record.id,
-                )
+            check_metadata_size(metadata, f"record {record.id}'s", path="updates", recordId=record.id)
         return metadata
 
 

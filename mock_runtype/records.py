@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from mock_runtype.clock import format_timestamp
+from mock_runtype.errors import Unprocessable
 
 COMPACT_LIMIT = 100
 MAX_METADATA_BYTES = 1024 * 1024
@@ -47,6 +48,21 @@ def metadata_schema(metadata: dict[str, Any]) -> dict[str, list[str]]:
 def metadata_size(metadata: dict[str, Any]) -> int:
     """Bytes of the metadata as compact UTF-8 JSON (what size filters and the size limit measure)."""
     return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "metadata", **extra: Any) -> None:
+    """422 if `metadata` is over MAX_METADATA_BYTES: the one size rule of every write.
+
+    `whose` names the metadata in the message ("record X's"); `extra` goes into the error body.
+    """
+    size = metadata_size(metadata)
+    if size > MAX_METADATA_BYTES:
+        raise Unprocessable(
+            f"The change would make {whose} metadata {size} bytes, over the {MAX_METADATA_BYTES}-byte limit; "
+            "nothing was changed",
+            details=[{"path": path, "message": f"{whose} metadata is too large"}],
+            **extra,
+        )
 
 
 def compact(value: Any) -> Any:

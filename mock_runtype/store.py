@@ -16,7 +16,7 @@ from sortedcontainers import SortedKeyList
 from mock_runtype.clock import Clock, IdSource
 from mock_runtype.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
-from mock_runtype.records import Record
+from mock_runtype.records import Record, check_metadata_size
 from mock_runtype.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
@@ -158,6 +158,7 @@ class Store:
         `capped`: fixtures, which the operator chose, load whole).
         """
         metadata = dict(fields.get("metadata") or {})
+        check_metadata_size(metadata, "the record's")
         _, owner = owner_from(fields, metadata)
         with self._lock:
             if capped:
@@ -220,6 +221,8 @@ class Store:
         if not any(key in changes for key in UPDATABLE_FIELDS):
             raise InvalidRequest("Nothing to update: give at least one of " + ", ".join(UPDATABLE_FIELDS),
                                  details=[{"path": "", "message": "no updatable field in the body"}])
+        if "metadata" in changes:
+            check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
         with self._lock:
             old = self.get(tenant_key, record_id)
             data = self._tenants[tenant_key]

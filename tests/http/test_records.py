@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.conftest import url
+from mock_runtype.sandbox import Settings
+from mock_runtype.testing import new_api_key
+from tests.conftest import RunningServer, url
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RECORD_FIELDS = {
@@ -107,6 +109,25 @@ def test_body_over_the_limit_is_413(http):
     response = create(http, type="t", name="big", metadata={"blob": "x" * (1024 * 1024)})
     assert response.status_code == 413
     assert "too large" in response.json()["error"]
+
+
+def test_metadata_over_1_mib_is_422_on_create_and_update_as_on_bulk_edit():
+    with RunningServer(Settings(max_body_bytes=3 * 1024 * 1024)) as server, requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {new_api_key()}"
+        session.base_url = server.url
+        big = {"blob": "x" * (1024 * 1024)}
+        refused = create(session, type="t", name="big", metadata=big)
+        assert refused.status_code == 422, refused.text
+        assert "1048576-byte limit" in refused.json()["error"]
+        assert refused.json()["details"][0]["path"] == "metadata"
+        record_id = create(session, type="t", name="small", metadata={"n": 1}).json()["id"]
+        for method in ("put", "patch"):
+            response = session.request(method, url(session, f"/v1/records/{record_id}"), json={"metadata": big})
+            assert response.status_code == 422 and "1048576-byte limit" in response.json()["error"]
+        edit = session.post(url(session, "/v1/records/bulk-edit"), json={"recordIds": [record_id], "updates": big})
+        assert edit.status_code == 422 and "1048576-byte limit" in edit.json()["error"]
+        assert session.get(url(session, f"/v1/records/{record_id}")).json()["metadata"] == {"n": 1}
+        assert [r["name"] for r in session.get(url(session, "/v1/records")).json()["data"]] == ["small"]
 
 
 def test_auth_missing_or_empty_is_401_with_www_authenticate(server):
