@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mock_runtype.clock import parse_timestamp
 from mock_runtype.errors import InvalidRequest
+from mock_runtype.records import MAX_METADATA_BYTES, metadata_size
 from mock_runtype.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.validation import format_path, schema_problems
 
@@ -329,6 +330,9 @@ class _Checker:
                 if (tenant, entry["id"]) in ids:
                     self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant, entry['id'])]}]")
                 ids.setdefault((tenant, entry["id"]), index)
+            size = metadata_size(entry.get("metadata") or {})
+            if size > MAX_METADATA_BYTES:
+                self.problem([*path, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
             created = self._timestamp([*path, "createdAt"], entry["createdAt"]) if "createdAt" in entry else None
             updated = self._timestamp([*path, "updatedAt"], entry["updatedAt"]) if "updatedAt" in entry else None
             if created is not None and updated is not None and updated < created:

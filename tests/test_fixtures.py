@@ -34,6 +34,9 @@ BAD = {
                            "f.yaml:3: scenarios[1].name: duplicate scenario name"),
     "updatedAt before createdAt": ("tenants: [{apiKey: a}]\nrecords:\n  - {tenant: a, type: t, name: n, createdAt: '2024-02-01', updatedAt: '2024-01-01'}\n",
                                    "f.yaml:3: records[0].updatedAt: must not be before createdAt"),
+    "metadata over 1 MiB": ("tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n"
+                            "    metadata: {pad: " + "p" * 1_048_600 + "}\n",
+                            "f.yaml:6: records[0].metadata: is 1048610 bytes, over the 1048576-byte limit of a record"),
     "step started on a day that does not exist": (
         "tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n    stepResults:\n"
         "      - {stepName: s, stepType: prompt, startedAt: '2024-02-30T10:00:00Z'}\n",
