@@ -304,9 +304,7 @@ class Connection(asyncio.Protocol):
             try:
                 data = b"".join(body)
             finally:
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
+                close_body(body)
             head = answer.head(data_length=len(data), closing=self.engine.stopping)
         except ConnectionDropped as dropped:
             self.drop(dropped.reset)
@@ -359,9 +357,7 @@ class Connection(asyncio.Protocol):
                         self.write_from_thread(chunk)
                         sent_head = True
             finally:
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
+                close_body(body)
         except ConnectionDropped as dropped:
             self.loop.call_soon_threadsafe(self.drop, dropped.reset)
             return
@@ -408,10 +404,17 @@ class Connection(asyncio.Protocol):
             self.close()
 
 
+def close_body(body: Iterable[bytes]) -> None:
+    """PEP 3333: a body with a `close()` is closed once served, or abandoned."""
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
 class Answer:
     """The status and headers an app gave `start_response`, and the head they make."""
 
-    __slots__ = ("request", "status", "headers", "keep_alive", "bodiless", "sent")
+    __slots__ = ("request", "status", "headers", "keep_alive", "bodiless", "sent", "chunked")
 
     def __init__(self, request: Request) -> None:
         self.request = request
@@ -420,6 +423,7 @@ class Answer:
         self.keep_alive = request.keep_alive
         self.bodiless = request.method == "HEAD"
         self.sent = False
+        self.chunked = False  # set by head(): the body goes chunk-encoded
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
         if exc_info is not None and self.sent:  # too late to answer otherwise (PEP 3333)
@@ -453,6 +457,7 @@ class Answer:
                 lines.append(f"Content-Length: {data_length}\r\n")
             elif self.request.version == "1.1":
                 lines.append("Transfer-Encoding: chunked\r\n")
+                self.chunked = True
             else:
                 self.keep_alive = False  # HTTP/1.0 without a length: the close ends the body
         if closing:
@@ -468,20 +473,18 @@ class Answer:
         """A streamed body as writes: the head with the first chunk, then ~64 KiB pieces,
         chunk-encoded when the app gave no length on HTTP/1.1."""
         head: bytes | None = None
-        chunked = False
         buffered: list[bytes] = []
         size = 0
         for chunk in body:
             if head is None:
                 head = self.head(data_length=None, closing=engine.stopping)
-                chunked = head.find(b"\r\nTransfer-Encoding: chunked\r\n") >= 0
                 if self.bodiless:
                     yield head
                     return
                 buffered.append(head)
             if not chunk:
                 continue
-            buffered.append(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            buffered.append(b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk)
             size += len(chunk)
             if size >= STREAM_CHUNK:
                 yield b"".join(buffered)
@@ -490,7 +493,7 @@ class Answer:
             head = self.head(data_length=None if self.bodiless else 0, closing=engine.stopping)
             yield head
             return
-        if chunked:
+        if self.chunked:
             buffered.append(b"0\r\n\r\n")
         yield b"".join(buffered)
 
