@@ -86,7 +86,7 @@ class Request:
         self.body: list[bytes] = []
 
 
-STATUS_TEXT = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large",
+STATUS_TEXT = {400: "Bad Request", 413: "Payload Too Large",
                431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 
 
