@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mock_runtype.clock import parse_timestamp
 from mock_runtype.errors import InvalidRequest
+from mock_runtype.executions import TIMESTAMP_FIELDS
 from mock_runtype.records import MAX_METADATA_BYTES, metadata_size
 from mock_runtype.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.validation import format_path, schema_problems
@@ -340,7 +341,7 @@ class _Checker:
             for kind in ("results", "stepResults"):
                 item_ids: set[str] = set()
                 for item_index, item in enumerate(entry.get(kind) or []):
-                    for moment in ("createdAt", "startedAt", "completedAt"):
+                    for moment in TIMESTAMP_FIELDS:
                         if item.get(moment) is not None:
                             self._timestamp([*path, kind, item_index, moment], item[moment])
                     if "id" in item and item["id"] in item_ids:
