@@ -80,7 +80,8 @@ MAX_LIST_VALUES = 1000
 MAX_FIELD_LENGTH = 500
 MAX_TYPE_LENGTH = 255
 DAY_MS = 86_400_000
-MAX_CACHED_TEXT = 64
+MAX_CACHED_TEXT = 64  # strings up to this long have their classification cached
+MAX_TIME_TEXT = 64  # longer than any date-time `_parse_time` reads
 
 GROUP_OPS = ("and", "or")
 SCALAR_OPS = ("eq", "neq")
@@ -180,7 +181,7 @@ def _classify_text(text: str) -> tuple[str, Any]:
             return (BOOL, True)
         if lowered == "false":
             return (BOOL, False)
-    if len(stripped) <= MAX_CACHED_TEXT:  # longer than any date-time
+    if len(stripped) <= MAX_TIME_TEXT:
         moment = _parse_time(stripped)
         if moment is not None:
             return (TIME, moment)
