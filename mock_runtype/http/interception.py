@@ -89,11 +89,7 @@ class Interception:
         """What to do with the request: the scenarios' outcome, and whether it is long work
         (an export, an upload, a bulk change, a large body) for a worker thread."""
         path = normalize_path(environ.get("PATH_INFO", ""))
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        in_thread = path in LONG_WORK_PATHS or length > LONG_WORK_BODY_BYTES
+        in_thread = path in LONG_WORK_PATHS or _content_length(environ) > LONG_WORK_BODY_BYTES
         if is_admin(path):
             return Prepared(None, None, in_thread)
         exchange = self._exchange(environ)
@@ -135,10 +131,7 @@ class Interception:
 
     def _exchange(self, environ: dict[str, Any]) -> Exchange:
         """The request as scenarios and the journal see it; the body is read once and put back."""
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        length = _content_length(environ)
         body = b""
         if 0 < length <= self.body_limit:
             body = environ["wsgi.input"].read(length)
@@ -160,6 +153,14 @@ class Interception:
             tenant_key=tenant_key,
             time_ms=self.sandbox.clock.now_ms(tenant_key),
         )
+
+
+def _content_length(environ: dict[str, Any]) -> int:
+    """The request's declared body length (0 when absent or not a number)."""
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 class JournaledStream:
