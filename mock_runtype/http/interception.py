@@ -21,7 +21,7 @@ from flask import Flask, Response, request
 
 from mock_runtype.clock import tenant_scope
 from mock_runtype.errors import RateLimited, Unauthenticated
-from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred
+from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred, close_body
 from mock_runtype.exchange import Exchange, normalize_path
 from mock_runtype.http.errors import VIOLATION_KEY
 from mock_runtype.http.responses import json_response
@@ -124,7 +124,7 @@ class Interception:
             try:
                 chunks = list(app_iter)
             finally:
-                _close(app_iter)
+                close_body(app_iter)
         exchange.response_body = b"".join(chunks)
         self.sandbox.journal.record(exchange)
         return chunks
@@ -195,19 +195,13 @@ class JournaledStream:
         try:
             self._record()
         finally:
-            _close(self.app_iter)
+            close_body(self.app_iter)
 
     def _record(self) -> None:
         if not self.recorded:
             self.recorded = True
             self.exchange.response_body = bytes(self.preview)
             self.journal.record(self.exchange)
-
-
-def _close(app_iter: Iterable[bytes]) -> None:
-    close = getattr(app_iter, "close", None)
-    if close is not None:
-        close()
 
 
 def answered_by_scenario() -> bool:
