@@ -1,5 +1,5 @@
 """mock-runtype's app under other WSGI servers, to measure the choice (the shipped server is
-`mock-runtype serve`: its own engine, mock_runtype/engine.py; waitress with 4 threads shipped before it).
+`mock-runtype serve`: its own engine, mock_runtype/serving/engine.py; waitress with 4 threads shipped before it).
 
     python -m bench.engines waitress --threads 1 --port 8090
     python -m bench.engines granian --threads 1 --port 8090
@@ -20,9 +20,9 @@ ENGINES = ("waitress", "granian", "gunicorn")
 
 
 def build_app():
-    from mock_runtype import logs
+    from mock_runtype.serving import logs
     from mock_runtype.http.app import create_app
-    from mock_runtype.sandbox import Sandbox
+    from mock_runtype.sandbox.core import Sandbox
 
     logs.configure("text", False)
     application = logs.AccessLog(create_app(Sandbox()))

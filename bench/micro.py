@@ -14,9 +14,9 @@ import orjson
 
 from bench.compare import save
 from bench.harness import machine_line
-from mock_runtype import validation
-from mock_runtype.clock import format_timestamp
-from mock_runtype.records import Record, record_to_json
+from mock_runtype.model import validation
+from mock_runtype.model.clock import format_timestamp
+from mock_runtype.model.records import Record, record_to_json
 
 CREATE_BODY = {"type": "customer", "name": "Acme Corp", "metadata": {"industry": "tech", "tier": "gold", "seats": 40}}
 

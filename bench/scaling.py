@@ -128,7 +128,7 @@ def resident_bytes_per_record(size: int) -> float:
     holds what earlier steps freed, which would blur the figure)."""
     import subprocess
 
-    script = ("import gc, os; from bench.scaling import fill, rss_kb; from mock_runtype.sandbox import Sandbox; "
+    script = ("import gc, os; from bench.scaling import fill, rss_kb; from mock_runtype.sandbox.core import Sandbox; "
               "s = Sandbox(); t = s.tenant('rt_scale'); gc.collect(); base = rss_kb(os.getpid()); "
               f"fill(s.store, t, 0, {size}); gc.collect(); print((rss_kb(os.getpid()) - base) * 1024 / {size})")
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
@@ -152,8 +152,8 @@ def gc_pauses(size: int, frozen: bool) -> dict[str, float]:
 
 
 def gc_probe(size: int, frozen: bool) -> dict[str, float]:
-    from mock_runtype import heap
-    from mock_runtype.sandbox import Sandbox, Settings
+    from mock_runtype.sandbox import heap
+    from mock_runtype.sandbox.core import Sandbox, Settings
 
     sandbox = Sandbox(Settings(max_records_per_tenant=size + GC_CREATES))
     tenant = sandbox.tenant(API_KEY)
@@ -187,7 +187,7 @@ def gc_probe(size: int, frozen: bool) -> dict[str, float]:
 
 def main() -> int:
     from mock_runtype.http.app import create_app
-    from mock_runtype.sandbox import Sandbox, Settings
+    from mock_runtype.sandbox.core import Sandbox, Settings
     from mock_runtype.server import start_engine
 
     sizes = [int(s) for s in os.environ.get("BENCH_SCALING_SIZES", "1000,10000,100000").split(",")]
@@ -255,7 +255,7 @@ def render(sizes, table, memory, pauses, notes) -> str:
               "client reading 64 KiB at a time: the snapshot of record references (8 bytes a record) and the "
               "formatted-timestamp cache (at most 8,192) grow with it; the CSV itself streams in pieces of about 64 KiB.",
               f"GC rows: a fresh process loads the records, frozen as `mock-runtype serve` freezes what it loads "
-              f"(mock_runtype/heap.py) or not, then creates {GC_CREATES:,} more through the store one by one; "
+              f"(mock_runtype/sandbox/heap.py) or not, then creates {GC_CREATES:,} more through the store one by one; "
               "the collector's own full collections (0 ms when none ran) and one explicit `gc.collect()`."]
     return "\n".join(notes + [""] + lines)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mock_runtype import __version__
-from mock_runtype.heap import bulk_load, freeze_long_lived
+from mock_runtype.sandbox.heap import bulk_load, freeze_long_lived
 
 USAGE_ERROR = 2
 
@@ -87,8 +87,8 @@ def serve(args: argparse.Namespace) -> int:
 def sandbox_with_fixtures(settings):
     """A Sandbox with `settings.fixtures` loaded; CommandError listing every problem if one is bad,
     so that the server does not start."""
-    from mock_runtype.fixtures import FixtureError, read_fixtures
-    from mock_runtype.sandbox import Sandbox
+    from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
+    from mock_runtype.sandbox.core import Sandbox
 
     sandbox = Sandbox(settings)
     try:
@@ -103,7 +103,7 @@ def sandbox_with_fixtures(settings):
          lambda parser: parser.add_argument("files", nargs="+", metavar="FILE"))
 def validate(args: argparse.Namespace) -> int:
     """One line per problem on stderr; one line per valid file on stdout."""
-    from mock_runtype.fixtures import FixtureError, read_fixtures
+    from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
     try:
         fixtures = read_fixtures(args.files)
@@ -120,7 +120,7 @@ def validate(args: argparse.Namespace) -> int:
 def openapi(args: argparse.Namespace) -> int:
     import json
 
-    from mock_runtype.openapi import build_document
+    from mock_runtype.contract.openapi import build_document
 
     print(json.dumps(build_document(), indent=2, ensure_ascii=False))
     return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 
 MAX_THREADS = 256
 MAX_BODY_LIMIT = 1024 * 1024 * 1024  # the engine buffers a whole body: no limit may ask it to hold more than this

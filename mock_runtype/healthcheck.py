@@ -12,7 +12,7 @@ import os
 import sys
 from urllib.request import urlopen
 
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 
 WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 

@@ -1,4 +1,4 @@
-"""Runs the app on the engine (`mock_runtype.engine`): one process, as the state is in memory.
+"""Runs the app on the engine (`mock_runtype.serving.engine`): one process, as the state is in memory.
 
 `start_engine` binds it; `serve` adds logging, signals and the errors a user sees.
 """
@@ -12,10 +12,12 @@ import socket
 import sys
 from typing import Callable
 
-from mock_runtype import __version__, logs
-from mock_runtype.engine import AsyncEngine
+from mock_runtype import __version__
+
+from mock_runtype.serving import logs
+from mock_runtype.serving.engine import AsyncEngine
 from mock_runtype.http.app import create_app
-from mock_runtype.sandbox import Sandbox, Settings
+from mock_runtype.sandbox.core import Sandbox, Settings
 
 log = logging.getLogger("mock_runtype")
 SHUTDOWN_GRACE = 0.5  # seconds a request being answered gets to finish (and be logged) on a stop

@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 from mock_runtype.testing import LocalServer, new_api_key
 
 

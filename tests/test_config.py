@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mock_runtype.config import OPTIONS, ConfigError, resolve
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 
 
 def test_defaults_bind_loopback_only():

@@ -5,11 +5,16 @@ from __future__ import annotations
 from flask import Flask
 
 from mock_runtype import __version__
-from mock_runtype.http import admin, bulk, discovery, executions, interception, records
+from mock_runtype.http import interception
+from mock_runtype.http import admin_routes as admin
+from mock_runtype.http import bulk_routes as bulk
+from mock_runtype.http import discovery_routes as discovery
+from mock_runtype.http import execution_routes as executions
+from mock_runtype.http import record_routes as records
 from mock_runtype.http.cors import register_cors
-from mock_runtype.http.errors import register_error_handlers
+from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.responses import json_response
-from mock_runtype.sandbox import Sandbox
+from mock_runtype.sandbox.core import Sandbox
 
 
 def create_app(sandbox: Sandbox | None = None) -> Flask:
@@ -23,7 +28,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     if sandbox.settings.check_responses:
-        from mock_runtype.http.response_check import register_response_check  # (imports the OpenAPI tables)
+        from mock_runtype.http.response_check_hook import register_response_check  # (imports the OpenAPI tables)
 
         register_response_check(app)
     register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
@@ -35,7 +40,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
 
     @app.get("/openapi.json")
     def openapi():
-        from mock_runtype.openapi import published_document  # not imported for a server that is never asked
+        from mock_runtype.contract.openapi import published_document  # not imported for a server that is never asked
 
         return json_response(published_document())
 

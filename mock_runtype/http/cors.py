@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from mock_runtype.errors import Forbidden
+from mock_runtype.model.errors import Forbidden
 from mock_runtype.http.responses import sandbox
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"

@@ -3,7 +3,7 @@
 A WSGI middleware sees every request except `/__admin`: it reads the body once, asks the
 scenarios what to do, lets Flask answer, and journals the exchange before the answer leaves, so a
 test that reads the journal right after its call finds it. A delay, and long work, are handed to
-the engine as a `Deferred` (`mock_runtype.engine`): a delayed request holds no thread, and long
+the engine as a `Deferred` (`mock_runtype.serving.engine`): a delayed request holds no thread, and long
 work runs on a worker while the loop answers everyone else; a connection fault raises the
 engine's `ConnectionDropped`. Flask hooks answer for scenarios
 (`respond`, 429, malformed JSON) so that errors keep their one shape.
@@ -19,16 +19,16 @@ from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
 
-from mock_runtype.clock import tenant_scope
-from mock_runtype.errors import RateLimited, Unauthenticated
-from mock_runtype.engine import DEFERS, ConnectionDropped, Deferred, close_body
-from mock_runtype.exchange import Exchange, normalize_path
-from mock_runtype.http.errors import VIOLATION_KEY
+from mock_runtype.model.clock import tenant_scope
+from mock_runtype.model.errors import RateLimited, Unauthenticated
+from mock_runtype.serving.engine import DEFERS, ConnectionDropped, Deferred, close_body
+from mock_runtype.sandbox.exchange import Exchange, normalize_path
+from mock_runtype.http.error_handlers import VIOLATION_KEY
 from mock_runtype.http.responses import json_response
-from mock_runtype.journal import BODY_PREVIEW_BYTES, Journal
-from mock_runtype.sandbox import Sandbox
-from mock_runtype.scenarios import MALFORMED_JSON_BODY, Outcome
-from mock_runtype.tenancy import token_from_header
+from mock_runtype.sandbox.journal import BODY_PREVIEW_BYTES, Journal
+from mock_runtype.sandbox.core import Sandbox
+from mock_runtype.sandbox.scenarios import MALFORMED_JSON_BODY, Outcome
+from mock_runtype.model.tenancy import token_from_header
 
 ADMIN_PREFIX = "/__admin"
 OUTCOME_KEY = "mock_runtype.outcome"

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from flask import Response, current_app, g, request
 
-from mock_runtype.errors import InvalidRequest, UnsupportedMediaType
-from mock_runtype.sandbox import Sandbox
-from mock_runtype.tenancy import Tenant
-from mock_runtype.validation import unstorable_text_path
+from mock_runtype.model.errors import InvalidRequest, UnsupportedMediaType
+from mock_runtype.sandbox.core import Sandbox
+from mock_runtype.model.tenancy import Tenant
+from mock_runtype.model.validation import unstorable_text_path
 
 
 def sandbox() -> Sandbox:

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from mock_runtype.config import resolve
-from mock_runtype.logs import ACCESS, JsonFormatter, TextFormatter
-from mock_runtype.sandbox import Settings
-from mock_runtype.tenancy import fingerprint
+from mock_runtype.serving.logs import ACCESS, JsonFormatter, TextFormatter
+from mock_runtype.sandbox.core import Settings
+from mock_runtype.model.tenancy import fingerprint
 from tests.conftest import RunningServer
 
 ADMIN_TOKEN = "adm-9f8e7d6c5b4a-secret"

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 from tests.conftest import RunningServer
 
 IDLE_CONNECTIONS = 1000

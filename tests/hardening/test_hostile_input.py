@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from mock_runtype.sandbox import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
+from mock_runtype.sandbox.core import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 from tests.hardening.raw import Answer, send
 
 MIB = 1024 * 1024

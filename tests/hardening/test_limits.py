@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from mock_runtype.config import ConfigError, resolve
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 from tests.conftest import RunningServer
 
 
@@ -77,7 +77,7 @@ def test_journal_keeps_the_newest_entries_up_to_its_limit(capped):
 
 
 def test_scenario_counters_stay_bounded_under_a_stream_of_new_tenants(monkeypatch):
-    from mock_runtype import scenarios
+    from mock_runtype.sandbox import scenarios
 
     monkeypatch.setattr(scenarios, "MAX_COUNTED_TENANTS", 50)
     server = RunningServer()

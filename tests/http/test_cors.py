@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from mock_runtype.http.cors import EXPOSED_HEADERS
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 from mock_runtype.testing import LocalServer
 from tests.conftest import url
 

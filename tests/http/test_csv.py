@@ -11,7 +11,7 @@ import requests
 from runtype import RuntypeClient
 from runtype._generated.errors.bad_request_error import BadRequestError
 
-from mock_runtype.sandbox import Settings
+from mock_runtype.sandbox.core import Settings
 from mock_runtype.testing import LocalServer
 from tests.conftest import url
 

@@ -3,9 +3,9 @@ a flagged preview, recorded before the last chunk is handed on or when the body 
 
 from __future__ import annotations
 
-from mock_runtype.exchange import Exchange
+from mock_runtype.sandbox.exchange import Exchange
 from mock_runtype.http.interception import JournaledStream
-from mock_runtype.journal import BODY_PREVIEW_BYTES, Journal
+from mock_runtype.sandbox.journal import BODY_PREVIEW_BYTES, Journal
 
 
 class AppBody:

@@ -6,7 +6,7 @@ import pytest
 from runtype import RuntypeClient
 from runtype._exceptions import APIError, AuthenticationError, RateLimitError
 
-from tests.http.test_admin import FIXTURES, add_scenario, load
+from tests.http.test_admin_routes import FIXTURES, add_scenario, load
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from mock_runtype.openapi import OPERATIONS
+from mock_runtype.contract.openapi import OPERATIONS
 
 EXAMPLES_PER_OPERATION = 30
 STATEFUL_SCENARIOS = 25

@@ -1,0 +1,166 @@
+"""The control API under `/__admin`: fixtures, reset, scenarios, the journal, the state, the clock.
+
+Every operation takes `?tenant=<apiKey>` to act on that tenant alone. Guarded by the admin token
+when one is configured (`Authorization: Bearer <token>` or `X-Admin-Token`). Thin: parse, call
+the Sandbox, shape.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, request
+
+from mock_runtype.model.clock import parse_duration, parse_timestamp
+from mock_runtype.model.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
+from mock_runtype.sandbox.fixtures import parse_fixture, parse_scenario
+from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.http.responses import json_object_body, json_response, sandbox
+from mock_runtype.sandbox.journal import entry_filter
+from mock_runtype.model.params import QueryParams
+
+blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
+
+DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain", "")
+
+
+@blueprint.before_request
+def require_admin_token() -> None:
+    expected = sandbox().settings.admin_token
+    if not expected:
+        return
+    given = request.headers.get("X-Admin-Token") or ""
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = given or token.strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthenticated("Unauthorized: the control API needs the admin token")
+
+
+def query(*known: str) -> QueryParams:
+    """The query parameters (`tenant` is always allowed); 400 for unknown or repeated ones."""
+    return QueryParams(request.args.to_dict(flat=False), ("tenant", *known))
+
+
+def tenant_of(params: QueryParams) -> str | None:
+    tenant = params.text("tenant")
+    params.finish()
+    return tenant
+
+
+def document_text() -> str:
+    """The request body as text: a YAML or JSON document."""
+    if request.mimetype not in DOCUMENT_TYPES and not request.mimetype.endswith(("+json", "+yaml")):
+        raise UnsupportedMediaType(f"Send the document as application/json or application/yaml (got '{request.mimetype}')")
+    raw = request.get_data(cache=False)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(f"Request body is not valid UTF-8 (byte {error.start})") from None
+
+
+@blueprint.post("/fixtures")
+def load_fixtures():
+    params = query("source")
+    source = params.text("source") or "<request body>"
+    tenant = tenant_of(params)
+    text = document_text()
+    with bulk_load():
+        fixture = parse_fixture(text, source, scope=tenant, known_tenants=sandbox().declared_tenants())
+        summary = sandbox().load(fixture)
+    return json_response(summary, 201 if summary["loaded"] else 200)
+
+
+@blueprint.get("/fixtures")
+def list_fixtures():
+    tenant = tenant_of(query())
+    return json_response({"fixtures": [
+        {"source": f.source, "scope": f.scope, "tenants": sorted(f.tenant_keys()),
+         "records": len(f.records), "scenarios": len(f.scenarios)}
+        for f in sandbox().fixtures if tenant is None or tenant in f.tenant_keys()
+    ]})
+
+
+@blueprint.delete("/fixtures")
+def forget_fixtures():
+    tenant = tenant_of(query())
+    return json_response({"deleted": sandbox().forget_fixtures(tenant)})
+
+
+@blueprint.post("/reset")
+def reset():
+    tenant = tenant_of(query())
+    sandbox().reset(tenant)
+    return json_response({"reset": "tenant" if tenant else "server"})
+
+
+@blueprint.get("/scenarios")
+def list_scenarios():
+    tenant = tenant_of(query())
+    return json_response({"scenarios": sandbox().scenarios.listing(tenant)})
+
+
+@blueprint.post("/scenarios")
+def add_scenario():
+    tenant = tenant_of(query())
+    spec = parse_scenario(document_text(), "<request body>", scope=tenant)
+    scenario = sandbox().add_scenario(spec, tenant)
+    return json_response(scenario.to_json(tenant, everyone=tenant is None), 201)
+
+
+@blueprint.delete("/scenarios/<name>")
+def remove_scenario(name: str):
+    tenant = tenant_of(query())
+    sandbox().scenarios.remove(name, tenant)
+    return json_response({"deleted": name})
+
+
+@blueprint.get("/requests")
+def list_requests():
+    params = query("method", "path", "status")
+    method, path = params.text("method", 20), params.text("path", 2000)
+    status = params.integer("status", 100, 599)
+    tenant = tenant_of(params)
+    entries = sandbox().journal.entries(tenant, match=entry_filter(method, path, status))
+    return json_response({"requests": entries, "count": len(entries)})
+
+
+@blueprint.delete("/requests")
+def clear_requests():
+    tenant = tenant_of(query())
+    return json_response({"deleted": sandbox().journal.clear(tenant)})
+
+
+@blueprint.get("/state")
+def export_state():
+    tenant = tenant_of(query())
+    return json_response(sandbox().export_state(tenant))
+
+
+@blueprint.get("/clock")
+def read_clock():
+    tenant = tenant_of(query())
+    return json_response(sandbox().clock_json(tenant))
+
+
+@blueprint.post("/clock")
+def move_clock():
+    tenant = tenant_of(query())
+    body = json_object_body()
+    unknown = set(body) - {"set", "advance", "advanceMs"}
+    if unknown or len(body) != 1:
+        raise InvalidRequest("Send exactly one of: set (a date-time), advance (a duration such as 90s), advanceMs",
+                             details=[{"path": name, "message": "unknown field"} for name in sorted(unknown)])
+    clock = sandbox().clock
+    try:
+        if "set" in body:
+            clock.set(parse_timestamp(body["set"]), tenant)
+        else:
+            amount = body["advanceMs"] if "advanceMs" in body else parse_duration(body["advance"])
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+                raise ValueError("must be a whole number of milliseconds, 0 or more")
+            clock.advance(amount, tenant)
+    except ValueError as error:
+        raise InvalidRequest(f"Cannot move the clock: {error}",
+                             details=[{"path": next(iter(body)), "message": str(error)}]) from None
+    return json_response(sandbox().clock_json(tenant))

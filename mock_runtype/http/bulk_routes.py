@@ -1,0 +1,67 @@
+"""The records endpoints that act on many records: bulk delete, bulk edit, CSV export and upload."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from mock_runtype.model.bulk import bulk_delete, bulk_edit, parse_bulk_edit
+from mock_runtype.model.csv_records import (export_csv, export_filename, form_field_csv, plan_upload, run_upload,
+                                      upload_options)
+from mock_runtype.model.errors import UnsupportedMediaType
+from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
+from mock_runtype.model.listing import parse_list_query
+from mock_runtype.model.tenancy import READ, WRITE
+from mock_runtype.model.validation import validate
+
+blueprint = Blueprint("bulk", __name__)
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+@blueprint.post("/v1/records/bulk-delete")
+def bulk_delete_records():
+    tenant = authenticate(WRITE)
+    body = json_object_body()
+    validate("bulk-delete", body)
+    return json_response(bulk_delete(sandbox().store, tenant.api_key, body))
+
+
+@blueprint.post("/v1/records/bulk-edit")
+def bulk_edit_records():
+    tenant = authenticate(WRITE)
+    body = json_object_body()
+    validate("bulk-edit", body)
+    return json_response(bulk_edit(sandbox().store, tenant.api_key, parse_bulk_edit(body)))
+
+
+@blueprint.get("/v1/records/export")
+def export_records():
+    tenant = authenticate(READ)
+    query = parse_list_query(request.args.to_dict(flat=False), paged=False)
+    records = sandbox().store.matching(tenant.api_key, query)
+    if not records:
+        return Response(status=204)
+    filename = export_filename(query.type, sandbox().clock.now_ms())
+    return Response(export_csv(records), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blueprint.post("/v1/records/upload-csv")
+def upload_csv_records():
+    tenant = authenticate(WRITE)
+    limit = sandbox().settings.max_upload_bytes
+    request.max_content_length = limit  # the upload's own limit, above the JSON body limit
+    request.max_form_memory_size = limit  # the SDK's typed client sends the file as a plain field
+    if request.mimetype not in FORM_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type must be multipart/form-data with the CSV in 'file' (got '{request.mimetype or 'none'}')")
+    fields = {key: request.form.getlist(key) for key in request.form}
+    parts = {key: request.files.getlist(key) for key in request.files}
+    options = upload_options(fields, parts)
+    validate("upload-csv", options)
+    data = parts["file"][0].read() if "file" in parts else form_field_csv(fields["file"][0])
+    with bulk_load():
+        plan = plan_upload(data, name_column=options.get("nameColumn"), type_column=options.get("typeColumn"),
+                           type_value=options.get("typeValue"))
+        outcome = run_upload(sandbox().store, tenant, plan)
+    return json_response(outcome)

@@ -1,0 +1,40 @@
+"""The records endpoints that look into a type: field values, preview filter, schema discovery."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from mock_runtype.model.discovery import (discover_schema, field_values, parse_field_values_query,
+                                    parse_schema_query, preview_filter)
+from mock_runtype.model.filters import parse_filter
+from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
+from mock_runtype.model.tenancy import READ
+from mock_runtype.model.validation import validate
+
+blueprint = Blueprint("discovery", __name__)
+
+
+@blueprint.get("/v1/records/field-values")
+def get_field_values():
+    tenant = authenticate(READ)
+    record_type, field, limit = parse_field_values_query(request.args.to_dict(flat=False))
+    records = sandbox().store.of_type(tenant.api_key, record_type)
+    return json_response(field_values(record_type, records, field, limit))
+
+
+@blueprint.post("/v1/records/preview-filter")
+def preview_record_filter():
+    tenant = authenticate(READ)
+    body = json_object_body()
+    validate("preview-filter", body)
+    where = parse_filter(body["where"], "where") if body.get("where") is not None else None
+    records = sandbox().store.of_type(tenant.api_key, body["type"])
+    return json_response(preview_filter(body["type"], records, where, sandbox().clock.now_ms()))
+
+
+@blueprint.get("/v1/records/schema")
+def discover_record_schema():
+    tenant = authenticate(READ)
+    record_type, sample = parse_schema_query(request.args.to_dict(flat=False))
+    records = sandbox().store.of_type(tenant.api_key, record_type)
+    return json_response(discover_schema(record_type, records, sample, sandbox().clock.now_ms()))

@@ -1,0 +1,41 @@
+"""The records endpoints about flow executions over a record: results, step results, costs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from mock_runtype.model.executions import parse_results_query, parse_step_results_query
+from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
+from mock_runtype.model.tenancy import READ, WRITE
+from mock_runtype.model.validation import validate
+
+blueprint = Blueprint("executions", __name__)
+
+
+@blueprint.get("/v1/records/<record_id>/results")
+def get_record_results(record_id: str):
+    tenant = authenticate(READ)
+    window = parse_results_query(request.args.to_dict(flat=False))
+    return json_response(sandbox().executions.results(tenant.api_key, record_id, window))
+
+
+@blueprint.delete("/v1/records/<record_id>/results")
+def delete_record_result(record_id: str):
+    tenant = authenticate(WRITE)
+    body = json_object_body()
+    validate("delete-result", body)
+    result = sandbox().executions.delete_result(tenant.api_key, record_id, body["resultId"])
+    return json_response({"success": True, "id": result["id"], "message": "Result deleted"})
+
+
+@blueprint.get("/v1/records/<record_id>/step-results")
+def get_record_step_results(record_id: str):
+    tenant = authenticate(READ)
+    window = parse_step_results_query(request.args.to_dict(flat=False))
+    return json_response(sandbox().executions.step_results(tenant.api_key, record_id, window))
+
+
+@blueprint.get("/v1/records/<record_id>/costs")
+def get_record_costs(record_id: str):
+    tenant = authenticate(READ)
+    return json_response(sandbox().executions.costs(tenant.api_key, record_id))

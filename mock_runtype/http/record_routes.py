@@ -1,0 +1,59 @@
+"""The records endpoints: parse, call the store, shape the answer. No rules live here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
+from mock_runtype.model.listing import pagination_json, parse_list_query
+from mock_runtype.model.records import record_to_json
+from mock_runtype.model.tenancy import READ, WRITE
+from mock_runtype.model.validation import validate
+
+blueprint = Blueprint("records", __name__)
+
+
+@blueprint.get("/v1/records")
+def list_records():
+    tenant = authenticate(READ)
+    query = parse_list_query(request.args.to_dict(flat=False))
+    page = sandbox().store.list(tenant.api_key, query)
+    return json_response({
+        "data": [
+            record_to_json(r, compact_view=query.compact, include_fields=query.include_fields)
+            for r in page.records
+        ],
+        "pagination": pagination_json(page, query, tenant.api_key),
+        "filtersApplied": query.filters_applied,
+    })
+
+
+@blueprint.post("/v1/records")
+def create_record():
+    tenant = authenticate(WRITE)
+    body = json_object_body()
+    validate("create-record", body)
+    record = sandbox().store.create(tenant, body)
+    return json_response(record_to_json(record, with_warnings=True), 201)
+
+
+@blueprint.get("/v1/records/<record_id>")
+def get_record(record_id: str):
+    tenant = authenticate(READ)
+    return json_response(record_to_json(sandbox().store.get(tenant.api_key, record_id)))
+
+
+@blueprint.route("/v1/records/<record_id>", methods=["PUT", "PATCH"])
+def update_record(record_id: str):
+    tenant = authenticate(WRITE)
+    body = json_object_body()
+    validate("update-record", body)
+    record = sandbox().store.update(tenant.api_key, record_id, body)
+    return json_response(record_to_json(record, with_warnings=True))
+
+
+@blueprint.delete("/v1/records/<record_id>")
+def delete_record(record_id: str):
+    tenant = authenticate(WRITE)
+    record = sandbox().store.delete(tenant.api_key, record_id)
+    return json_response({"success": True, "id": record.id, "message": "Record deleted"})

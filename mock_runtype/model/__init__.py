@@ -1,0 +1,1 @@
+"""The records' rules, in plain Python: no Flask, no server."""

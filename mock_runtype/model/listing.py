@@ -1,0 +1,316 @@
+"""The list query: parameters parsed and checked, the predicate they make, and cursors.
+
+Pure rules, no web framework: `parse_list_query(params)` takes the query string as a mapping of
+name -> list of values and raises InvalidRequest naming each bad parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from mock_runtype.model.errors import InvalidRequest
+from mock_runtype.model.filters import Filter, field_getter, parse_record_filter_param
+from mock_runtype.model.params import QueryParams
+from mock_runtype.model.records import Record, metadata_size
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+SORT_FIELDS = {"createdAt": "createdAt", "created_at": "createdAt", "updatedAt": "updatedAt",
+               "updated_at": "updatedAt", "name": "name"}
+KNOWN_PARAMETERS = frozenset({
+    "limit", "cursor", "direction", "includeCount", "type", "search", "name", "ownerId",
+    "includeFields", "include_fields", "product_surface_id", "metadata_keys",
+    "metadata_keys_all", "min_fields", "max_fields", "view", "sort_by", "sort_order",
+    "distinct", "metadata_types", "has_large_fields", "min_size_kb", "max_size_kb", "recordFilter",
+})
+PAGING_PARAMETERS = frozenset({"limit", "cursor", "direction", "includeCount", "view"})
+JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
+LARGE_FIELD_BYTES = 1024
+FILTER_PARAMETERS = (
+    ("type", "type"), ("name", "name"), ("search", "search"), ("owner_id", "ownerId"),
+    ("product_surface_id", "product_surface_id"), ("metadata_keys", "metadata_keys"),
+    ("metadata_keys_all", "metadata_keys_all"), ("min_fields", "min_fields"), ("max_fields", "max_fields"),
+    ("distinct", "distinct"), ("metadata_types", "metadata_types"), ("has_large_fields", "has_large_fields"),
+    ("min_size_kb", "min_size_kb"), ("max_size_kb", "max_size_kb"), ("record_filter_source", "recordFilter"),
+)
+_CURSOR_KEY = b"mock-runtype cursor v1"
+
+
+@dataclass
+class ListQuery:
+    """What a list (or export) asks for: filters, order and the page wanted."""
+
+    type: str | None = None
+    name: str | None = None
+    search: str | None = None
+    owner_id: str | None = None
+    product_surface_id: str | None = None
+    metadata_keys: list[str] | None = None
+    metadata_keys_all: list[str] | None = None
+    min_fields: int | None = None
+    max_fields: int | None = None
+    distinct: str | None = None
+    metadata_types: list[str] | None = None
+    has_large_fields: bool | None = None
+    min_size_kb: float | None = None
+    max_size_kb: float | None = None
+    record_filter: Filter | None = None
+    record_filter_source: Any = None
+    sort_by: str = "createdAt"
+    descending: bool = True
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+    backward: bool = False
+    include_count: bool = False
+    include_fields: bool = False
+    compact: bool = False
+
+    @property
+    def filters_applied(self) -> dict[str, Any]:
+        """The filters in force, by their query parameter names (echoed as `filtersApplied`)."""
+        return {wire: getattr(self, attr) for attr, wire in FILTER_PARAMETERS if getattr(self, attr) is not None}
+
+    def predicate(self, now_ms: int) -> Callable[[Record], bool] | None:
+        """One function testing every filter besides `type` and `distinct`, or None when there is none.
+
+        `now_ms` anchors the filter language's withinLastDays/olderThanDays.
+        """
+        tests: list[Callable[[Record], bool]] = []
+        if self.name is not None:
+            tests.append(lambda r, v=self.name: r.name == v)
+        if self.owner_id is not None:
+            tests.append(lambda r, v=self.owner_id: r.owner_id == v)
+        if self.product_surface_id is not None:
+            tests.append(lambda r, v=self.product_surface_id: r.product_surface_id == v)
+        if self.metadata_keys:
+            tests.append(lambda r, keys=self.metadata_keys: any(k in r.metadata for k in keys))
+        if self.metadata_keys_all:
+            tests.append(lambda r, keys=self.metadata_keys_all: all(k in r.metadata for k in keys))
+        if self.min_fields is not None:
+            tests.append(lambda r, n=self.min_fields: len(r.metadata) >= n)
+        if self.max_fields is not None:
+            tests.append(lambda r, n=self.max_fields: len(r.metadata) <= n)
+        if self.search:
+            tests.append(lambda r, needle=self.search.casefold(): matches_search(r, needle))
+        if self.metadata_types:
+            tests.append(lambda r, kinds=frozenset(self.metadata_types): any(
+                json_type(value) in kinds for value in r.metadata.values()))
+        if self.has_large_fields is not None:
+            tests.append(lambda r, wanted=self.has_large_fields: has_large_field(r.metadata) == wanted)
+        if self.min_size_kb is not None:
+            tests.append(lambda r, low=self.min_size_kb * 1024: metadata_size(r.metadata) >= low)
+        if self.max_size_kb is not None:
+            tests.append(lambda r, high=self.max_size_kb * 1024: metadata_size(r.metadata) <= high)
+        if self.record_filter is not None:
+            tests.append(lambda r, matches=self.record_filter.matches: matches(r, now_ms))
+        if not tests:
+            return None
+        if len(tests) == 1:
+            return tests[0]
+        return lambda record: all(test(record) for test in tests)
+
+    def distinct_key(self) -> Callable[[Record], str] | None:
+        """With `distinct=<field>`: the identity of a record's value of that field (JSON text)."""
+        if self.distinct is None:
+            return None
+        get = field_getter(self.distinct)
+        return lambda record: json.dumps(get(record), sort_keys=True, default=str)
+
+    def fingerprint(self, tenant: str) -> str:
+        """Identifies the tenant, filters and order a cursor belongs to (not the page size)."""
+        basis = json.dumps([tenant, self.filters_applied, self.sort_by, self.descending], sort_keys=True)
+        return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded JSON value: string, number, boolean, object, array or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def has_large_field(metadata: dict[str, Any]) -> bool:
+    """Whether some top-level metadata value takes more than LARGE_FIELD_BYTES as JSON."""
+    for value in metadata.values():
+        if isinstance(value, str) and len(value) * 4 <= LARGE_FIELD_BYTES:
+            continue  # cannot be large: a character is at most 4 bytes of UTF-8
+        if metadata_size({"": value}) - 5 > LARGE_FIELD_BYTES:
+            return True
+    return False
+
+
+def keep_distinct(records: Iterable[Record], key: Callable[[Record], str]) -> set[str]:
+    """Ids of the newest record (createdAt, then insertion) for each distinct `key`."""
+    newest: dict[str, Record] = {}
+    for record in records:
+        value = key(record)
+        kept = newest.get(value)
+        if kept is None or (record.created_at, record.seq) > (kept.created_at, kept.seq):
+            newest[value] = record
+    return {record.id for record in newest.values()}
+
+
+def matches_search(record: Record, needle: str) -> bool:
+    """Case-insensitive substring over the name and every metadata value (nested ones too)."""
+    if needle in record.name.casefold():
+        return True
+    return any(needle in text for text in _texts(record.metadata))
+
+
+def _texts(value: Any) -> Iterable[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            yield item.casefold()
+        elif item is not None:
+            yield json.dumps(item)
+
+
+def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True) -> ListQuery:
+    """Check and parse list parameters; every problem is reported at once.
+
+    `paged=False` (export) refuses the paging parameters: an export has every matching record.
+    """
+    refused = {} if paged else {key: "not accepted here: an export is not paged" for key in PAGING_PARAMETERS}
+    args = QueryParams(params, KNOWN_PARAMETERS, refused=refused)
+    query = ListQuery()
+    query.type = args.text("type", 255)
+    query.name = args.text("name", 500)
+    query.search = args.text("search", 500)
+    query.owner_id = args.text("ownerId", 500)
+    query.product_surface_id = args.text("product_surface_id", 500)
+    query.metadata_keys = args.text_list("metadata_keys")
+    query.metadata_keys_all = args.text_list("metadata_keys_all")
+    query.min_fields = args.integer("min_fields", 0, 100_000)
+    query.max_fields = args.integer("max_fields", 0, 100_000)
+    query.distinct = args.text("distinct", 500)
+    query.metadata_types = args.text_list("metadata_types")
+    for kind in query.metadata_types or ():
+        if kind not in JSON_TYPES:
+            args.problem("metadata_types", f"'{kind[:50]}' is not one of {', '.join(JSON_TYPES)}")
+    if "has_large_fields" in args:
+        query.has_large_fields = args.boolean("has_large_fields")
+    query.min_size_kb = _kilobytes(args, "min_size_kb")
+    query.max_size_kb = _kilobytes(args, "max_size_kb")
+    if "recordFilter" in args:
+        _parse_record_filter(args, query)
+
+    limit = args.integer("limit", 1, MAX_LIMIT)
+    query.limit = DEFAULT_LIMIT if limit is None else limit
+    sort_by = args.raw("sort_by")
+    if sort_by is not None:
+        if sort_by not in SORT_FIELDS:
+            args.problem("sort_by", "must be one of createdAt, updatedAt, name")
+        else:
+            query.sort_by = SORT_FIELDS[sort_by]
+    sort_order = args.raw("sort_order")
+    if sort_order is not None:
+        if sort_order.lower() not in ("asc", "desc"):
+            args.problem("sort_order", "must be asc or desc")
+        else:
+            query.descending = sort_order.lower() == "desc"
+    query.backward = args.choice("direction", ("next", "prev"), "next") == "prev"
+    query.cursor = args.raw("cursor") or None
+    query.include_count = args.boolean("includeCount")
+    spellings = [args.boolean("includeFields"), args.boolean("include_fields")]  # check both, then or
+    query.include_fields = any(spellings)
+    query.compact = args.choice("view", ("full", "compact"), "full") == "compact"
+    if query.min_size_kb is not None and query.max_size_kb is not None and query.min_size_kb > query.max_size_kb:
+        args.problem("min_size_kb", "must not be greater than max_size_kb")
+    if query.min_fields is not None and query.max_fields is not None and query.min_fields > query.max_fields:
+        args.problem("min_fields", "must not be greater than max_fields")
+    args.finish()
+    return query
+
+
+def _kilobytes(args: QueryParams, key: str) -> float | None:
+    value = args.raw(key)
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,6})?", value):
+        args.problem(key, "must be a number of kilobytes, such as 2 or 0.5")
+        return None
+    return float(value)
+
+
+def _parse_record_filter(args: QueryParams, query: ListQuery) -> None:
+    """`recordFilter`: its `where` becomes the query's filter, its `type` the type (if not given)."""
+    text = args.raw("recordFilter")
+    try:
+        filter_type, query.record_filter = parse_record_filter_param(text)
+    except InvalidRequest as error:
+        for detail in error.details or [{"path": "recordFilter", "message": error.message}]:
+            args.problem(detail["path"], detail["message"])
+        return
+    if query.record_filter is not None or filter_type is not None:
+        query.record_filter_source = json.loads(text)
+    if filter_type is not None and query.type is not None and filter_type != query.type:
+        args.problem("recordFilter.type", "differs from the type parameter")
+    query.type = query.type or filter_type
+
+
+@dataclass(frozen=True)
+class CursorPosition:
+    """Where a page starts or ends: the sort key of a record and that record's offset."""
+
+    key: tuple
+    offset: int
+
+
+def encode_cursor(position: CursorPosition, fingerprint: str) -> str:
+    payload = json.dumps([list(position.key), position.offset, fingerprint], separators=(",", ":")).encode()
+    signature = hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, fingerprint: str) -> CursorPosition:
+    """The position a cursor names; 400 if it was forged or belongs to another query or tenant."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        signature, payload = raw[:12], raw[12:]
+        if not hmac.compare_digest(signature, hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:12]):
+            raise ValueError("bad signature")
+        key, offset, owner = json.loads(payload)
+        if not isinstance(key, list) or type(offset) is not int or offset < 0:
+            raise ValueError("malformed position")
+    except (ValueError, TypeError):
+        raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "not a cursor this server issued"}]) from None
+    if owner != fingerprint:
+        raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "the cursor belongs to another query"}])
+    return CursorPosition(key=tuple(key), offset=offset)
+
+
+def pagination_json(page: Any, query: ListQuery, tenant_key: str) -> dict[str, Any]:
+    """The contract's pagination object for a page of `query`."""
+    fingerprint = query.fingerprint(tenant_key)
+    total_pages = None
+    if page.total is not None:
+        total_pages = (page.total + query.limit - 1) // query.limit
+    return {
+        "currentOffset": page.offset,
+        "currentPage": page.offset // query.limit + 1,
+        "hasMore": page.has_more,
+        "hasPrev": page.has_prev,
+        "limit": query.limit,
+        "nextCursor": encode_cursor(page.next_position, fingerprint) if page.next_position else None,
+        "prevCursor": encode_cursor(page.prev_position, fingerprint) if page.prev_position else None,
+        "totalCount": page.total,
+        "totalPages": total_pages,
+    }

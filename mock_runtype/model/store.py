@@ -1,0 +1,475 @@
+"""The records of every tenant, in memory, with the indexes that keep lookups from scanning.
+
+Per tenant: records by id, ids by (type, name), and for all records and for each type the
+records sorted by createdAt, updatedAt and name (ties broken by insertion order). One lock makes
+every operation atomic. Records are immutable: an update replaces the stored Record.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
+
+from sortedcontainers import SortedKeyList
+
+from mock_runtype.model.clock import Clock, IdSource
+from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
+from mock_runtype.model.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
+from mock_runtype.model.records import Record, check_metadata_size
+from mock_runtype.model.tenancy import Tenant
+
+SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
+    "createdAt": lambda r: (r.created_at, r.seq),
+    "updatedAt": lambda r: (r.updated_at, r.seq),
+    "name": lambda r: (r.name, r.seq),
+}
+_KEY_TYPES = {"createdAt": int, "updatedAt": int, "name": str}
+UPDATABLE_FIELDS = ("type", "name", "metadata", "messages", "ownerId")
+RemovalListener = Callable[[Optional[str], Optional[List[str]]], None]
+
+
+@dataclass
+class Page:
+    """One page of a listing, with the positions that the next and previous cursors name."""
+
+    records: list[Record]
+    offset: int
+    has_more: bool
+    has_prev: bool
+    next_position: CursorPosition | None
+    prev_position: CursorPosition | None
+    total: int | None
+
+
+@dataclass(frozen=True)
+class MetadataEdit:
+    """One record's metadata edit: the record before and after (the same when nothing changes)."""
+
+    before: Record
+    after: Record
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not self.before
+
+
+class _Index:
+    """A set of records kept in every sort order the list endpoint offers."""
+
+    def __init__(self) -> None:
+        self.orders = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
+
+    def add(self, record: Record) -> None:
+        for order in self.orders.values():
+            order.add(record)
+
+    def remove(self, record: Record) -> None:
+        for order in self.orders.values():
+            order.remove(record)
+
+    def __len__(self) -> int:
+        return len(self.orders["createdAt"])
+
+
+class _TenantData:
+    def __init__(self) -> None:
+        self.by_id: dict[str, Record] = {}
+        self.by_type_name: dict[tuple[str, str], str] = {}
+        self.all = _Index()
+        self.by_type: dict[str, _Index] = {}
+
+    def add(self, record: Record) -> None:
+        self.by_id[record.id] = record
+        self.by_type_name[(record.type, record.name)] = record.id
+        self.all.add(record)
+        index = self.by_type.get(record.type)
+        if index is None:  # not setdefault: an _Index is six sorted lists, too dear to build and drop
+            index = self.by_type[record.type] = _Index()
+        index.add(record)
+
+    def remove(self, record: Record) -> None:
+        del self.by_id[record.id]
+        del self.by_type_name[(record.type, record.name)]
+        self.all.remove(record)
+        index = self.by_type[record.type]
+        index.remove(record)
+        if not len(index):
+            del self.by_type[record.type]
+
+
+def owner_from(fields: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> tuple[bool, str | None]:
+    """The owner a body sets: its `ownerId` if present (null clears), else a string
+    `metadata.ownerId`. Returns (whether the body sets one, the owner)."""
+    if "ownerId" in fields:
+        return True, fields["ownerId"]
+    if metadata is not None and isinstance(metadata.get("ownerId"), str):
+        return True, metadata["ownerId"]
+    return False, None
+
+
+class Store:
+    """Every tenant's records. Methods take the tenant's API key (its data partition)."""
+
+    def __init__(self, clock: Clock | None = None, ids: IdSource | None = None, *,
+                 max_records_per_tenant: int | None = None, max_tenants: int | None = None) -> None:
+        """The caps protect the host: a create beyond them is a 403 (None: no cap)."""
+        self.clock = clock or Clock()
+        self.ids = ids or IdSource()
+        self.max_records_per_tenant = max_records_per_tenant
+        self.max_tenants = max_tenants
+        self._lock = threading.RLock()
+        self._tenants: dict[str, _TenantData] = {}
+        self._seq = 0
+        self._removal_listeners: list[RemovalListener] = []
+
+    def exclusive(self) -> threading.RLock:
+        """The store's lock, for a batch of changes no request may see half done (`with store.exclusive():`)."""
+        return self._lock
+
+    def on_removal(self, listener: RemovalListener) -> None:
+        """Call `listener(tenant_key, record_ids)` (under the store's lock) after records go.
+
+        `record_ids` is None when a whole tenant went; both are None when everything went.
+        """
+        self._removal_listeners.append(listener)
+
+    def _removed(self, tenant_key: str | None, record_ids: list[str] | None) -> None:
+        for listener in self._removal_listeners:
+            listener(tenant_key, record_ids)
+
+    # -- single records -------------------------------------------------------------------
+
+    def create(
+        self,
+        tenant: Tenant,
+        fields: Mapping[str, Any],
+        *,
+        record_id: str | None = None,
+        created_at: int | None = None,
+        updated_at: int | None = None,
+        product_surface_id: str | None = None,
+        capped: bool = True,
+    ) -> Record:
+        """Store a new record from validated `fields` (type, name, metadata, messages, ownerId).
+
+        409 if the tenant has a record of that type and name, or one with `record_id`; 403 if the
+        tenant is at its record cap, or is new while the server is at its tenant cap (unless not
+        `capped`: fixtures, which the operator chose, load whole).
+        """
+        metadata = dict(fields.get("metadata") or {})
+        check_metadata_size(metadata, "the record's")
+        _, owner = owner_from(fields, metadata)
+        with self._lock:
+            if capped:
+                self._check_quota(tenant.api_key)
+            data = self._tenants.get(tenant.api_key)
+            if data is None:
+                data = self._tenants[tenant.api_key] = _TenantData()
+            self._check_free(data, fields["type"], fields["name"])
+            if record_id is not None and record_id in data.by_id:
+                raise Conflict(f"A record with id '{record_id}' already exists")
+            while record_id is None or record_id in data.by_id:  # a seeded sequence repeats the ids a loaded state holds
+                record_id = self.ids.new_id()
+            now = self.clock.now_ms()
+            created = now if created_at is None else created_at
+            self._seq += 1
+            record = Record(
+                id=record_id,
+                seq=self._seq,
+                tenant=tenant.api_key,
+                user_id=tenant.user_id,
+                organization_id=tenant.organization_id,
+                type=fields["type"],
+                name=fields["name"],
+                metadata=metadata,
+                messages=fields.get("messages"),
+                owner_id=owner,
+                product_surface_id=product_surface_id,
+                created_at=created,
+                updated_at=created if updated_at is None else updated_at,
+            )
+            data.add(record)
+            return record
+
+    def get(self, tenant_key: str, record_id: str) -> Record:
+        """The tenant's record with that id, or 404."""
+        data = self._tenants.get(tenant_key)
+        record = data.by_id.get(record_id) if data is not None else None
+        if record is None:
+            raise NotFound(f"Record not found: {_shorten(record_id)}")
+        return record
+
+    def has_id(self, tenant_key: str, record_id: str) -> bool:
+        """Whether the tenant has a record with that id."""
+        data = self._tenants.get(tenant_key)
+        return data is not None and record_id in data.by_id
+
+    def find_by_name(self, tenant_key: str, record_type: str, name: str) -> Record | None:
+        """The tenant's record of that type and name, if any."""
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            record_id = data.by_type_name.get((record_type, name)) if data else None
+            return data.by_id[record_id] if record_id else None
+
+    def update(self, tenant_key: str, record_id: str, changes: Mapping[str, Any]) -> Record:
+        """Apply a partial update (any of type, name, metadata, messages, ownerId).
+
+        `metadata` replaces the whole metadata object. `updatedAt` always moves forward, by at
+        least a millisecond, so a client can see that the update happened even on a frozen clock.
+        """
+        if not any(key in changes for key in UPDATABLE_FIELDS):
+            raise InvalidRequest("Nothing to update: give at least one of " + ", ".join(UPDATABLE_FIELDS),
+                                 details=[{"path": "", "message": "no updatable field in the body"}])
+        if "metadata" in changes:
+            check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
+        with self._lock:
+            old = self.get(tenant_key, record_id)
+            data = self._tenants[tenant_key]
+            new_type = changes.get("type", old.type)
+            new_name = changes.get("name", old.name)
+            if (new_type, new_name) != (old.type, old.name):
+                self._check_free(data, new_type, new_name)
+            metadata = dict(changes["metadata"]) if "metadata" in changes else old.metadata
+            sets_owner, owner = owner_from(changes, changes.get("metadata"))
+            record = replace(
+                old,
+                type=new_type,
+                name=new_name,
+                metadata=metadata,
+                messages=changes["messages"] if "messages" in changes else old.messages,
+                owner_id=owner if sets_owner else old.owner_id,
+                updated_at=max(self.clock.now_ms(), old.updated_at + 1),
+            )
+            data.remove(old)
+            data.add(record)
+            return record
+
+    def delete(self, tenant_key: str, record_id: str) -> Record:
+        """Remove the tenant's record with that id (404 if there is none) and return it."""
+        with self._lock:
+            record = self.get(tenant_key, record_id)
+            self._tenants[tenant_key].remove(record)
+            self._removed(tenant_key, [record.id])
+            return record
+
+    def delete_many(self, tenant_key: str, record_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Remove the tenant's records among `record_ids` at once: (deleted ids, ids not found)."""
+        deleted: list[str] = []
+        missing: list[str] = []
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            for record_id in dict.fromkeys(record_ids):
+                record = data.by_id.get(record_id) if data is not None else None
+                if record is None:
+                    missing.append(record_id)
+                else:
+                    data.remove(record)
+                    deleted.append(record_id)
+            if deleted:
+                self._removed(tenant_key, deleted)
+        return deleted, missing
+
+    def edit_metadata(
+        self,
+        tenant_key: str,
+        change: Callable[[Record], dict[str, Any]],
+        *,
+        record_ids: Iterable[str] | None = None,
+        record_type: str | None = None,
+        matches: Callable[[Record], bool] | None = None,
+        dry_run: bool = False,
+        max_records: int | None = None,
+    ) -> list[MetadataEdit]:
+        """Give many records new metadata, all or none, in one step under the lock.
+
+        Selects the records with `record_ids` (unknown ones are skipped), or else those of
+        `record_type` (every type when None) that pass `matches`, newest first. `change(record)`
+        returns a record's new metadata; if it raises, or the selection exceeds `max_records`,
+        nothing changes. A record whose metadata stays equal keeps its updatedAt; a string
+        `ownerId` that the change sets moves the record's owner, as on create.
+        """
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            if data is None:
+                return []
+            if record_ids is not None:
+                selected = [data.by_id[i] for i in dict.fromkeys(record_ids) if i in data.by_id]
+            else:
+                index = data.all if record_type is None else data.by_type.get(record_type)
+                newest_first = reversed(index.orders["createdAt"]) if index is not None else ()
+                selected = [r for r in newest_first if matches is None or matches(r)]
+            if max_records is not None and len(selected) > max_records:
+                raise InvalidRequest(
+                    f"The edit selects {len(selected)} records; at most {max_records} can be edited at once",
+                    details=[{"path": "", "message": "narrow the selector"}],
+                )
+            now = self.clock.now_ms()
+            edits = [self._edited(record, change(record), now) for record in selected]
+            if not dry_run:
+                for edit in edits:
+                    if edit.changed:
+                        data.remove(edit.before)
+                        data.add(edit.after)
+            return edits
+
+    @staticmethod
+    def _edited(record: Record, metadata: dict[str, Any], now: int) -> MetadataEdit:
+        if metadata == record.metadata:
+            return MetadataEdit(record, record)
+        owner = metadata.get("ownerId")
+        sets_owner = isinstance(owner, str) and owner != record.metadata.get("ownerId")
+        after = replace(
+            record,
+            metadata=metadata,
+            owner_id=owner if sets_owner else record.owner_id,
+            updated_at=max(now, record.updated_at + 1),
+        )
+        return MetadataEdit(record, after)
+
+    # -- many records ---------------------------------------------------------------------
+
+    def list(self, tenant_key: str, query: ListQuery) -> Page:
+        """One page of the tenant's records matching `query`, in its order, from its cursor."""
+        fingerprint = query.fingerprint(tenant_key)
+        position = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        if position is not None:
+            _check_key_shape(position.key, query.sort_by)
+        with self._lock:
+            order = self._order(tenant_key, query)
+            predicate = self._predicate(order, query)
+            if order is None:
+                return Page([], 0, False, False, None, None, 0 if query.include_count else None)
+            backward = query.backward and position is not None
+            found = list(_take(_walk(order, query.descending, position, backward), predicate, query.limit + 1))
+            extra = len(found) > query.limit
+            if backward and not extra:
+                # Fewer than a page before the position (records were deleted): the first page.
+                backward, position = False, None
+                found = list(_take(_walk(order, query.descending, None, False), predicate, query.limit + 1))
+                extra = len(found) > query.limit
+            records = found[: query.limit]
+            if backward:
+                records.reverse()
+                offset = max(position.offset - len(records), 0)
+                has_more, has_prev = True, extra
+            else:
+                offset = position.offset + 1 if position else 0
+                has_more, has_prev = extra, offset > 0
+            total = None
+            if query.include_count:
+                total = len(order) if predicate is None else sum(1 for r in order if predicate(r))
+        key = SORT_KEYS[query.sort_by]
+        return Page(
+            records=records,
+            offset=offset,
+            has_more=has_more and bool(records),
+            has_prev=has_prev and bool(records),
+            next_position=CursorPosition(key(records[-1]), offset + len(records) - 1) if has_more and records else None,
+            prev_position=CursorPosition(key(records[0]), offset) if has_prev and records else None,
+            total=total,
+        )
+
+    def matching(self, tenant_key: str, query: ListQuery) -> list[Record]:
+        """Every record of the tenant matching `query`'s filters, in its order (no paging)."""
+        with self._lock:
+            order = self._order(tenant_key, query)
+            predicate = self._predicate(order, query)
+            if order is None:
+                return []
+            return list(_take(_walk(order, query.descending, None, False), predicate, None))
+
+    def of_type(self, tenant_key: str, record_type: str) -> list[Record]:
+        """The tenant's records of one type, newest first, read from the type's own index."""
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            index = data.by_type.get(record_type) if data is not None else None
+            return list(reversed(index.orders["createdAt"])) if index is not None else []
+
+    def records_of(self, tenant_key: str) -> list[Record]:
+        """Every record of the tenant, oldest first."""
+        with self._lock:
+            data = self._tenants.get(tenant_key)
+            return list(data.all.orders["createdAt"]) if data else []
+
+    def tenant_keys(self) -> list[str]:
+        with self._lock:
+            return [key for key, data in self._tenants.items() if data.by_id]
+
+    def clear(self, tenant_key: str | None = None) -> None:
+        """Forget every record (of one tenant, when named)."""
+        with self._lock:
+            if tenant_key is None:
+                self._tenants.clear()
+            else:
+                self._tenants.pop(tenant_key, None)
+            self._removed(tenant_key, None)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _predicate(self, order: SortedKeyList | None, query: ListQuery) -> Callable[[Record], bool] | None:
+        """`query`'s filters as one test; with `distinct`, also "is the newest of its value"."""
+        predicate = query.predicate(self.clock.now_ms())
+        distinct_key = query.distinct_key()
+        if distinct_key is None or order is None:
+            return predicate
+        kept = keep_distinct((r for r in order if predicate is None or predicate(r)), distinct_key)
+        return lambda record: record.id in kept
+
+    def _order(self, tenant_key: str, query: ListQuery) -> SortedKeyList | None:
+        data = self._tenants.get(tenant_key)
+        if data is None:
+            return None
+        index = data.all if query.type is None else data.by_type.get(query.type)
+        return index.orders[query.sort_by] if index is not None else None
+
+    def _check_quota(self, tenant_key: str) -> None:
+        data = self._tenants.get(tenant_key)
+        held = len(data.by_id) if data is not None else 0
+        if self.max_records_per_tenant is not None and held >= self.max_records_per_tenant:
+            raise QuotaExceeded(
+                f"Record limit reached: a tenant may hold at most {self.max_records_per_tenant} records "
+                "in this sandbox (--max-records-per-tenant); delete some first")
+        if self.max_tenants is not None and held == 0:
+            tenants = sum(1 for other in self._tenants.values() if other.by_id)
+            if tenants >= self.max_tenants:
+                raise QuotaExceeded(
+                    f"Tenant limit reached: this sandbox holds records of {tenants} tenants, its limit "
+                    "(--max-tenants); reset a tenant through /__admin first")
+
+    @staticmethod
+    def _check_free(data: _TenantData, record_type: str, name: str) -> None:
+        if (record_type, name) in data.by_type_name:
+            raise Conflict(
+                f"A record of type '{_shorten(record_type)}' named '{_shorten(name)}' already exists",
+                existingId=data.by_type_name[(record_type, name)],
+            )
+
+
+def _walk(order: SortedKeyList, descending: bool, position: CursorPosition | None, backward: bool) -> Iterator[Record]:
+    """Records in page order after `position` (or, going backward, before it, nearest first)."""
+    if position is None:
+        return reversed(order) if descending else iter(order)
+    toward_lower = descending != backward
+    if toward_lower:
+        return order.irange_key(max_key=position.key, inclusive=(True, False), reverse=True)
+    return order.irange_key(min_key=position.key, inclusive=(False, True))
+
+
+def _take(records: Iterable[Record], predicate: Callable[[Record], bool] | None, count: int | None) -> Iterator[Record]:
+    taken = 0
+    for record in records:
+        if predicate is None or predicate(record):
+            yield record
+            taken += 1
+            if count is not None and taken >= count:
+                return
+
+
+def _check_key_shape(key: tuple, sort_by: str) -> None:
+    if len(key) != 2 or not isinstance(key[0], _KEY_TYPES[sort_by]) or not isinstance(key[1], int):
+        raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "malformed position"}])
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,351 @@
+"""The sandbox: settings plus every piece of state a running server holds, and the control
+operations on it: load fixtures, reset (everything, or one tenant), export the state.
+
+Fixtures loaded (at start or at runtime) form the baseline that a reset goes back to. Every
+control operation can be scoped to one tenant, and then touches nothing of any other tenant.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from mock_runtype.model.clock import Clock, IdSource, format_timestamp, tenant_scope
+from mock_runtype.model.executions import Executions
+from mock_runtype.sandbox.fixtures import Fixture, FixtureError, Problem, SeedRecord
+from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.sandbox.journal import DEFAULT_LIMIT, Journal
+from mock_runtype.model.records import Record
+from mock_runtype.sandbox.scenarios import Scenario, Scenarios
+from mock_runtype.model.store import Store
+from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenancy, Tenant, open_tenant
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_RECORDS_PER_TENANT = 100_000
+DEFAULT_MAX_TENANTS = 1_000
+
+
+@dataclass
+class Settings:
+    """What can be configured (flags, environment or fixtures)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    strict_auth: bool = False
+    seed: int | None = None
+    clock_start_ms: int | None = None
+    check_responses: bool = False  # check every response against the OpenAPI document (500 on a mismatch)
+    admin_token: str | None = None
+    journal_limit: int = DEFAULT_LIMIT
+    max_records_per_tenant: int = DEFAULT_MAX_RECORDS_PER_TENANT
+    max_tenants: int = DEFAULT_MAX_TENANTS  # tenants holding records at once
+    idle_timeout_s: int = 30  # an idle keep-alive connection is closed after this long
+    request_timeout_s: int = 10  # a request whose headers and body take longer to arrive is dropped
+    max_connections: int = 2000  # open connections at once; more wait in the listen backlog
+    fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
+    # How `mock-runtype serve` runs (mock_runtype/config.py reads them from flags and environment).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+    log_format: str = "text"  # or "json": one JSON object per line
+    quiet: bool = False  # only warnings and errors: no access log
+    cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
+
+
+class Sandbox:
+    """State of one server: the store, flow executions over its records, who may call, the clock
+    and the id source, the scenarios, the request journal and the fixtures that define a reset."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.clock = Clock(self.settings.clock_start_ms)
+        self.ids = IdSource(self.settings.seed)
+        self.store = Store(self.clock, self.ids, max_records_per_tenant=self.settings.max_records_per_tenant,
+                           max_tenants=self.settings.max_tenants)
+        self.executions = Executions(self.store)
+        self.tenancy = Tenancy(strict=self.settings.strict_auth)
+        self.scenarios = Scenarios(self.clock, lambda: self.ids.seed)
+        self.journal = Journal(self.settings.journal_limit)
+        self.fixtures: list[Fixture] = []
+        self._control = threading.RLock()
+
+    # -- fixtures ---------------------------------------------------------------------------
+
+    def declared_tenants(self) -> set[str]:
+        """API keys the loaded fixtures declare (records of later documents may name them)."""
+        with self._control:
+            return {t.api_key for f in self.fixtures for t in f.tenants}
+
+    def load(self, fixture: Fixture) -> dict[str, Any]:
+        """Apply a checked fixture and add it to the baseline, all or nothing.
+
+        A document already loaded (same text, same scope) is not loaded twice. Raises
+        FixtureError (409) if it clashes with the baseline or the live state.
+        """
+        with self._control, bulk_load():
+            if any(loaded.digest == fixture.digest for loaded in self.fixtures):
+                return {"loaded": False, "alreadyLoaded": True, "source": fixture.source}
+            self._check_against_baseline(fixture)
+            self._pin(fixture)
+            with self.store.exclusive():
+                self._check_against_live(fixture)
+                self._apply(fixture)
+            self.fixtures.append(fixture)
+        return {
+            "loaded": True,
+            "source": fixture.source,
+            "scope": fixture.scope,
+            "tenants": sorted(fixture.tenant_keys()),
+            "records": len(fixture.records),
+            "scenarios": len(fixture.scenarios),
+        }
+
+    def _check_against_baseline(self, fixture: Fixture) -> None:
+        declared = {t.api_key: t for f in self.fixtures for t in f.tenants}
+        seeded = {(r.tenant, r.fields["type"], r.fields["name"]): f.source for f in self.fixtures for r in f.records}
+        ids = {(r.tenant, r.id): f.source for f in self.fixtures for r in f.records if r.id}
+        problems = []
+        for index, tenant in enumerate(fixture.tenants):
+            if tenant.api_key in declared and declared[tenant.api_key] != tenant:
+                problems.append(fixture.problem(["tenants", index], "tenant is already declared differently by an earlier fixture"))
+        for index, record in enumerate(fixture.records):
+            source = seeded.get((record.tenant, record.fields["type"], record.fields["name"]))
+            if source:
+                problems.append(fixture.problem(["records", index, "name"], f"duplicate record: {source} already seeds this type and name"))
+            if record.id and (record.tenant, record.id) in ids:
+                problems.append(fixture.problem(["records", index, "id"], f"duplicate id: {ids[(record.tenant, record.id)]} already seeds it"))
+        problems += self._scenario_clashes(fixture, self._baseline_scenario_names(fixture.scope))
+        if problems:
+            raise FixtureError(problems, status=409)
+
+    def _check_against_live(self, fixture: Fixture) -> None:
+        problems = []
+        for index, record in enumerate(fixture.records):
+            if self.store.find_by_name(record.tenant, record.fields["type"], record.fields["name"]):
+                problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
+            elif self.store.has_id(record.tenant, record.id):
+                problems.append(fixture.problem(["records", index, "id"], "a record with this id already exists"))
+        problems += self._scenario_clashes(fixture, self._live_scenario_names(fixture.scope))
+        if problems:
+            raise FixtureError(problems, status=409)
+
+    def _baseline_scenario_names(self, scope: str | None) -> set[str]:
+        return {spec["name"] for f in self.fixtures if f.scope == scope for spec in f.scenarios}
+
+    def _live_scenario_names(self, scope: str | None) -> set[str]:
+        return {spec["name"] for spec in self.scenarios.specs(scope)}
+
+    @staticmethod
+    def _scenario_clashes(fixture: Fixture, taken: set[str]) -> list[Problem]:
+        return [fixture.problem(["scenarios", index, "name"], f"a scenario named '{spec['name']}' already exists")
+                for index, spec in enumerate(fixture.scenarios) if spec.get("name") in taken]
+
+    def _pin(self, fixture: Fixture) -> None:
+        """Fix the ids and times a fixture leaves open, so that a reset rebuilds the same state."""
+        clock_ms = fixture.settings.get("clock")
+        # The document's own seed, which it applies only later, decides its ids as much as the server's.
+        ids = IdSource(fixture.settings["seed"]) if "seed" in fixture.settings else self.ids
+        for record in fixture.records:
+            now = clock_ms if clock_ms is not None else self.clock.now_ms(record.tenant)
+            if record.id is None:
+                record.id = ids.derived_id(record.tenant, record.fields["type"], record.fields["name"])
+            if record.created_at is None:  # a record is not updated before it exists
+                record.created_at = now if record.updated_at is None else min(now, record.updated_at)
+            record.updated_at = record.created_at if record.updated_at is None else record.updated_at
+            for kind, items in (("result", record.results), ("step", record.step_results)):
+                for index, item in enumerate(items):
+                    item.setdefault("id", ids.derived_id(record.tenant, record.id, kind, str(index)))
+                    item.setdefault("createdAt", format_timestamp(record.created_at))
+        names = {spec["name"] for spec in fixture.scenarios if spec.get("name")}
+        names |= self._baseline_scenario_names(fixture.scope) | self._live_scenario_names(fixture.scope)
+        for index, spec in enumerate(fixture.scenarios):
+            if not spec.get("name"):
+                number = index + 1
+                while f"scenario-{number}" in names:
+                    number += 1
+                spec["name"] = f"scenario-{number}"
+                names.add(spec["name"])
+
+    def _apply(self, fixture: Fixture, tenant_key: str | None = None) -> None:
+        """Apply a pinned fixture: all of it, or only what concerns one tenant (for its reset)."""
+        settings = fixture.settings
+        if tenant_key is None:
+            if "strictAuth" in settings:
+                self.tenancy.strict = settings["strictAuth"]
+            if "seed" in settings:
+                self.ids.reseed(settings["seed"])
+            if "journalLimit" in settings:
+                self.journal.resize(settings["journalLimit"])
+            if "clock" in settings:
+                self._set_clock(settings["clock"], fixture.scope)
+            for tenant in fixture.tenants:
+                self.tenancy.register(tenant)
+        elif fixture.scope == tenant_key and "clock" in settings:
+            self._set_clock(settings["clock"], tenant_key)
+        for record in fixture.records:
+            if tenant_key is None or record.tenant == tenant_key:
+                self._seed_record(record)
+        if tenant_key is None or fixture.scope == tenant_key:
+            for spec in fixture.scenarios:
+                self.scenarios.add(spec, fixture.scope)
+
+    def _set_clock(self, ms: int | None, tenant_key: str | None) -> None:
+        if ms is None:
+            self.clock.release(tenant_key)
+        else:
+            self.clock.set(ms, tenant_key)
+
+    def _seed_record(self, seed: SeedRecord) -> None:
+        with tenant_scope(seed.tenant):
+            record = self.store.create(
+                self.tenant(seed.tenant), seed.fields, record_id=seed.id, created_at=seed.created_at,
+                updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
+                capped=False,
+            )
+            for result in seed.results:
+                self.executions.add_result(seed.tenant, record.id, result)
+            for step in seed.step_results:
+                self.executions.add_step_result(seed.tenant, record.id, step)
+
+    def tenant(self, api_key: str) -> Tenant:
+        """The registered tenant with this key, or the open-mode tenant it stands for."""
+        return self.tenancy.get(api_key) or open_tenant(api_key)
+
+    def add_scenario(self, spec: dict[str, Any], tenant_key: str | None = None) -> Scenario:
+        """Add a scenario at runtime (for one tenant, when named); 409 if its name is taken.
+
+        Taken with the control lock, so that it cannot slip between a load's or a reset's check
+        of scenario names and the adding of theirs, which would then fail halfway through.
+        """
+        with self._control:
+            return self.scenarios.add(spec, tenant_key)
+
+    # -- reset ------------------------------------------------------------------------------
+
+    def reset(self, tenant_key: str | None = None) -> None:
+        """Back to the state the fixtures define: everything, or one tenant alone (its records and
+        results, its journal entries, its scenarios and counters, its clock and id sequence)."""
+        with self._control, self.store.exclusive(), bulk_load():
+            if tenant_key is None:
+                self.store.clear()
+                self.tenancy.clear()
+                self.tenancy.strict = self.settings.strict_auth
+                self.ids.reseed(self.settings.seed)
+                self.clock.reset(self.settings.clock_start_ms)
+                self.journal.clear()
+                self.journal.resize(self.settings.journal_limit)
+                self.scenarios.clear()
+            else:
+                self.store.clear(tenant_key)
+                self._restore_registration(tenant_key)
+                self.ids.restart(tenant_key)
+                self.clock.release(tenant_key)
+                self.journal.clear(tenant_key)
+                self.scenarios.clear(tenant_key)
+            for fixture in self.fixtures:
+                self._apply(fixture, tenant_key)
+
+    def _restore_registration(self, tenant_key: str) -> None:
+        """Register the tenant as the fixtures declare it (all declarations agree), or not at all
+        when none does: in one step, so that no request sees it unregistered in between."""
+        declared = [t for f in self.fixtures for t in f.tenants if t.api_key == tenant_key]
+        if declared:
+            self.tenancy.register(declared[0])
+        else:
+            self.tenancy.unregister(tenant_key)
+
+    def forget_fixtures(self, tenant_key: str | None = None) -> int:
+        """Drop fixtures from the baseline (only those loaded for one tenant, when named), then
+        reset (that tenant). Returns how many went."""
+        with self._control:
+            kept = [f for f in self.fixtures if tenant_key is not None and f.scope != tenant_key]
+            dropped = len(self.fixtures) - len(kept)
+            self.fixtures = kept
+            self.reset(tenant_key)
+            return dropped
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_state(self, tenant_key: str | None = None) -> dict[str, Any]:
+        """The state as a fixture document that loads back (into a fresh server, or scoped to the
+        same tenant once its fixtures are forgotten) to the same records, results, tenants and scenarios."""
+        with self._control, self.store.exclusive():
+            if tenant_key is None:
+                registered = [t.api_key for t in self.tenancy.registered()]
+                keys = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
+                settings: dict[str, Any] = {"strictAuth": self.tenancy.strict, "journalLimit": self.journal.limit}
+                if self.ids.seed is not None:
+                    settings["seed"] = self.ids.seed
+                if self.clock.controlled:
+                    settings["clock"] = format_timestamp(self.clock.now_ms(None))
+                # A tenant's own scenarios come before the server-wide ones: first, they still do.
+                scenarios = self._scoped_scenarios_as_server_wide() + self.scenarios.specs(None)
+            else:
+                keys = [tenant_key]
+                settings = {}
+                if self.clock.has_own_clock(tenant_key):
+                    settings["clock"] = format_timestamp(self.clock.now_ms(tenant_key))
+                scenarios = self.scenarios.specs(tenant_key)
+            records = [self._record_to_fixture(r, results) for key in keys
+                       for results in [self._results_by_record(key)] for r in self.store.records_of(key)]
+            document: dict[str, Any] = {}
+            if settings:
+                document["settings"] = settings
+            document["tenants"] = [_tenant_to_fixture(self.tenant(key)) for key in keys]
+            document["records"] = records
+            document["scenarios"] = scenarios
+            return document
+
+    def _scoped_scenarios_as_server_wide(self) -> list[dict[str, Any]]:
+        """Tenant-scoped scenarios, written as server-wide ones matching their tenant."""
+        taken = {spec["name"] for spec in self.scenarios.specs(None)}
+        converted = []
+        for tenant_key in self.scenarios.scopes():
+            for spec in self.scenarios.specs(tenant_key):
+                name, number = spec["name"], 2
+                while name in taken:
+                    name, number = f"{spec['name']}-{number}", number + 1
+                taken.add(name)
+                converted.append({**spec, "name": name, "when": {**(spec.get("when") or {}), "tenant": tenant_key}})
+        return converted
+
+    def _results_by_record(self, tenant_key: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        exported = self.executions.export(tenant_key)
+        grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for kind in ("results", "stepResults"):
+            for item in exported[kind]:
+                entry = {k: v for k, v in item.items() if k != "recordId"}
+                grouped.setdefault(item["recordId"], {"results": [], "stepResults": []})[kind].append(entry)
+        return grouped
+
+    @staticmethod
+    def _record_to_fixture(record: Record, results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"tenant": record.tenant, "id": record.id, "type": record.type, "name": record.name,
+                               "metadata": record.metadata}
+        if record.messages is not None:
+            out["messages"] = record.messages
+        if record.owner_id is not None or isinstance(record.metadata.get("ownerId"), str):
+            out["ownerId"] = record.owner_id
+        if record.product_surface_id is not None:
+            out["productSurfaceId"] = record.product_surface_id
+        out["createdAt"] = format_timestamp(record.created_at)
+        out["updatedAt"] = format_timestamp(record.updated_at)
+        for kind, items in results.get(record.id, {}).items():
+            if items:
+                out[kind] = items
+        return out
+
+    # -- clock ------------------------------------------------------------------------------
+
+    def clock_json(self, tenant_key: str | None = None) -> dict[str, Any]:
+        """`{"now", "controlled"}` for the server, or for one tenant."""
+        return {"now": format_timestamp(self.clock.now_ms(tenant_key)), "controlled": self.clock.controlled_for(tenant_key)}
+
+
+def _tenant_to_fixture(tenant: Tenant) -> dict[str, Any]:
+    out: dict[str, Any] = {"apiKey": tenant.api_key, "organizationId": tenant.organization_id, "userId": tenant.user_id}
+    if tenant.permissions != ALL_PERMISSIONS:
+        out["permissions"] = sorted(tenant.permissions)
+    return out

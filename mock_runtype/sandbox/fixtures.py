@@ -1,0 +1,420 @@
+"""Fixture documents: reading YAML or JSON, checking it against `schemas/fixture.json` and the
+rules the API enforces, and reporting every problem with its file, line and path.
+
+`read_fixture(path)` / `parse_fixture(text, source)` give a checked `Fixture` or raise
+FixtureError listing every problem; nothing is applied here. The Sandbox applies a Fixture (all of
+it or, for a reset, one tenant's part) after pinning the ids and times it leaves open, so that a
+reset rebuilds exactly the same state. Pure Python, no web framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from mock_runtype.model.clock import parse_timestamp
+from mock_runtype.model.errors import InvalidRequest
+from mock_runtype.model.executions import TIMESTAMP_FIELDS
+from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size
+from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
+from mock_runtype.model.validation import format_path, schema_problems
+
+if TYPE_CHECKING:
+    import yaml
+
+SERVER_WIDE_SETTINGS = ("strictAuth", "seed", "journalLimit")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a fixture document."""
+
+    source: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "message": self.message}
+
+
+class FixtureError(InvalidRequest):
+    """A fixture document that cannot be loaded; `problems` says every reason. 400, or 409 when
+    it clashes with what the running server holds."""
+
+    def __init__(self, problems: list[Problem], status: int = 400) -> None:
+        self.problems = problems
+        self.status = status
+        super().__init__(
+            f"Invalid fixture document ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
+            details=[p.to_json() for p in problems],
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+@dataclass
+class SeedRecord:
+    """A record a fixture seeds, with the fields the store's `create` takes."""
+
+    tenant: str
+    fields: dict[str, Any]
+    id: str | None
+    created_at: int | None
+    updated_at: int | None
+    product_surface_id: str | None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    step_results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Fixture:
+    """A checked fixture document. `scope` is the tenant it was loaded for (None: server-wide)."""
+
+    source: str
+    scope: str | None
+    digest: str
+    settings: dict[str, Any]
+    tenants: list[Tenant]
+    records: list[SeedRecord]
+    scenarios: list[dict[str, Any]]
+    lines: dict[tuple, int] = field(default_factory=dict, repr=False)
+
+    def tenant_keys(self) -> set[str]:
+        keys = {t.api_key for t in self.tenants} | {r.tenant for r in self.records}
+        return keys | ({self.scope} if self.scope else set())
+
+    def problem(self, path: list[Any], message: str) -> Problem:
+        """A problem found later (against the server's state), placed at its line."""
+        return Problem(self.source, _line(self.lines, path), format_path(path), message)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def read_fixture(path: str | Path, *, scope: str | None = None, known_tenants: set[str] | frozenset[str] = frozenset()) -> Fixture:
+    """Read and check the fixture file at `path` (YAML or JSON)."""
+    source = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as error:
+        raise FixtureError([Problem(source, None, "", f"cannot read the file: {error.strerror or error}")]) from None
+    except UnicodeDecodeError as error:
+        raise FixtureError([Problem(source, None, "", f"not UTF-8 text (byte {error.start})")]) from None
+    return parse_fixture(text, source, scope=scope, known_tenants=known_tenants)
+
+
+def parse_fixture(
+    text: str,
+    source: str = "<fixture>",
+    *,
+    scope: str | None = None,
+    known_tenants: set[str] | frozenset[str] = frozenset(),
+) -> Fixture:
+    """Check a fixture document given as YAML or JSON text.
+
+    `scope` is the tenant a document is loaded for (`?tenant=`); `known_tenants` are the API keys
+    that earlier documents declared, which records may name too.
+    """
+    data, lines = _parse_yaml(text, source)
+    problems = [Problem(source, _line(lines, path), format_path(path), message)
+                for path, message in schema_problems("fixture", data)]
+    if problems:
+        raise FixtureError(problems)
+    checker = _Checker(source, lines, scope, known_tenants)
+    fixture = checker.check(data)
+    fixture.lines = lines
+    if checker.problems:
+        raise FixtureError(checker.problems)
+    fixture.digest = hashlib.sha256(f"{scope}\n{text}".encode()).hexdigest()
+    return fixture
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _NotPlain(Exception):
+    """The document has what only PyYAML's constructor reads right: an anchor used twice, a merge
+    key, a tag on a mapping or sequence, a key that is not a string, a duplicate key, a scalar
+    its constructor refuses."""
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """The document and the line (1-based) of every path in it; YAML problems become FixtureError.
+
+    A plain document (JSON, or YAML without the features `_NotPlain` lists) is built in the same
+    walk over libyaml's nodes that notes the lines, about twice as fast as PyYAML's constructor
+    and to the same values; any other goes through the constructor, which also words its problems.
+    PyYAML is imported on the first document, not when the server starts.
+    """
+    import yaml
+
+    # libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        try:
+            return _read_nodes(loader_class(text), _plain_document)
+        except _NotPlain:
+            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        message = " ".join(part for part in (error.context, error.problem) if part)
+        raise FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")]) from None
+    except yaml.YAMLError as error:
+        raise FixtureError([Problem(source, None, "", f"YAML error: {error}")]) from None
+
+
+def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
+    """`read(loader, root node)` of the loader's document (an empty document is `{}`)."""
+    try:
+        node = loader.get_single_node()
+        return ({}, {}) if node is None else read(loader, node)
+    finally:
+        loader.dispose()
+
+
+def _constructed_document(loader: Any, node: yaml.Node, source: str) -> tuple[Any, dict[tuple, int]]:
+    lines: dict[tuple, int] = {}
+    duplicates: list[Problem] = []
+    _index_lines(loader, node, (), lines, duplicates, source)
+    if duplicates:
+        raise FixtureError(duplicates)
+    return loader.construct_document(node), lines
+
+
+def _plain_document(loader: Any, node: yaml.Node) -> tuple[Any, dict[tuple, int]]:
+    lines: dict[tuple, int] = {}
+    return _plain_value(loader, node, (), lines, set()), lines
+
+
+def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int], collections: set[int]) -> Any:
+    """What PyYAML's safe constructor makes of `node`, noting the line of each path; _NotPlain
+    where it might differ."""
+    lines[path] = node.start_mark.line + 1
+    if node.id == "scalar":
+        if node.tag == _STR_TAG:
+            return node.value
+        try:
+            return loader.construct_object(node)
+        except Exception:  # the constructor redoes it, and raises, in its own order
+            raise _NotPlain from None
+    if id(node) in collections:  # an alias: the constructor shares the object
+        raise _NotPlain
+    collections.add(id(node))
+    if node.id == "mapping" and node.tag == _MAP_TAG:
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key_node.id != "scalar" or key_node.tag != _STR_TAG or key in mapping:
+                raise _NotPlain
+            child = (*path, key)
+            if value_node.tag == _STR_TAG and value_node.id == "scalar":  # the common case, without a call
+                mapping[key] = value_node.value
+            else:
+                mapping[key] = _plain_value(loader, value_node, child, lines, collections)
+            lines[child] = key_node.start_mark.line + 1  # a path's line is its key's
+        return mapping
+    if node.id == "sequence" and node.tag == _SEQ_TAG:
+        return [_plain_value(loader, item, (*path, index), lines, collections) for index, item in enumerate(node.value)]
+    raise _NotPlain
+
+
+def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int],
+                 duplicates: list[Problem], source: str) -> None:
+    lines[path] = node.start_mark.line + 1
+    if node.id == "mapping":
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == _STR_TAG:
+                key = key_node.value  # the common case, without the constructor's cost
+            else:
+                key = loader.construct_object(key_node, deep=True) if key_node.id == "scalar" else None
+            if key in seen:
+                duplicates.append(Problem(source, key_node.start_mark.line + 1, format_path([*path, key]),
+                                          f"duplicate key '{key}'"))
+            seen.add(key)
+            _index_lines(loader, value_node, (*path, key), lines, duplicates, source)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif node.id == "sequence":
+        for index, item in enumerate(node.value):
+            _index_lines(loader, item, (*path, index), lines, duplicates, source)
+
+
+def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:
+    """The line of `path`, or of its nearest ancestor that the document has."""
+    parts = tuple(path)
+    while parts not in lines and parts:
+        parts = parts[:-1]
+    return lines.get(parts)
+
+
+# -- checking the rules the schema cannot say --------------------------------------------
+
+
+class _Checker:
+    def __init__(self, source: str, lines: dict[tuple, int], scope: str | None, known: set[str] | frozenset[str]) -> None:
+        self.source = source
+        self.lines = lines
+        self.scope = scope
+        self.known = set(known) | ({scope} if scope else set())
+        self.problems: list[Problem] = []
+
+    def problem(self, path: list[Any], message: str) -> None:
+        self.problems.append(Problem(self.source, _line(self.lines, path), format_path(path), message))
+
+    def check(self, data: dict[str, Any]) -> Fixture:
+        settings = self._settings(data.get("settings") or {})
+        tenants = self._tenants(data.get("tenants") or [])
+        records = self._records(data.get("records") or [])
+        scenarios = self._scenarios(data.get("scenarios") or [])
+        return Fixture(self.source, self.scope, "", settings, tenants, records, scenarios)
+
+    def _settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        out = dict(settings)
+        if self.scope is not None:
+            for name in SERVER_WIDE_SETTINGS:
+                if name in settings:
+                    self.problem(["settings", name], "is server-wide: load it without ?tenant=")
+        if settings.get("clock") is not None:
+            out["clock"] = self._timestamp(["settings", "clock"], settings["clock"])
+        return out
+
+    def _tenants(self, entries: list[dict[str, Any]]) -> list[Tenant]:
+        tenants = []
+        seen: set[str] = set()
+        for index, entry in enumerate(entries):
+            key = entry["apiKey"]
+            if key in seen:
+                self.problem(["tenants", index, "apiKey"], f"tenant '{key}' is listed twice")
+            if self.scope is not None and key != self.scope:
+                self.problem(["tenants", index, "apiKey"], "a document loaded for one tenant may declare only that tenant")
+            seen.add(key)
+            derived = open_tenant(key)
+            tenants.append(Tenant(
+                api_key=key,
+                organization_id=entry.get("organizationId", derived.organization_id),
+                user_id=entry.get("userId", derived.user_id),
+                permissions=frozenset(entry.get("permissions", ALL_PERMISSIONS)),
+            ))
+        self.known |= seen
+        return tenants
+
+    def _records(self, entries: list[dict[str, Any]]) -> list[SeedRecord]:
+        records = []
+        names: dict[tuple[str, str, str], int] = {}
+        ids: dict[tuple[str, str], int] = {}
+        for index, entry in enumerate(entries):
+            path = ["records", index]
+            tenant = entry.get("tenant", self.scope)
+            if tenant is None:
+                self.problem([*path, "tenant"], "'tenant' is required (an apiKey listed under tenants)")
+                continue
+            if self.scope is not None and tenant != self.scope:
+                self.problem([*path, "tenant"], "a document loaded for one tenant may seed only that tenant's records")
+            elif tenant not in self.known:
+                self.problem([*path, "tenant"], f"unknown tenant '{tenant}': list it under tenants first")
+            key = (tenant, entry["type"], entry["name"])
+            if key in names:
+                self.problem([*path, "name"], f"duplicate record: type '{entry['type']}' and name '{entry['name']}'"
+                                              f" are already used by records[{names[key]}]")
+            names.setdefault(key, index)
+            if "id" in entry:
+                if (tenant, entry["id"]) in ids:
+                    self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant, entry['id'])]}]")
+                ids.setdefault((tenant, entry["id"]), index)
+            size = metadata_size(entry.get("metadata") or {})
+            if size > MAX_METADATA_BYTES:
+                self.problem([*path, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
+            created = self._timestamp([*path, "createdAt"], entry["createdAt"]) if "createdAt" in entry else None
+            updated = self._timestamp([*path, "updatedAt"], entry["updatedAt"]) if "updatedAt" in entry else None
+            if created is not None and updated is not None and updated < created:
+                self.problem([*path, "updatedAt"], "must not be before createdAt")
+            for kind in ("results", "stepResults"):
+                item_ids: set[str] = set()
+                for item_index, item in enumerate(entry.get(kind) or []):
+                    for moment in TIMESTAMP_FIELDS:
+                        if item.get(moment) is not None:
+                            self._timestamp([*path, kind, item_index, moment], item[moment])
+                    if "id" in item and item["id"] in item_ids:
+                        self.problem([*path, kind, item_index, "id"], "duplicate id within this record")
+                    item_ids.add(item.get("id", ""))
+                    if "recordId" in item and item["recordId"] != entry.get("id"):
+                        self.problem([*path, kind, item_index, "recordId"], "must be the record's id (or left out)")
+            records.append(SeedRecord(
+                tenant=tenant,
+                fields={name: entry[name] for name in ("type", "name", "metadata", "messages", "ownerId") if name in entry},
+                id=entry.get("id"),
+                created_at=created,
+                updated_at=updated,
+                product_surface_id=entry.get("productSurfaceId"),
+                results=[dict(r) for r in entry.get("results") or []],
+                step_results=[dict(s) for s in entry.get("stepResults") or []],
+            ))
+        return records
+
+    def _scenarios(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            name = entry.get("name")
+            if name is not None:
+                if name in names:
+                    self.problem(["scenarios", index, "name"], f"duplicate scenario name: already used by scenarios[{names[name]}]")
+                names.setdefault(name, index)
+            tenant = (entry.get("when") or {}).get("tenant")
+            if self.scope is not None and tenant not in (None, self.scope):
+                self.problem(["scenarios", index, "when", "tenant"], "a document loaded for one tenant may match only that tenant")
+        return [dict(entry) for entry in entries]
+
+    def _timestamp(self, path: list[Any], value: str) -> int | None:
+        try:
+            return parse_timestamp(value)
+        except ValueError as error:
+            self.problem(path, f"not a valid date-time: {error}")
+            return None
+
+
+def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None = None) -> dict[str, Any]:
+    """Check one scenario given as YAML or JSON text (POST /__admin/scenarios)."""
+    data, lines = _parse_yaml(text, source)
+    problems = [Problem(source, _line(lines, path), format_path(path), message)
+                for path, message in schema_problems("scenario", data)]
+    tenant = (data.get("when") or {}).get("tenant") if isinstance(data, dict) else None
+    if not problems and scope is not None and tenant not in (None, scope):
+        problems.append(Problem(source, _line(lines, ["when", "tenant"]), "when.tenant",
+                                "a scenario added for one tenant may match only that tenant"))
+    if problems:
+        raise FixtureError(problems)
+    return data
+
+
+def fixture_paths(flags: list[str] | None, environ_value: str | None) -> list[str]:
+    """The fixture files to load: `--fixtures` flags, else MOCK_RUNTYPE_FIXTURES (comma-separated)."""
+    if flags:
+        return list(flags)
+    return [part.strip() for part in (environ_value or "").split(",") if part.strip()]
+
+
+def read_fixtures(paths: list[str]) -> list[Fixture]:
+    """Read and check several files in order (a later one may name tenants an earlier one declares);
+    FixtureError lists the problems of every file."""
+    fixtures, problems, known = [], [], set()
+    for path in paths:
+        try:
+            fixture = read_fixture(path, known_tenants=known)
+        except FixtureError as error:
+            problems += error.problems
+            continue
+        known |= {t.api_key for t in fixture.tenants}
+        fixtures.append(fixture)
+    if problems:
+        raise FixtureError(problems)
+    return fixtures

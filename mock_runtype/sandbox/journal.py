@@ -1,0 +1,153 @@
+"""The request journal: what each tenant sent and what the sandbox answered, so a test can check it.
+
+Bounded per tenant (`limit` entries; the oldest go first), so one tenant under load never pushes
+another's entries out, and bounded in total (`total_limit`) by dropping the oldest entries of the
+tenant that has been quiet the longest. Entries keep raw bytes; they are decoded only when read.
+API keys are never shown: a tenant appears as its fingerprint, and so does the token in the
+`Authorization` header. Pure Python, no web framework.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict, deque
+from typing import Any, Callable
+
+from mock_runtype.model.clock import format_timestamp
+from mock_runtype.sandbox.exchange import Exchange, glob_regex, normalize_path
+from mock_runtype.model.tenancy import fingerprint
+
+DEFAULT_LIMIT = 1000
+TOTAL_LIMIT_FACTOR = 20
+BODY_PREVIEW_BYTES = 4096
+SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-authorization"})
+
+
+class Journal:
+    """The bounded, per-tenant log of exchanges."""
+
+    def __init__(self, limit: int = DEFAULT_LIMIT, total_limit: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self.limit = limit
+        self.total_limit = total_limit or limit * TOTAL_LIMIT_FACTOR
+        self._by_tenant: OrderedDict[str | None, deque[Exchange]] = OrderedDict()
+        self._size = 0
+        self._seq = 0
+
+    def resize(self, limit: int) -> None:
+        """Keep at most `limit` entries per tenant from now on (the newest stay)."""
+        with self._lock:
+            self.limit = limit
+            self.total_limit = limit * TOTAL_LIMIT_FACTOR
+            for key, entries in list(self._by_tenant.items()):
+                self._by_tenant[key] = deque(entries, maxlen=limit)
+            self._size = sum(len(entries) for entries in self._by_tenant.values())
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep an exchange (its bodies cut to what a preview shows, plus a byte to tell it was cut)."""
+        exchange.body = exchange.body[:BODY_PREVIEW_BYTES + 1]
+        exchange.response_body = exchange.response_body[:BODY_PREVIEW_BYTES + 1]
+        with self._lock:
+            self._seq += 1
+            exchange.seq = self._seq
+            entries = self._by_tenant.get(exchange.tenant_key)
+            if entries is None:
+                entries = self._by_tenant[exchange.tenant_key] = deque(maxlen=self.limit)
+            else:
+                self._by_tenant.move_to_end(exchange.tenant_key)
+            if len(entries) == entries.maxlen:
+                self._size -= 1
+            entries.append(exchange)
+            self._size += 1
+            while self._size > self.total_limit:
+                quietest_key, quietest = next(iter(self._by_tenant.items()))
+                quietest.popleft()
+                self._size -= 1
+                if not quietest:
+                    del self._by_tenant[quietest_key]
+
+    def entries(
+        self,
+        tenant_key: str | None = None,
+        *,
+        match: Callable[[Exchange], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Entries oldest first, as JSON-ready dicts: one tenant's when named, else everyone's."""
+        with self._lock:
+            if tenant_key is not None:
+                chosen = list(self._by_tenant.get(tenant_key, ()))
+            else:
+                chosen = sorted((e for entries in self._by_tenant.values() for e in entries), key=lambda e: e.seq)
+        return [entry_to_json(e) for e in chosen if match is None or match(e)]
+
+    def clear(self, tenant_key: str | None = None) -> int:
+        """Forget entries (one tenant's when named); returns how many went."""
+        with self._lock:
+            if tenant_key is None:
+                removed = self._size
+                self._by_tenant.clear()
+            else:
+                removed = len(self._by_tenant.pop(tenant_key, ()))
+            self._size -= removed
+            return removed
+
+
+def entry_filter(method: str | None = None, path: str | None = None, status: int | None = None) -> Callable[[Exchange], bool]:
+    """A test on entries: the method (any case), the path (a glob, as in scenarios) and the status."""
+    path_pattern = glob_regex(path, segments=True) if path else None
+
+    def admits(exchange: Exchange) -> bool:
+        return ((method is None or exchange.method.upper() == method.upper())
+                and (path_pattern is None or bool(path_pattern.match(normalize_path(exchange.path))))
+                and (status is None or exchange.status == status))
+
+    return admits
+
+
+def entry_to_json(exchange: Exchange) -> dict[str, Any]:
+    """An entry as `GET /__admin/requests` shows it."""
+    body, body_truncated = _preview(exchange.body, exchange.headers.get("content-type", ""))
+    response, response_truncated = _preview(exchange.response_body, exchange.response_type)
+    entry: dict[str, Any] = {
+        "id": exchange.seq,
+        "time": format_timestamp(exchange.time_ms),
+        "tenant": fingerprint(exchange.tenant_key) if exchange.tenant_key is not None else None,
+        "method": exchange.method,
+        "path": exchange.path,
+        "query": {name: values[0] if len(values) == 1 else values for name, values in exchange.query.items()},
+        "headers": {name: _masked(name, value) for name, value in exchange.headers.items()},
+        "body": body,
+        "status": exchange.status,
+        "response": response,
+        "scenarios": list(exchange.scenarios),
+        "violation": exchange.violation,
+    }
+    if body_truncated or response_truncated:
+        entry["truncated"] = [name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut]
+    if exchange.fault:
+        entry["fault"] = exchange.fault
+    return entry
+
+
+def _masked(name: str, value: str) -> str:
+    """A secret header shows its scheme and the token's fingerprint, never the token."""
+    if name.lower() not in SECRET_HEADERS:
+        return value
+    scheme, _, token = value.strip().partition(" ")
+    if token and scheme.lower() in ("bearer", "basic", "token"):
+        return f"{scheme} fp:{fingerprint(token.strip())}"
+    return f"fp:{fingerprint(value.strip())}"
+
+
+def _preview(raw: bytes, content_type: str) -> tuple[Any, bool]:
+    """A body as JSON when it is JSON, else as text; cut at BODY_PREVIEW_BYTES. (value, truncated)."""
+    if not raw:
+        return None, False
+    truncated = len(raw) > BODY_PREVIEW_BYTES
+    if not truncated and "json" in content_type:
+        try:
+            return json.loads(raw), False
+        except ValueError:
+            pass
+    return raw[:BODY_PREVIEW_BYTES].decode("utf-8", "replace"), truncated

@@ -1,0 +1,1 @@
+"""Running the app: the HTTP engine, the seam the app is served through, the access log."""

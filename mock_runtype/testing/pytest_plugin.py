@@ -1,0 +1,303 @@
+"""The pytest plugin: a sandbox for the session, a fresh tenant for every test.
+
+Installed with the package (entry point `pytest11: mock_runtype`; disable with `-p no:mock_runtype`).
+
+- `runtype_mock`: the test's handle on the sandbox: `url`, its own `api_key`, and the control API
+  scoped to that key (fixtures, journal, scenarios, clock, state, reset). Every test gets a new
+  key, so tests never see each other's data and need no global reset, also under pytest-xdist.
+- `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key
+  (the test is skipped when the SDK is not installed).
+- `@pytest.mark.runtype_fixtures("file.yaml", ...)`: load fixture files for one test; the tenants
+  they declare are reset to their fixture state before it, by tenant.
+- Contract violations: a test whose requests the sandbox answered with a validation error, an
+  unknown route or a wrong method fails (or warns: `--runtype-violations=warn`), listing them,
+  unless inside `runtype_mock.expect_errors()` or marked `@pytest.mark.runtype_expect_errors`.
+- `--runtype-url URL` (or `MOCK_RUNTYPE_URL`): use a running sandbox instead of starting one.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from mock_runtype.testing.helpers import (
+    AdminError,
+    Control,
+    ExpectedErrors,
+    LocalServer,
+    TenantControl,
+    Violation,
+    new_api_key,
+)
+
+URL_ENV = "MOCK_RUNTYPE_URL"
+ADMIN_TOKEN_ENV = "MOCK_RUNTYPE_ADMIN_TOKEN"
+VIOLATION_MODES = ("fail", "warn", "off")
+
+_mock_key = pytest.StashKey["RuntypeMock"]()
+
+
+class RuntypeContractWarning(UserWarning):
+    """A test's requests broke the API contract (issued instead of a failure in `warn` mode)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mock-runtype", "mock-runtype sandbox")
+    group.addoption(
+        "--runtype-url",
+        default=None,
+        help=f"use the mock-runtype server at this URL instead of starting one (env {URL_ENV})",
+    )
+    group.addoption(
+        "--runtype-admin-token",
+        default=None,
+        help=f"token for that server's control API when it was started with --admin-token (env {ADMIN_TOKEN_ENV})",
+    )
+    group.addoption(
+        "--runtype-violations",
+        choices=VIOLATION_MODES,
+        default=None,
+        help="what a test whose requests broke the API contract does: fail (default), warn or off",
+    )
+    parser.addini("runtype_violations", "fail (default), warn or off: see --runtype-violations", default="fail")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "runtype_fixtures(*paths): load these mock-runtype fixture files for this test"
+    )
+    config.addinivalue_line(
+        "markers",
+        "runtype_expect_errors: this test expects the sandbox to answer contract violations (400/404/405)",
+    )
+    mode = _violation_mode(config)
+    if mode not in VIOLATION_MODES:
+        raise pytest.UsageError(f"runtype_violations must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
+
+
+def _external_url(config: pytest.Config) -> str | None:
+    return config.getoption("--runtype-url") or os.environ.get(URL_ENV) or None
+
+
+def _violation_mode(config: pytest.Config) -> str:
+    return config.getoption("--runtype-violations") or config.getini("runtype_violations")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = _external_url(config)
+    where = f"the sandbox at {url}" if url else "its own sandbox on 127.0.0.1 when a test asks for one"
+    return f"mock-runtype: {where}; contract violations: {_violation_mode(config)}"
+
+
+class RuntypeMock(TenantControl):
+    """One test's view of the sandbox: its URL, its own API key, the control API for that key."""
+
+    def __init__(self, control: Control, api_key: str, local: LocalServer | None) -> None:
+        super().__init__(control, api_key)
+        self.url = control.url
+        self._local = local
+        self._expected = ExpectedErrors([self])
+        self._clients: list[Any] = []
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """`Authorization` for the test's key, to add to any HTTP client's requests."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def sandbox(self):
+        """The in-process Sandbox object when the plugin started the server (None for --runtype-url)."""
+        return self._local.sandbox if self._local else None
+
+    def sdk_client(self, api_key: str | None = None) -> Any:
+        """A runtype-sdk RuntypeClient pointed at the sandbox with `api_key` (default: the test's),
+        closed when the test ends. Skips the test when the SDK is not installed."""
+        runtype = pytest.importorskip("runtype", reason="runtype-sdk is not installed")
+        client = runtype.RuntypeClient(api_key=api_key or self.api_key, base_url=self.url)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
+
+    def test_client(self) -> Any:
+        """A Flask test client of the in-process sandbox, already sending this test's key: no
+        socket involved. Only when the plugin started the server (not with --runtype-url)."""
+        if self._local is None:
+            raise RuntimeError("test_client() needs the plugin's own server; --runtype-url names an external one")
+        client = self._local.app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.api_key}"
+        return client
+
+    def tenant(self, api_key: str) -> TenantControl:
+        """The control API scoped to another tenant, e.g. one a fixture file declares."""
+        return TenantControl(self.control, api_key)
+
+    @contextmanager
+    def expect_errors(self) -> Iterator[None]:
+        """Requests made inside this block may be answered with contract violations."""
+        with self._expected.span():
+            yield
+
+    def load_fixtures(self, source: str | Path | dict[str, Any]) -> list[str]:
+        """Load a fixture document; the tenants it declares become this test's (see `declare`)."""
+        keys = super().load_fixtures(source)
+        self.declare(keys)
+        return keys
+
+    @property
+    def tenants(self) -> list[TenantControl]:
+        """The test's tenants: its own key first, then those of the fixture files it loads."""
+        return self._expected.tenants
+
+    def declare(self, api_keys: list[str]) -> None:
+        """Count these tenants (a fixture file's) as the test's own: reset to start, checked, reset after."""
+        known = {t.api_key for t in self.tenants}
+        self.tenants.extend(self.tenant(key) for key in api_keys if key not in known)
+
+    def unexpected_violations(self) -> list[Violation]:
+        """The test's tenants' violations outside its `expect_errors()` blocks."""
+        return self._expected.unexpected()
+
+
+class RuntypeServer:
+    """The session's sandbox: its control API, the server the plugin started (if it did), and the
+    fixture files loaded into it so far (each file once a session; tests reset its tenants)."""
+
+    def __init__(self, control: Control, local: LocalServer | None = None) -> None:
+        self.control = control
+        self.local = local
+        self._fixture_tenants: dict[Path, list[str]] = {}
+
+    @property
+    def url(self) -> str:
+        return self.control.url
+
+    def load_fixture_file(self, path: Path) -> list[str]:
+        """Load `path` unless it is loaded already; the keys of the tenants it declares."""
+        path = path.resolve()
+        if path not in self._fixture_tenants:
+            try:
+                self._fixture_tenants[path] = self.control.load_fixtures(path)
+            except AdminError as error:
+                raise AdminError(f"{path}: {error}", error.status, error.body) from None
+        return self._fixture_tenants[path]
+
+
+@pytest.fixture(scope="session")
+def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
+    """The sandbox of the session: the one `--runtype-url` names, else one started on a free port."""
+    url = _external_url(pytestconfig)
+    token = pytestconfig.getoption("--runtype-admin-token") or os.environ.get(ADMIN_TOKEN_ENV)
+    if not url:
+        with LocalServer() as local:
+            yield RuntypeServer(Control(local.url), local)
+        return
+    control = Control(url, admin_token=token)
+    problem = None
+    try:
+        control.check()
+    except AdminError as error:
+        problem = f"mock-runtype: {error}"
+        if error.status == 401:
+            problem += f" (--runtype-admin-token or {ADMIN_TOKEN_ENV})"
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    yield RuntypeServer(control)
+
+
+@pytest.fixture
+def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) -> Iterator[RuntypeMock]:
+    """This test's tenant on the session's sandbox (see the module docstring)."""
+    mock = RuntypeMock(runtype_server.control, new_api_key(), runtype_server.local)
+    problem = None
+    try:
+        for path in _marker_fixture_paths(request):
+            mock.declare(runtype_server.load_fixture_file(path))
+        for tenant in mock.tenants[1:]:
+            tenant.reset()
+    except AdminError as error:
+        problem = f"mock-runtype: {error}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    request.node.stash[_mock_key] = mock
+    yield mock
+    mock.close_clients()
+    mock.forget()
+    for tenant in mock.tenants[1:]:
+        tenant.reset()
+
+
+@pytest.fixture
+def runtype_client(runtype_mock: RuntypeMock) -> Any:
+    """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key."""
+    return runtype_mock.sdk_client()
+
+
+def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:
+    """The files every `runtype_fixtures` marker of the test names, relative to the test's file."""
+    base = Path(request.node.path).parent
+    paths = []
+    for marker in request.node.iter_markers("runtype_fixtures"):
+        for name in marker.args:
+            path = Path(name)
+            if not path.is_absolute():
+                path = base / path if (base / path).exists() else request.config.rootpath / path
+            if not path.exists():
+                where = f"beside {request.node.path.name} and in {request.config.rootpath}"
+                pytest.fail(f"mock-runtype: fixture file {name} not found ({where})", pytrace=False)
+            paths.append(path)
+    return paths
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After the test body: fail (or warn about) the contract violations its tenants were answered."""
+    try:
+        result = yield
+    except BaseException:
+        _report_violations(item, test_failed=True)
+        raise
+    _report_violations(item, test_failed=False)
+    return result
+
+
+def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
+    """Fail the test listing them; when it failed already, or in warn mode, only tell."""
+    mock = item.stash.get(_mock_key, None)
+    mode = _violation_mode(item.config)
+    if mock is None or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
+        return
+    message = _violations_message(mock)
+    if message is None:
+        return
+    if mode == "warn":
+        warnings.warn(RuntypeContractWarning(message), stacklevel=1)
+    elif test_failed:
+        item.add_report_section("call", "mock-runtype contract violations", message)
+    else:
+        pytest.fail(message, pytrace=False)
+
+
+def _violations_message(mock: RuntypeMock) -> str | None:
+    """What to tell about the test's unexpected violations; None when there are none."""
+    try:
+        found = mock.unexpected_violations()
+    except AdminError as error:
+        return f"mock-runtype: could not read the request journal: {error}"
+    if not found:
+        return None
+    many = len(found) != 1
+    lines = [
+        f"mock-runtype: the sandbox answered {len(found)} request{'s' if many else ''} of this test as "
+        f"contract violation{'s' if many else ''} (wrap expected ones in runtype_mock.expect_errors() "
+        "or mark the test runtype_expect_errors):",
+        *(f"  {violation}" for violation in found),
+    ]
+    return "\n".join(lines)

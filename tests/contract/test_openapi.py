@@ -1,0 +1,114 @@
+"""The OpenAPI document: valid OpenAPI 3.1, and the same table the server routes and parses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openapi_spec_validator import validate as validate_openapi
+
+from mock_runtype import cli
+
+from mock_runtype.model import discovery
+
+from mock_runtype.model import executions
+
+from mock_runtype.model import listing
+from mock_runtype.model.errors import InvalidRequest
+from mock_runtype.http.app import create_app
+from mock_runtype.contract.openapi import OPERATIONS, build_document, component_name, find_operation, openapi_path
+from mock_runtype.model.validation import load_schema_documents
+
+
+@pytest.fixture(scope="module")
+def document():
+    return build_document()
+
+
+def documented_query(method: str, path: str) -> set[str]:
+    return {p["name"] for p in find_operation(method, path).parameters if p["in"] == "query"}
+
+
+def test_the_document_is_valid_openapi_3_1(document):
+    validate_openapi(document)
+    assert document["openapi"] == "3.1.0"
+
+
+def test_every_route_of_the_server_is_documented_and_nothing_else():
+    """The sandbox's own control API (`/__admin`) is no part of the Runtype API it publishes."""
+    app = create_app()
+    served = {
+        (method.lower(), openapi_path(rule.rule))
+        for rule in app.url_map.iter_rules() if rule.endpoint != "static" and not rule.rule.startswith("/__admin")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(op.method, op.path) for op in OPERATIONS}
+    assert served - documented == set(), "add these routes to OPERATIONS in mock_runtype/contract/openapi.py"
+    assert documented - served == set(), "these documented operations are not served"
+
+
+def test_every_schema_file_is_a_component_and_every_response_schema_is_used(document):
+    components = document["components"]["schemas"]
+    files = load_schema_documents()
+    for name, schema in files.items():
+        if set(schema) - {"$schema", "$id", "title", "description", "$defs"}:
+            assert component_name(name) in components, name
+    used = {answer.schema for op in OPERATIONS for answer in op.answers if answer.schema} | {"responses/error"}
+    assert {name for name in files if name.startswith("responses/") and name != "responses/shared"} == used
+
+
+def test_every_error_status_carries_the_error_body(document):
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+
+
+def test_error_headers_are_documented(document):
+    unauthenticated = document["paths"]["/v1/records"]["get"]["responses"]["401"]
+    assert unauthenticated["headers"]["WWW-Authenticate"]["required"] is True
+    assert "Allow" in document["components"]["responses"]["MethodNotAllowed"]["headers"]
+
+
+def test_request_bodies_are_the_schemas_the_server_validates_with(document):
+    create = document["paths"]["/v1/records"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert create == {"$ref": "#/components/schemas/CreateRecordBody"}
+    assert document["components"]["schemas"]["CreateRecordBody"]["properties"]["name"] == {
+        "$ref": "#/components/schemas/RecordName"}
+    assert document["components"]["schemas"]["RecordName"]["maxLength"] == 500
+    upload = document["paths"]["/v1/records/upload-csv"]["post"]["requestBody"]["content"]
+    assert set(upload) == {"multipart/form-data", "application/x-www-form-urlencoded"}
+    form = upload["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"]
+    assert set(form["properties"]) == {"file", *load_schema_documents()["upload-csv"]["properties"]}
+
+
+def test_the_list_parameters_are_those_the_list_parser_knows():
+    assert documented_query("get", "/v1/records") == listing.KNOWN_PARAMETERS
+    assert documented_query("get", "/v1/records/export") == listing.KNOWN_PARAMETERS - listing.PAGING_PARAMETERS
+    limit = next(p for p in find_operation("get", "/v1/records").parameters if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+
+
+@pytest.mark.parametrize("path, parse", [
+    ("/v1/records", listing.parse_list_query),
+    ("/v1/records/field-values", discovery.parse_field_values_query),
+    ("/v1/records/schema", discovery.parse_schema_query),
+    ("/v1/records/{record_id}/results", executions.parse_results_query),
+    ("/v1/records/{record_id}/step-results", executions.parse_step_results_query),
+])
+def test_each_parser_knows_every_documented_parameter(path, parse):
+    params = {name: ["?"] for name in documented_query("get", path)} | {"not_a_parameter": ["1"]}
+    with pytest.raises(InvalidRequest) as raised:
+        parse(params)
+    unknown = [d["path"] for d in raised.value.details if d["message"] == "unknown query parameter"]
+    assert unknown == ["not_a_parameter"]
+
+
+def test_the_server_and_the_cli_publish_the_same_document(document, capsys):
+    served = create_app().test_client().get("/openapi.json")
+    assert served.status_code == 200 and served.json == document
+    assert cli.main(["openapi"]) == 0
+    assert json.loads(capsys.readouterr().out) == document

@@ -1,0 +1,111 @@
+"""Bulk loads run without garbage collection, and a server's large loads are frozen after."""
+
+import gc
+import threading
+import weakref
+
+import pytest
+
+from mock_runtype.sandbox import heap
+
+
+@pytest.fixture
+def freezing(monkeypatch):
+    """As in `mock-runtype serve`, without freezing this test process for good."""
+    monkeypatch.setattr(heap._loads, "freeze", True)
+    yield
+    gc.unfreeze()
+
+
+def test_the_collector_is_off_during_a_bulk_load_and_back_on_after():
+    assert gc.isenabled()
+    with heap.bulk_load():
+        assert not gc.isenabled()
+        with heap.bulk_load():  # nested: still off until the outer one ends
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_before_stays_off():
+    gc.disable()
+    try:
+        with heap.bulk_load():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_collector_comes_back_on_when_the_last_of_concurrent_loads_ends():
+    inside, release = threading.Event(), threading.Event()
+
+    def other_load():
+        with heap.bulk_load():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other_load)
+    thread.start()
+    inside.wait(5)
+    with heap.bulk_load():
+        pass
+    assert not gc.isenabled()  # the other load still runs
+    release.set()
+    thread.join(5)
+    assert gc.isenabled()
+
+
+def test_the_collector_comes_back_on_when_a_load_fails():
+    with pytest.raises(ValueError), heap.bulk_load():
+        raise ValueError("the load failed")
+    assert gc.isenabled()
+
+
+def test_without_freezing_enabled_nothing_is_frozen():
+    with heap.bulk_load():
+        kept = [{"n": n} for n in range(heap.FREEZE_AFTER_OBJECTS * 2)]
+    assert gc.get_freeze_count() == 0
+    assert len(kept) == heap.FREEZE_AFTER_OBJECTS * 2
+
+
+def test_what_a_large_load_leaves_is_frozen(freezing):
+    with heap.bulk_load():
+        kept = [{"n": n} for n in range(heap.FREEZE_AFTER_OBJECTS * 2)]
+    assert gc.get_freeze_count() >= len(kept)
+
+
+def test_a_small_load_is_not_frozen(freezing):
+    with heap.bulk_load():
+        kept = [{"n": n} for n in range(10)]
+    assert gc.get_freeze_count() == 0
+    assert len(kept) == 10
+
+
+def test_cyclic_garbage_of_a_large_load_is_collected_before_freezing(freezing):
+    class Node:
+        pass
+
+    with heap.bulk_load():
+        kept = [{"n": n} for n in range(heap.FREEZE_AFTER_OBJECTS * 2)]
+        cycle = Node()
+        cycle.itself = cycle
+        gone = weakref.ref(cycle)
+        del cycle
+    assert gc.get_freeze_count() >= len(kept)
+    assert gone() is None  # collected, not frozen for good
+
+
+def test_what_survives_a_full_collection_is_frozen_once_the_server_freezes_long_lived(monkeypatch):
+    monkeypatch.setattr(heap._loads, "freeze", False)
+    heap.freeze_long_lived()
+    try:
+        gc.unfreeze()
+        survivor = [object() for _ in range(100)]
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0, "a young collection freezes nothing"
+        gc.collect()
+        assert gc.get_freeze_count() >= len(survivor), "a full collection's survivors are frozen"
+    finally:
+        gc.callbacks.remove(heap._freeze_after_full_collection)
+        gc.unfreeze()

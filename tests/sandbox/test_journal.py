@@ -1,0 +1,39 @@
+"""The request journal: bounded per tenant and in total, secrets shown only as fingerprints."""
+
+from __future__ import annotations
+
+from mock_runtype.sandbox.exchange import Exchange
+from mock_runtype.sandbox.journal import Journal, entry_filter
+from mock_runtype.model.tenancy import fingerprint
+
+
+def exchange(tenant: str | None, path: str = "/v1/records", method: str = "GET", status: int = 200) -> Exchange:
+    headers = {"authorization": f"Bearer {tenant}"} if tenant else {}
+    return Exchange(method, path, {}, headers, b"", tenant, 0, status=status)
+
+
+def test_one_busy_tenant_never_pushes_out_another_tenants_entries():
+    journal = Journal(limit=3)
+    journal.record(exchange("quiet"))
+    for _ in range(10):
+        journal.record(exchange("busy"))
+    assert len(journal.entries("busy")) == 3 and len(journal.entries("quiet")) == 1
+
+
+def test_the_total_bound_drops_the_longest_quiet_tenants_oldest_entries_first():
+    journal = Journal(limit=2, total_limit=3)
+    for tenant in ("a", "a", "b", "c"):
+        journal.record(exchange(tenant))
+    assert [len(journal.entries(t)) for t in ("a", "b", "c")] == [1, 1, 1]
+
+
+def test_entries_show_fingerprints_never_tokens_and_filter():
+    journal = Journal()
+    journal.record(exchange("sk_secret", method="POST", status=201))
+    journal.record(exchange("sk_secret", path="/v1/records/1/costs", status=404))
+    [entry] = journal.entries("sk_secret", match=entry_filter(method="post"))
+    assert entry["tenant"] == fingerprint("sk_secret")
+    assert entry["headers"]["authorization"] == f"Bearer fp:{fingerprint('sk_secret')}"
+    assert "sk_secret" not in str(journal.entries())
+    assert [e["status"] for e in journal.entries(match=entry_filter(path="/v1/records/*/costs"))] == [404]
+    assert journal.clear("sk_secret") == 2 and journal.entries() == []

@@ -1,0 +1,94 @@
+"""The sandbox's control operations on their own: loads, resets and runtime changes, all or nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import yaml
+
+from mock_runtype.model.errors import Conflict
+from mock_runtype.sandbox.exchange import Exchange
+from mock_runtype.sandbox.fixtures import parse_fixture
+from mock_runtype.sandbox.core import Sandbox, Settings
+
+SEEDED = "tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: seeded}\nscenarios:\n  - {name: slow, delayMs: 5}\n"
+
+
+def test_a_scenario_added_while_a_fixture_loads_waits_and_cannot_half_break_the_load(monkeypatch):
+    sandbox = Sandbox(Settings(seed=1))
+    outcome: list[object] = []
+    adder = threading.Thread(target=lambda: outcome.append(_add_or_error(sandbox, {"name": "slow", "delayMs": 1})))
+    checked = Sandbox._check_against_live
+
+    def check_then_let_the_adder_in(self, fixture):
+        checked(self, fixture)  # the names are free here...
+        adder.start()
+        adder.join(timeout=0.2)  # ...and an add that got in now would make the load's own add fail midway
+
+    monkeypatch.setattr(Sandbox, "_check_against_live", check_then_let_the_adder_in)
+    assert sandbox.load(parse_fixture(SEEDED, "f.yaml"))["loaded"] is True
+    adder.join()
+    assert [r.name for r in sandbox.store.records_of("k")] == ["seeded"]
+    assert [s["delayMs"] for s in sandbox.scenarios.specs(None)] == [5]
+    assert isinstance(outcome[0], Conflict)
+
+
+def test_forgetting_a_tenants_fixtures_forgets_how_they_declared_it():
+    sandbox = Sandbox(Settings())
+    sandbox.load(parse_fixture("tenants: [{apiKey: k, permissions: [read]}]\n", "reader.yaml", scope="k"))
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
+    assert sandbox.forget_fixtures("k") == 1
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read", "write"}
+
+
+def test_a_tenants_reset_keeps_the_declaration_a_server_wide_fixture_makes():
+    sandbox = Sandbox(Settings())
+    sandbox.load(parse_fixture("settings: {strictAuth: true}\ntenants: [{apiKey: k, permissions: [read]}]\n", "strict.yaml"))
+    sandbox.reset("k")
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
+
+
+def test_a_record_given_only_an_earlier_updated_at_is_created_no_later_and_exports_loadably():
+    sandbox = Sandbox(Settings(clock_start_ms=1_718_010_930_000))
+    sandbox.load(parse_fixture("tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, updatedAt: '2020-01-01'}\n", "old.yaml"))
+    [record] = sandbox.store.records_of("k")
+    assert record.created_at == record.updated_at == 1_577_836_800_000
+    state = sandbox.export_state()
+    fresh = Sandbox()
+    fresh.load(parse_fixture(yaml.safe_dump(state), "state.yaml"))
+    assert fresh.export_state() == state
+
+
+def test_an_exported_tenant_scenario_still_comes_before_the_server_wide_ones():
+    sandbox = Sandbox(Settings())
+    sandbox.add_scenario({"name": "everyone", "respond": {"status": 503}})
+    sandbox.add_scenario({"name": "mine", "respond": {"status": 500}}, "k")
+    fresh = Sandbox()
+    fresh.load(parse_fixture(yaml.safe_dump(sandbox.export_state()), "state.yaml"))
+    request = Exchange("GET", "/v1/records", {}, {}, b"", "k", 0)
+    assert sandbox.scenarios.decide(request).respond == fresh.scenarios.decide(request).respond == {"status": 500}
+
+
+def test_the_state_keeps_the_journal_limit_a_fixture_set():
+    sandbox = Sandbox(Settings())
+    sandbox.load(parse_fixture("settings: {journalLimit: 5}\n", "small-journal.yaml"))
+    fresh = Sandbox()
+    fresh.load(parse_fixture(yaml.safe_dump(sandbox.export_state()), "state.yaml"))
+    assert fresh.journal.limit == 5
+
+
+def test_a_documents_own_seed_fixes_its_ids_on_a_server_started_without_one():
+    document = "settings: {seed: 42}\ntenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, results: [{}]}\n"
+    runs = []
+    for _ in range(2):
+        sandbox = Sandbox(Settings())
+        sandbox.load(parse_fixture(document, "seeded.yaml"))
+        runs.append(([r.id for r in sandbox.store.records_of("k")], sandbox.executions.export("k")["results"][0]["id"]))
+    assert runs[0] == runs[1]
+
+
+def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
+    try:
+        return sandbox.add_scenario(spec)
+    except Conflict as error:
+        return error

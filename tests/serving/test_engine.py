@@ -1,0 +1,372 @@
+"""The engine (mock_runtype/serving/engine.py) with a small WSGI app of its own: HTTP/1.1 as clients send
+it, the deferral protocol (delays that hold no thread, long work on a worker, streamed answers),
+dropped connections, and the limits it guards."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from mock_runtype.serving.engine import DEFERS, ConnectionDropped, Deferred
+from mock_runtype.sandbox.core import Settings
+from mock_runtype.server import start_engine
+
+BIG = 256 * 1024
+BODY_CAP = 2 * max(Settings().max_body_bytes, Settings().max_upload_bytes)
+
+
+def app(environ, start_response):
+    """`/echo` answers what it received; `/delay?S` is deferred S seconds; `/thread?S` sleeps S
+    seconds on a worker; `/stream` streams 3 chunks; `/big` answers 256 KiB; `/reset`, `/close` drop
+    the connection; `/boom` fails; `/unencodable` gives a header HTTP cannot carry."""
+    path, query = environ["PATH_INFO"], environ["QUERY_STRING"]
+    first_call = environ.setdefault("test.calls", 0) == 0
+    environ["test.calls"] += 1
+    if path == "/delay" and first_call and environ.get(DEFERS):
+        return Deferred(float(query), in_thread=False)
+    if path in ("/thread", "/stream") and first_call and environ.get(DEFERS):
+        return Deferred(0, in_thread=True)
+    if path == "/thread":
+        time.sleep(float(query or 0))
+    if path == "/reset":
+        raise ConnectionDropped("test", reset=True)
+    if path == "/close":
+        raise ConnectionDropped("test", reset=False)
+    if path == "/boom":
+        raise RuntimeError("a bug")
+    if path == "/unencodable":
+        start_response("200 OK", [("Content-Disposition", 'attachment; filename="\u2603.csv"')])
+        return [b"snow"]
+    if path == "/big":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"x" * BIG]
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/csv")])
+        return (f"part {n}\n".encode() * 20_000 for n in range(3))
+    body = json.dumps({
+        "method": environ["REQUEST_METHOD"], "path": path, "query": query, "calls": environ["test.calls"],
+        "thread": threading.current_thread().name, "body": environ["wsgi.input"].read().decode("latin-1"),
+        "length": environ.get("CONTENT_LENGTH"), "headers": {k: v for k, v in environ.items() if k.startswith("HTTP_")},
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    engine = start_engine(app, "127.0.0.1", 0, threads=1, limits=Settings(request_timeout_s=2, idle_timeout_s=60))
+    engine.start()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def url(engine):
+    return f"http://127.0.0.1:{engine.port}"
+
+
+def raw(engine, data: bytes, *, read_until_closed: bool = True, timeout: float = 5) -> bytes:
+    """Send bytes on a fresh connection and read what comes back until the server closes it."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not read_until_closed:
+                break
+        return b"".join(chunks)
+
+
+def test_an_answer_carries_the_apps_headers_and_the_engines_date_and_server(url):
+    response = requests.post(url + "/echo?a=1", data=b"hello", headers={"X-Thing": "yes"}, timeout=5)
+    seen = response.json()
+    assert (seen["method"], seen["path"], seen["query"], seen["body"], seen["length"]) == ("POST", "/echo", "a=1", "hello", "5")
+    assert seen["headers"]["HTTP_X_THING"] == "yes"
+    assert seen["thread"] == "mock-runtype-engine", "answered inline, on the loop's thread"
+    assert response.headers["Server"] == "mock-runtype" and response.headers["Date"].endswith("GMT")
+
+
+def test_the_path_is_decoded_to_latin_1_bytes_and_underscored_headers_are_dropped(engine):
+    answer = raw(engine, b"GET /echo/caf%C3%A9%2Fx HTTP/1.1\r\nHost: x\r\nX_Forged: 1\r\nAccept: a\r\n"
+                         b"Accept: b\r\nConnection: close\r\n\r\n")
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert seen["path"] == "/echo/caf\u00c3\u00a9/x"  # PEP 3333: the UTF-8 bytes, each as one latin-1 character
+    assert "HTTP_X_FORGED" not in seen["headers"]
+    assert seen["headers"]["HTTP_ACCEPT"] == "a,b"
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(engine):
+    requests_ = b"".join(f"GET /echo?{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for n in range(5))
+    answer = raw(engine, requests_ + b"GET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    queries = [json.loads(part.split(b"}}", 1)[0] + b"}}")["query"] for part in answer.split(b"\r\n\r\n")[1::1]
+               if part.startswith(b'{"method"')]
+    assert queries == ["0", "1", "2", "3", "4", "last"]
+
+
+def test_head_gets_the_length_but_no_body(engine):
+    answer = raw(engine, b"HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"Content-Length: " in head and body == b""
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(engine):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"ok")
+        assert b'"body": "ok"' in sock.recv(65536)
+
+
+def test_a_chunked_request_body_reaches_the_app_whole_with_its_length(engine):
+    answer = raw(engine, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert (seen["body"], seen["length"]) == ("abcde", "5")
+    assert "HTTP_TRANSFER_ENCODING" not in seen["headers"]
+
+
+def test_http_1_0_closes_after_the_answer_unless_asked_to_keep_alive(engine):
+    assert b"Connection: close" in raw(engine, b"GET /echo HTTP/1.0\r\n\r\n")
+    kept = raw(engine, b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", read_until_closed=False)
+    assert b"Connection: keep-alive" in kept
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+    (b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (300 * 1024) + b"\r\n\r\n", b"431"),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (BODY_CAP + 1), b"413"),
+])
+def test_what_the_engine_refuses_itself_gets_a_json_error_and_a_close(engine, request_bytes, status):
+    answer = raw(engine, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status) and b"Connection: close" in head
+    assert "error" in json.loads(body)
+
+
+def test_a_chunked_body_growing_past_the_cap_is_refused_as_it_arrives(engine):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n%s\r\n" % (1024 * 1024, b"x" * 1024 * 1024)
+        try:
+            for _ in range(BODY_CAP // (1024 * 1024) + 2):
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert sock.recv(100).startswith(b"HTTP/1.1 413")
+
+
+def test_an_app_failure_is_a_json_500_and_the_engine_goes_on(url):
+    response = requests.get(url + "/boom", timeout=5)
+    assert response.status_code == 500 and response.json() == {"error": "Internal server error"}
+    assert requests.get(url + "/echo", timeout=5).status_code == 200
+
+
+def test_a_deferred_delay_holds_no_thread(url):
+    """Eight requests delayed 0.5 s at once, on an engine with one worker: all done in about
+    0.5 s, and a plain request meanwhile is answered at once."""
+    answers, started = [], time.monotonic()
+    delayed = [threading.Thread(target=lambda: answers.append(requests.get(url + "/delay?0.5", timeout=10)))
+               for _ in range(8)]
+    for thread in delayed:
+        thread.start()
+    time.sleep(0.1)
+    quick_started = time.monotonic()
+    assert requests.get(url + "/echo", timeout=5).status_code == 200
+    assert time.monotonic() - quick_started < 0.2
+    for thread in delayed:
+        thread.join()
+    assert time.monotonic() - started < 1.2
+    assert [a.json()["calls"] for a in answers] == [2] * 8, "called again after the delay"
+
+
+def test_long_work_runs_on_a_worker_while_the_loop_answers_others(url):
+    slow = threading.Thread(target=lambda: requests.get(url + "/thread?1", timeout=10))
+    slow.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    assert requests.get(url + "/echo", timeout=5).json()["thread"] == "mock-runtype-engine"
+    assert time.monotonic() - started < 0.3
+    slow.join()
+    assert requests.get(url + "/thread", timeout=5).json()["thread"] == "mock-runtype-worker-0"
+
+
+def test_a_streamed_answer_is_chunked_on_http_1_1_and_ends_with_the_close_on_http_1_0(url, engine):
+    response = requests.get(url + "/stream", timeout=10)
+    assert response.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in response.headers
+    assert response.content == b"".join(f"part {n}\n".encode() * 20_000 for n in range(3))
+    old = raw(engine, b"GET /stream HTTP/1.0\r\n\r\n", timeout=10)
+    head, _, body = old.partition(b"\r\n\r\n")
+    assert b"Connection: close" in head and b"Transfer-Encoding" not in head
+    assert body == b"".join(f"part {n}\n".encode() * 20_000 for n in range(3))
+
+
+def test_a_dropped_connection_is_reset_or_closed_without_an_answer(engine):
+    connection = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=5)
+    connection.request("GET", "/reset")
+    with pytest.raises(ConnectionResetError):
+        connection.getresponse()
+    connection.close()
+    assert raw(engine, b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+
+
+def test_a_client_trickling_its_request_is_dropped_after_the_request_timeout(engine):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=6) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\n")
+        started = time.monotonic()
+        try:
+            assert sock.recv(10) == b""
+        except ConnectionResetError:
+            pass
+        assert 2 <= time.monotonic() - started <= 4
+
+
+def test_close_waits_for_a_request_being_answered_no_longer_than_the_grace():
+    engine = start_engine(app, "127.0.0.1", 0, threads=1)
+    engine.start()
+    cut_off = threading.Thread(target=lambda: pytest.raises(requests.ConnectionError, requests.get,
+                                                            f"http://127.0.0.1:{engine.port}/thread?5", timeout=10))
+    cut_off.start()
+    time.sleep(0.2)  # the request is being answered on the worker
+    started = time.monotonic()
+    engine.close(grace=0.3)
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", engine.port), timeout=1).close()
+    cut_off.join(timeout=10)
+
+
+def test_an_upgrade_not_offered_is_answered_as_http_1_1_body_and_all_and_the_connection_goes_on(engine):
+    """curl --http2 on http:// asks `Upgrade: h2c`, a POST with its body: the body must reach the
+    app, and the requests after it on the connection must be answered."""
+    answer = raw(engine, b"POST /echo?1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                         b"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+                         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+                         b"GET /echo?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    seen = [json.loads(part[:part.rindex(b"}") + 1]) for part in answer.split(b"\r\n\r\n") if part.startswith(b'{"method"')]
+    assert [(s["method"], s["query"], s["body"]) for s in seen] == [("POST", "1", '{"a":1}'), ("CONNECT", "", ""), ("GET", "3", "")]
+    assert "HTTP_UPGRADE" not in seen[0]["headers"]
+
+
+def test_an_upgrade_asking_100_continue_gets_one(engine):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"ok")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_malformed_absolute_target_behind_a_deferred_answer_gets_a_400(engine):
+    answer = raw(engine, b"GET /delay?0.1 HTTP/1.1\r\nHost: x\r\n\r\nGET http://[::1/x HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b"HTTP/1.1 400 Bad Request" in answer
+    assert answer.endswith(b'{"error": "Malformed request target"}')
+
+
+@pytest.mark.parametrize("ahead", [b"", b"GET /delay?0.1 HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_an_answer_whose_head_cannot_be_written_is_a_logged_500(engine, ahead, caplog):
+    answer = raw(engine, ahead + b"GET /unencodable HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.partition(b"HTTP/1.1 500 Internal Server Error")[2].endswith(b'{"error": "Internal server error"}')
+    assert "the app failed answering GET /unencodable" in caplog.text
+
+
+def test_connections_being_set_up_count_towards_max_connections():
+    engine = start_engine(app, "127.0.0.1", 0, threads=1, limits=Settings(max_connections=2))
+    engine.start()
+    try:
+        clients = [socket.create_connection(("127.0.0.1", engine.port), timeout=2) for _ in range(6)]
+        time.sleep(0.3)
+        assert len(engine.connections) == 2
+        for client in clients[:2]:
+            client.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(100).startswith(b"HTTP/1.1 200 OK"), "each connection counted is served"
+        for client in clients:
+            client.close()
+    finally:
+        engine.close()
+
+
+def test_100_continue_waits_for_the_answers_ahead_of_it(engine):
+    """Written at once, it would land inside the answer being streamed on the connection."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        received = b""
+        while b"100 Continue\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        assert received.endswith(b"\r\n0\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"), "after the streamed answer's end"
+        sock.sendall(b"ok")
+        assert b'"body": "ok"' in b"".join(iter(lambda: sock.recv(65536), b""))
+
+
+@pytest.mark.parametrize("path", [b"/echo", b"/delay?0.1", b"/thread"])
+def test_a_client_that_half_closes_after_its_request_gets_its_answer(engine, path):
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))  # then the engine closes
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"}")
+
+
+def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(engine):
+    count = 40
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        time.sleep(0.5)
+        buffered = sum(c.transport.get_write_buffer_size() for c in list(engine.connections) if c.transport)
+        assert buffered < 4 * BIG, "answers are made as the client reads them, not all at once"
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: sock.recv(1 << 20), b""))
+    assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
+
+
+def test_trailer_fields_of_a_chunked_body_are_dropped(engine):
+    answer = raw(engine, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         b"3\r\nabc\r\n0\r\nX-Trailer: late\r\nAuthorization: Bearer late\r\n\r\n")
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert seen["body"] == "abc" and set(seen["headers"]) == {"HTTP_HOST", "HTTP_CONNECTION"}
+
+
+def test_a_worker_answering_when_the_engine_stops_ends_quietly(caplog):
+    engine = start_engine(app, "127.0.0.1", 0, threads=1)
+    engine.start()
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        sock.sendall(b"GET /thread?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        engine.close(grace=0.1)
+        time.sleep(0.7)  # the worker finishes and finds the loop closed
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("ahead", [b"/delay?0.1", b"/thread"])
+def test_a_malformed_request_is_refused_after_the_requests_pipelined_before_it(engine, ahead):
+    answer = raw(engine, b"GET " + ahead + b" HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?2 HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 OK") == 2 and b'"query": "2"' in answer
+    assert answer.endswith(b'Connection: close\r\n\r\n{"error": "Malformed HTTP request"}')
+
+
+def test_a_request_waiting_behind_long_work_is_not_timed_out_meanwhile(engine):
+    """The request timeout (2 s here) counts while the client can send, not while its 100-continue
+    waits for a long answer ahead of it on the connection."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /thread?2.5 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        received = b""
+        while b"100 Continue\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection was dropped"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK")
+        sock.sendall(b"ok")
+        assert b'"body": "ok"' in b"".join(iter(lambda: sock.recv(65536), b""))
