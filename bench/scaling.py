@@ -153,9 +153,9 @@ def gc_pauses(size: int, frozen: bool) -> dict[str, float]:
 
 def gc_probe(size: int, frozen: bool) -> dict[str, float]:
     from mock_runtype.sandbox import heap
-    from mock_runtype.sandbox.core import Sandbox, Settings
+    from mock_runtype.sandbox.core import Sandbox, SandboxSettings
 
-    sandbox = Sandbox(Settings(max_records_per_tenant=size + GC_CREATES))
+    sandbox = Sandbox(SandboxSettings(max_records_per_tenant=size + GC_CREATES))
     tenant = sandbox.tenant(API_KEY)
     if frozen:
         with heap.bulk_load():
@@ -187,14 +187,14 @@ def gc_probe(size: int, frozen: bool) -> dict[str, float]:
 
 def main() -> int:
     from mock_runtype.http.app import create_app
-    from mock_runtype.sandbox.core import Sandbox, Settings
-    from mock_runtype.server import start_engine
+    from mock_runtype.sandbox.core import Sandbox, SandboxSettings
+    from mock_runtype.serving.adapter import ServerSettings, bind
 
     sizes = [int(s) for s in os.environ.get("BENCH_SCALING_SIZES", "1000,10000,100000").split(",")]
     repeats = int(os.environ.get("BENCH_SCALING_REPEATS", "20"))
     # The largest size plus what the creates and uploads measured at each size add, above the default cap.
-    sandbox = Sandbox(Settings(max_records_per_tenant=2 * max(sizes) + 100_000))
-    engine = start_engine(create_app(sandbox), HOST, free_port(), threads=4)
+    sandbox = Sandbox(SandboxSettings(max_records_per_tenant=2 * max(sizes) + 100_000))
+    engine = bind(create_app(sandbox), ServerSettings(host=HOST, port=free_port(), threads=4))
     engine.start()
     port = engine.port
     tenant = sandbox.tenant(API_KEY)

@@ -76,23 +76,23 @@ def serve(args: argparse.Namespace) -> int:
 
         flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
         try:
-            settings = resolve(flags, os.environ)
+            config = resolve(flags, os.environ)
         except ConfigError as error:
             raise CommandError(str(error), USAGE_ERROR) from None
-        sandbox = sandbox_with_fixtures(settings)
+        sandbox = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
-    return run_server(settings, sandbox)
+    return run_server(sandbox, config.server)
 
 
-def sandbox_with_fixtures(settings):
-    """A Sandbox with `settings.fixtures` loaded; CommandError listing every problem if one is bad,
+def sandbox_with_fixtures(settings, fixture_files):
+    """A Sandbox with the fixture files loaded; CommandError listing every problem if one is bad,
     so that the server does not start."""
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
     from mock_runtype.sandbox.core import Sandbox
 
     sandbox = Sandbox(settings)
     try:
-        for fixture in read_fixtures(list(settings.fixtures)):
+        for fixture in read_fixtures(list(fixture_files)):
             sandbox.load(fixture)
     except FixtureError as error:
         raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None

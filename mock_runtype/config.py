@@ -1,6 +1,7 @@
 """How `mock-runtype serve` is configured: every option as a flag and an environment variable.
 
-`resolve(flags, environ)` turns the flags given and the environment into `Settings`: a flag wins
+`resolve(flags, environ)` turns the flags given and the environment into a `Config`: what the
+sandbox is set up with (`SandboxSettings`) and how the server runs it (`ServerSettings`). A flag wins
 over its variable, a variable over the default. An empty variable counts as unset. A bad value
 raises `ConfigError` with one line naming the flag or variable it came from. No server, no Flask.
 """
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
+from mock_runtype.serving.adapter import ServerSettings
 
 MAX_THREADS = 256
 MAX_BODY_LIMIT = 1024 * 1024 * 1024  # the engine buffers a whole body: no limit may ask it to hold more than this
@@ -24,8 +26,21 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Config:
+    """Everything `mock-runtype serve` was told."""
+
+    sandbox: SandboxSettings
+    server: ServerSettings
+
+
+def _settings_class(field: str) -> type:
+    return ServerSettings if field in ServerSettings.__dataclass_fields__ else SandboxSettings
+
+
+@dataclass(frozen=True)
 class Option:
-    """One setting: its `Settings` field, flag, environment variable, parser and help line."""
+    """One setting: its field (of `SandboxSettings` or `ServerSettings`), flag, environment variable,
+    parser and help line."""
 
     field: str
     flag: str
@@ -38,7 +53,7 @@ class Option:
 
     @property
     def default(self) -> Any:
-        return Settings.__dataclass_fields__[self.field].default
+        return _settings_class(self.field).__dataclass_fields__[self.field].default
 
     @property
     def default_text(self) -> str:
@@ -172,8 +187,8 @@ def _parsed(option: Option, source: str, text: str) -> Any:
         raise ConfigError(f"{source}: {error} (got {text.strip()[:80]!r})") from None
 
 
-def resolve(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Settings from the flags given (keyed by flag, values as typed, a list for a repeatable flag;
+def resolve(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    """The configuration from the flags given (keyed by flag, values as typed, a list for a repeatable flag;
     None or absent: not given)
     and the environment. Raises ConfigError on the first bad value, or on two options at the same
     level setting one field (`--admin-token` and `--admin-token-file`)."""
@@ -195,4 +210,6 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
             raise ConfigError(f"{previous[1]} and {found[1]} both set {option.field}: give one of them")
         if previous is None or found[0] > previous[0]:
             chosen[option.field] = found
-    return Settings(**{name: value for name, (_, _, value) in chosen.items()})
+    values = {name: value for name, (_, _, value) in chosen.items()}
+    return Config(**{part: cls(**{name: value for name, value in values.items() if _settings_class(name) is cls})
+                     for part, cls in (("sandbox", SandboxSettings), ("server", ServerSettings))})

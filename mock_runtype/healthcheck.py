@@ -12,15 +12,15 @@ import os
 import sys
 from urllib.request import urlopen
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.serving.adapter import ServerSettings
 
 WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def health_url(environ: dict[str, str] | os._Environ) -> str:
-    host = environ.get("MOCK_RUNTYPE_HOST", "").strip() or Settings.host
+    host = environ.get("MOCK_RUNTYPE_HOST", "").strip() or ServerSettings.host
     host = WILDCARDS.get(host, host)
-    port = environ.get("MOCK_RUNTYPE_PORT", "").strip() or str(Settings.port)
+    port = environ.get("MOCK_RUNTYPE_PORT", "").strip() or str(ServerSettings.port)
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/health"
 
 

@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.testing import LocalServer, new_api_key
 
 
@@ -21,7 +21,7 @@ class RunningServer(LocalServer):
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
-    with RunningServer(Settings(check_responses=True)) as running:
+    with RunningServer(SandboxSettings(check_responses=True)) as running:
         yield running
 
 

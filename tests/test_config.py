@@ -6,16 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from mock_runtype.config import OPTIONS, ConfigError, resolve
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.config import OPTIONS, Config, ConfigError, resolve
+from mock_runtype.sandbox.core import SandboxSettings
+from mock_runtype.serving.adapter import ServerSettings
 
 
 def test_defaults_bind_loopback_only():
-    settings = resolve({}, {})
-    assert settings == Settings()
-    assert (settings.host, settings.port, settings.log_format, settings.quiet) == ("127.0.0.1", 8080, "text", False)
-    assert settings.cors_origins == ("*",)
-    assert settings.admin_token is None
+    config = resolve({}, {})
+    assert config == Config(SandboxSettings(), ServerSettings())
+    server = config.server
+    assert (server.host, server.port, server.log_format, server.quiet) == ("127.0.0.1", 8080, "text", False)
+    assert config.sandbox.cors_origins == ("*",)
+    assert config.sandbox.admin_token is None
 
 
 def test_environment_sets_every_option():
@@ -25,20 +27,20 @@ def test_environment_sets_every_option():
         "MOCK_RUNTYPE_MAX_BODY_BYTES": "2048", "MOCK_RUNTYPE_MAX_UPLOAD_BYTES": "4096",
         "MOCK_RUNTYPE_CORS_ORIGIN": "https://app.example.com, http://localhost:3000/",
     })
-    assert settings == Settings(
-        host="0.0.0.0", port=9000, threads=2, admin_token="s3cret", log_format="json", quiet=True,
-        max_body_bytes=2048, max_upload_bytes=4096,
-        cors_origins=("https://app.example.com", "http://localhost:3000"),
+    assert settings == Config(
+        SandboxSettings(admin_token="s3cret", max_body_bytes=2048, max_upload_bytes=4096,
+                        cors_origins=("https://app.example.com", "http://localhost:3000")),
+        ServerSettings(host="0.0.0.0", port=9000, threads=2, log_format="json", quiet=True),
     )
 
 
 def test_a_flag_wins_over_its_variable():
-    settings = resolve({"--port": "9001", "--quiet": True}, {"MOCK_RUNTYPE_PORT": "9000", "MOCK_RUNTYPE_QUIET": "0"})
-    assert (settings.port, settings.quiet) == (9001, True)
+    server = resolve({"--port": "9001", "--quiet": True}, {"MOCK_RUNTYPE_PORT": "9000", "MOCK_RUNTYPE_QUIET": "0"}).server
+    assert (server.port, server.quiet) == (9001, True)
 
 
 def test_an_empty_variable_counts_as_unset():
-    assert resolve({}, {"MOCK_RUNTYPE_PORT": "", "MOCK_RUNTYPE_HOST": "  "}).port == 8080
+    assert resolve({}, {"MOCK_RUNTYPE_PORT": "", "MOCK_RUNTYPE_HOST": "  "}).server.port == 8080
 
 
 @pytest.mark.parametrize(("flags", "environ", "message"), [
@@ -63,9 +65,9 @@ def test_a_bad_value_names_where_it_came_from(flags, environ, message):
 def test_the_admin_token_can_come_from_a_file(tmp_path):
     secret = tmp_path / "token"
     secret.write_text("from-a-secret\n")
-    assert resolve({"--admin-token-file": str(secret)}, {}).admin_token == "from-a-secret"
-    assert resolve({}, {"MOCK_RUNTYPE_ADMIN_TOKEN_FILE": str(secret)}).admin_token == "from-a-secret"
-    assert resolve({"--admin-token": "flag"}, {"MOCK_RUNTYPE_ADMIN_TOKEN_FILE": str(secret)}).admin_token == "flag"
+    assert resolve({"--admin-token-file": str(secret)}, {}).sandbox.admin_token == "from-a-secret"
+    assert resolve({}, {"MOCK_RUNTYPE_ADMIN_TOKEN_FILE": str(secret)}).sandbox.admin_token == "from-a-secret"
+    assert resolve({"--admin-token": "flag"}, {"MOCK_RUNTYPE_ADMIN_TOKEN_FILE": str(secret)}).sandbox.admin_token == "flag"
 
 
 def test_an_unreadable_or_empty_token_file_is_an_error(tmp_path):
@@ -88,7 +90,8 @@ def test_two_sources_of_the_admin_token_at_one_level_are_refused(tmp_path):
 def test_every_option_has_a_flag_and_a_variable_named_alike():
     for option in OPTIONS:
         assert option.env == "MOCK_RUNTYPE_" + option.flag[2:].replace("-", "_").upper()
-        assert option.field in Settings.__dataclass_fields__
+        in_sandbox = option.field in SandboxSettings.__dataclass_fields__
+        assert in_sandbox != (option.field in ServerSettings.__dataclass_fields__), "a field of exactly one"
 
 
 def test_the_readme_reference_lists_every_option_with_its_default():

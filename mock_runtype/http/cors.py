@@ -2,7 +2,7 @@
 
 A preflight (OPTIONS with `Origin` and `Access-Control-Request-Method`) is answered 204 on any
 path before routing; every answer to a request with an allowed `Origin` names that origin (or
-`*`) and exposes the headers a client reads. `Settings.cors_origins` is `("*",)` or a list of
+`*`) and exposes the headers a client reads. `SandboxSettings.cors_origins` is `("*",)` or a list of
 origins; a preflight from an origin not on the list is 403.
 """
 

@@ -7,20 +7,21 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from mock_runtype.http.context import context_of
 from mock_runtype.model.errors import SandboxError
 from mock_runtype.http.responses import json_response
 
 log = logging.getLogger("mock_runtype")
 
-# Where the kind of contract violation an error answer stands for is left for the request journal.
-VIOLATION_KEY = "mock_runtype.violation"
 _HTTP_VIOLATIONS = {404: "unknown_route", 405: "method_not_allowed"}
 
 
 def _mark_violation(kind: str | None) -> None:
-    """Note on the request that its answer was a contract violation of `kind` (or none)."""
-    if kind is not None:
-        request.environ[VIOLATION_KEY] = kind
+    """Note in the request's context, for the journal, that its answer was a contract violation of
+    `kind` (or none)."""
+    context = context_of(request.environ)
+    if kind is not None and context is not None:
+        context.violation = kind
 
 
 def register_error_handlers(app: Flask) -> None:

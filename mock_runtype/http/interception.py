@@ -1,56 +1,45 @@
 """Where scenarios and the journal meet the HTTP layer.
 
-A WSGI middleware sees every request except `/__admin`: it reads the body once, asks the
-scenarios what to do, lets Flask answer, and journals the exchange before the answer leaves, so a
-test that reads the journal right after its call finds it. A delay, and long work, are handed to
-the engine as a `Deferred` (`mock_runtype.serving.engine`): a delayed request holds no thread, and long
-work runs on a worker while the loop answers everyone else; a connection fault raises the
-engine's `ConnectionDropped`. Flask hooks answer for scenarios
-(`respond`, 429, malformed JSON) so that errors keep their one shape.
+A WSGI middleware sees every request: it plans the request once (`plan`: its exchange, the
+scenarios' outcome, whether it is heavy) into the request's context (`mock_runtype.http.context`),
+lets Flask answer, and journals the exchange before the answer leaves, so a test that reads the
+journal right after its call finds it. A server that can hold a request without a thread asks
+`plan` first and waits out the delay itself (`mock_runtype.serving.adapter`); any other WSGI server
+just calls the app, and the delay holds its thread. A connection fault raises `DropConnection`.
+Flask hooks answer for scenarios (`respond`, 429, malformed JSON) so that errors keep their one
+shape.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
 
+from mock_runtype.http.context import RequestContext, attach, context_of
+from mock_runtype.http.responses import json_response
 from mock_runtype.model.clock import tenant_scope
 from mock_runtype.model.errors import RateLimited, Unauthenticated
-from mock_runtype.serving.engine import DEFERS, ConnectionDropped, Deferred, close_body
-from mock_runtype.sandbox.exchange import Exchange, normalize_path
-from mock_runtype.http.error_handlers import VIOLATION_KEY
-from mock_runtype.http.responses import json_response
-from mock_runtype.sandbox.journal import BODY_PREVIEW_BYTES, Journal
-from mock_runtype.sandbox.core import Sandbox
-from mock_runtype.sandbox.scenarios import MALFORMED_JSON_BODY, Outcome
 from mock_runtype.model.tenancy import token_from_header
+from mock_runtype.sandbox.core import Sandbox
+from mock_runtype.sandbox.exchange import Exchange, normalize_path
+from mock_runtype.sandbox.journal import BODY_PREVIEW_BYTES, Journal
+from mock_runtype.sandbox.scenarios import MALFORMED_JSON_BODY
 
 ADMIN_PREFIX = "/__admin"
-OUTCOME_KEY = "mock_runtype.outcome"
-
-
 LONG_WORK_PATHS = {"/v1/records/export", "/v1/records/upload-csv", "/v1/records/bulk-edit", "/v1/records/bulk-delete"}
 LONG_WORK_BODY_BYTES = 64 * 1024
-PREPARED_KEY = "mock_runtype.prepared"
 
 
-@dataclass
-class Prepared:
-    """A request's plan, made once: its exchange and outcome (None for the control API), how long
-    to hold it and whether a worker thread should answer it."""
+class DropConnection(Exception):
+    """A scenario's connection fault: close without answering; abortively (a reset) when `reset`."""
 
-    exchange: Exchange | None
-    outcome: Outcome | None
-    in_thread: bool
-
-    @property
-    def delay_s(self) -> float:
-        return self.outcome.delay_ms / 1000 if self.outcome is not None and self.outcome.delay_ms else 0.0
+    def __init__(self, reason: str, *, reset: bool) -> None:
+        super().__init__(reason)
+        self.reset = reset
 
 
 def install(app: Flask, sandbox: Sandbox) -> None:
@@ -58,6 +47,14 @@ def install(app: Flask, sandbox: Sandbox) -> None:
     app.wsgi_app = Interception(app.wsgi_app, sandbox)  # type: ignore[method-assign]
     app.before_request(answer_for_scenario)
     app.after_request(add_scenario_headers)
+
+
+def interception_of(app: Flask) -> Interception:
+    """The middleware `install` put around `app`."""
+    middleware = app.wsgi_app
+    if not isinstance(middleware, Interception):
+        raise TypeError("the app was not built by create_app")
+    return middleware
 
 
 def is_admin(path: str) -> bool:
@@ -73,39 +70,36 @@ class Interception:
         self.body_limit = max(sandbox.settings.max_body_bytes, sandbox.settings.max_upload_bytes)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        prepared: Prepared | None = environ.pop(PREPARED_KEY, None)
-        if prepared is None:
-            prepared = self._prepare(environ)
-            if environ.get(DEFERS) and (prepared.delay_s or prepared.in_thread):
-                environ[PREPARED_KEY] = prepared  # the engine calls again, later or from a worker
-                return Deferred(prepared.delay_s, prepared.in_thread)
-            if prepared.delay_s:  # a server without the engine's deferral: the delay holds this thread
-                time.sleep(prepared.delay_s)
-        if prepared.exchange is None:
+        context = self.plan(environ)
+        if context.delay_s and not context.held:
+            time.sleep(context.delay_s)
+        if context.exchange is None:
             return self.app(environ, start_response)
-        return self._answer(prepared, environ, start_response)
+        return self._answer(context, environ, start_response)
 
-    def _prepare(self, environ: dict[str, Any]) -> Prepared:
-        """What to do with the request: the scenarios' outcome, and whether it is long work
-        (an export, an upload, a bulk change, a large body) for a worker thread."""
+    def plan(self, environ: dict[str, Any]) -> RequestContext:
+        """The request's context, made on the first call: the scenarios' outcome, and whether it
+        is heavy (an export, an upload, a bulk change, a large body)."""
+        context = context_of(environ)
+        if context is not None:
+            return context
         path = normalize_path(environ.get("PATH_INFO", ""))
-        in_thread = path in LONG_WORK_PATHS or _content_length(environ) > LONG_WORK_BODY_BYTES
+        heavy = path in LONG_WORK_PATHS or _content_length(environ) > LONG_WORK_BODY_BYTES
         if is_admin(path):
-            return Prepared(None, None, in_thread)
+            return attach(environ, RequestContext(None, None, heavy))
         exchange = self._exchange(environ)
         with tenant_scope(exchange.tenant_key):
             outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
-        return Prepared(exchange, outcome, in_thread)
+        return attach(environ, RequestContext(exchange, outcome, heavy))
 
-    def _answer(self, prepared: Prepared, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        exchange, outcome = prepared.exchange, prepared.outcome
+    def _answer(self, context: RequestContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        exchange, outcome = context.exchange, context.outcome
         with tenant_scope(exchange.tenant_key):
             if outcome.fault in ("connection_reset", "empty_response"):
                 exchange.fault = outcome.fault
                 self.sandbox.journal.record(exchange)
-                raise ConnectionDropped("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
-            environ[OUTCOME_KEY] = outcome
+                raise DropConnection("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
             answer: dict[str, Any] = {}
 
             def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -116,7 +110,7 @@ class Interception:
             exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
             headers = {name.lower(): value for name, value in answer.get("headers", ())}
             exchange.response_type = headers.get("content-type", "")
-            exchange.violation = environ.get(VIOLATION_KEY)
+            exchange.violation = context.violation
             if outcome.fault:
                 exchange.fault = outcome.fault
             if "content-length" not in headers:
@@ -153,6 +147,13 @@ class Interception:
             tenant_key=tenant_key,
             time_ms=self.sandbox.clock.now_ms(tenant_key),
         )
+
+
+def close_body(body: Iterable[bytes]) -> None:
+    """PEP 3333: a body with a `close()` is closed once served, or abandoned."""
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
 
 
 def _content_length(environ: dict[str, Any]) -> int:
@@ -204,17 +205,12 @@ class JournaledStream:
             self.journal.record(self.exchange)
 
 
-def answered_by_scenario() -> bool:
-    """Whether a scenario answers the current request (a deliberate answer, outside the contract)."""
-    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
-    return outcome is not None and outcome.answers
-
-
 def answer_for_scenario() -> Response | None:
     """Answer instead of the API when a scenario says so."""
-    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
-    if outcome is None or not outcome.answers:
+    context = context_of(request.environ)
+    if context is None or not context.answered_by_scenario:
         return None
+    outcome = context.outcome
     if outcome.retry_after_s is not None:
         raise RateLimited(outcome.rate_limit_message or "Rate limit exceeded", headers=dict(outcome.headers))
     if outcome.fault == "malformed_json":
@@ -239,8 +235,8 @@ def scenario_response(respond: dict[str, Any]) -> Response:
 
 def add_scenario_headers(response: Response) -> Response:
     """Rate-limit headers on answers a rate-limit scenario let through."""
-    outcome: Outcome | None = request.environ.get(OUTCOME_KEY)
-    if outcome is not None:
-        for name, value in outcome.headers.items():
+    context = context_of(request.environ)
+    if context is not None and context.outcome is not None:
+        for name, value in context.outcome.headers.items():
             response.headers.setdefault(name, value)
     return response

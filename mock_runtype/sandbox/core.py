@@ -27,9 +27,10 @@ DEFAULT_MAX_RECORDS_PER_TENANT = 100_000
 DEFAULT_MAX_TENANTS = 1_000
 
 
-@dataclass
-class Settings:
-    """What can be configured (flags, environment or fixtures)."""
+@dataclass(frozen=True)
+class SandboxSettings:
+    """What the sandbox and its HTTP app are configured with (flags, environment or tests); how a
+    server runs it is `mock_runtype.serving.adapter.ServerSettings`."""
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
@@ -41,25 +42,20 @@ class Settings:
     journal_limit: int = DEFAULT_LIMIT
     max_records_per_tenant: int = DEFAULT_MAX_RECORDS_PER_TENANT
     max_tenants: int = DEFAULT_MAX_TENANTS  # tenants holding records at once
-    idle_timeout_s: int = 30  # an idle keep-alive connection is closed after this long
-    request_timeout_s: int = 10  # a request whose headers and body take longer to arrive is dropped
-    max_connections: int = 2000  # open connections at once; more wait in the listen backlog
-    fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
-    # How `mock-runtype serve` runs (mock_runtype/config.py reads them from flags and environment).
-    host: str = "127.0.0.1"
-    port: int = 8080
-    threads: int = 4
-    log_format: str = "text"  # or "json": one JSON object per line
-    quiet: bool = False  # only warnings and errors: no access log
     cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
+
+    @property
+    def largest_body_bytes(self) -> int:
+        """The larger of the two body limits: no request body the app reads is longer."""
+        return max(self.max_body_bytes, self.max_upload_bytes)
 
 
 class Sandbox:
     """State of one server: the store, flow executions over its records, who may call, the clock
     and the id source, the scenarios, the request journal and the fixtures that define a reset."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+    def __init__(self, settings: SandboxSettings | None = None) -> None:
+        self.settings = settings or SandboxSettings()
         self.clock = Clock(self.settings.clock_start_ms)
         self.ids = IdSource(self.settings.seed)
         self.store = Store(self.clock, self.ids, max_records_per_tenant=self.settings.max_records_per_tenant,

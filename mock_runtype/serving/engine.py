@@ -3,17 +3,18 @@ app inline, on the loop's own thread. (uvloop was tried: with our handlers domin
 nothing measurable: 4,221-4,458 creates/s with either loop.)
 
 Why not a threaded server: on two cores a Python server's threads fight over the GIL, and the
-hand-off from an I/O thread to a worker costs more than our handlers (100-200 µs). Calling the app
-inline is what makes the sandbox fast; the two things that must not hold the loop have a protocol
-of their own, an extension of WSGI (PEP 3333 lets a server offer them in the environ):
+hand-off from an I/O thread to a worker costs more than our handlers. Calling the app inline is
+what makes the sandbox fast; the two things that must not hold the loop are told to the engine by
+a `schedule(environ) -> Schedule` it asks before each call of the app, so the app is called once:
 
-- `environ[DEFERS]` is True: instead of answering, the app may return `Deferred(delay_s,
-  in_thread)`. The engine waits `delay_s` without holding any thread (a scenario's delay), then
-  calls the app again with the same environ: on one of the `threads` workers when `in_thread`
-  (long work such as an upload or a streamed export, whose chunks are written as they come), on
-  the loop otherwise.
-- Raising `ConnectionDropped` closes the connection without a byte of answer, abortively (an RST)
-  when `reset`.
+- `Schedule.delay_s`: the engine waits that long without holding any thread (a scenario's delay);
+- `Schedule.off_loop`: the app is called on one of the `threads` workers (long work such as an
+  upload or a streamed export, whose chunks are written as they come) while the loop answers
+  everyone else.
+
+Raising `ConnectionDropped` from the app closes the connection without a byte of answer,
+abortively (an RST) when `reset`. Only the serving adapter (`mock_runtype.serving.adapter`) puts an
+app on the engine: it is the one place that knows this protocol.
 
 The engine guards the host the way the settings say: a request still arriving after
 `request_timeout_s` is dropped, an idle connection closes after `idle_timeout_s`, at most
@@ -33,14 +34,13 @@ import threading
 from collections import deque
 from email.utils import formatdate
 from io import BytesIO
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
 log = logging.getLogger("mock_runtype")
 
-DEFERS = "mock_runtype.defers"
 MAX_HEADER_BYTES = 256 * 1024  # as waitress had it: a long query (a 100 KB cursor) reaches the app
 MAX_PIPELINED = 16  # complete requests queued on one connection before it stops being read
 STREAM_CHUNK = 64 * 1024
@@ -48,14 +48,20 @@ SWEEP_INTERVAL_S = 1.0
 NO_BODY_STATUSES = {204, 304}
 
 
-class Deferred(list):
-    """The app's answer "call me again": after `delay_s`, on a worker thread when `in_thread`.
-    An empty list, so that it is still a valid (empty) WSGI body."""
+class Schedule(NamedTuple):
+    """How to answer one request: after holding it `delay_s` seconds (no thread held), then on a
+    worker thread when `off_loop`, else inline on the loop."""
 
-    def __init__(self, delay_s: float = 0.0, in_thread: bool = False) -> None:
-        super().__init__()
-        self.delay_s = delay_s
-        self.in_thread = in_thread
+    delay_s: float = 0.0
+    off_loop: bool = False
+
+
+INLINE = Schedule()
+
+
+def inline(environ: dict[str, Any]) -> Schedule:
+    """The schedule of an app that never asks for anything else."""
+    return INLINE
 
 
 class ConnectionDropped(Exception):
@@ -275,7 +281,16 @@ class Connection(asyncio.Protocol):
         while self.pending and not self.busy and not self.closed and self.write_waiters is None:
             request = self.pending.popleft()
             environ = self.engine.environ(request, self.peer)
-            self.call_inline(request, environ)
+            try:
+                schedule = self.engine.schedule(environ)
+            except Exception:
+                log.exception("scheduling %s %s failed", request.method, environ.get("PATH_INFO"))
+                self.refuse(Refused(500, "Internal server error"))
+                return
+            if schedule.delay_s > 0 or schedule.off_loop:
+                self.defer(request, environ, schedule)
+            else:
+                self.call_inline(request, environ)
         if not self.reading and not self.closed and len(self.pending) < MAX_PIPELINED // 2:
             self.transport.resume_reading()
             self.reading = True
@@ -294,13 +309,10 @@ class Connection(asyncio.Protocol):
             self.receiving_since = self.loop.time()  # the body is sent from now on
 
     def call_inline(self, request: Request, environ: dict[str, Any]) -> None:
-        """Call the app on the loop and write its answer; or hand the request to `defer`."""
+        """Call the app on the loop and write its answer."""
         answer = Answer(request)
         try:
             body = self.engine.app(environ, answer.start_response)
-            if type(body) is Deferred:
-                self.defer(request, environ, body)
-                return
             try:
                 data = b"".join(body)
             finally:
@@ -320,23 +332,23 @@ class Connection(asyncio.Protocol):
             self.close()
         self.last_activity = self.loop.time()
 
-    def defer(self, request: Request, environ: dict[str, Any], deferred: Deferred) -> None:
+    def defer(self, request: Request, environ: dict[str, Any], schedule: Schedule) -> None:
         self.busy = True
-        task = self.loop.create_task(self._deferred(request, environ, deferred))
+        task = self.loop.create_task(self._deferred(request, environ, schedule))
         self.engine.tasks.add(task)
         task.add_done_callback(self.engine.tasks.discard)
 
-    async def _deferred(self, request: Request, environ: dict[str, Any], deferred: Deferred) -> None:
-        if deferred.delay_s > 0:
-            await asyncio.sleep(deferred.delay_s)
-        if deferred.in_thread:
+    async def _deferred(self, request: Request, environ: dict[str, Any], schedule: Schedule) -> None:
+        if schedule.delay_s > 0:
+            await asyncio.sleep(schedule.delay_s)
+        if schedule.off_loop:
             done = self.loop.create_future()
             self.engine.workers.put((self.answer_in_thread, request, environ, done))
             await done
             self.busy = False
         else:
             self.busy = False
-            self.call_inline(request, environ)  # the app may defer once more: then busy again
+            self.call_inline(request, environ)
         self.last_activity = self.loop.time()
         self.answer_pending()
 
@@ -511,8 +523,10 @@ class AsyncEngine:
     name = "asyncio"
 
     def __init__(self, app: Callable, sock: socket.socket, threads: int, *, body_cap: int, idle_timeout_s: float,
-                 request_timeout_s: float, max_connections: int) -> None:
+                 request_timeout_s: float, max_connections: int,
+                 schedule: Callable[[dict[str, Any]], Schedule] = inline) -> None:
         self.app = app
+        self.schedule = schedule
         self.listener = sock
         self.listener.setblocking(False)
         self.port = sock.getsockname()[1]
@@ -532,7 +546,7 @@ class AsyncEngine:
         self.base_environ = {
             "SCRIPT_NAME": "", "SERVER_NAME": host, "SERVER_PORT": str(port), "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-            "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.input_terminated": True, DEFERS: True,
+            "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.input_terminated": True,
         }
 
     def start(self) -> None:

@@ -2,7 +2,7 @@
 
 Access lines go to stdout, everything else (start-up, warnings, errors) to stderr, each either as
 text or as one JSON object per line (`--log-format json`). The access log is WSGI middleware, so
-it sees every answer whatever the engine; it never prints headers, so no token reaches a log.
+it sees every answer whatever the server; it never prints headers, so no token reaches a log.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TextIO
 
-from mock_runtype.serving.engine import Deferred
+from mock_runtype.http.context import context_of
 
 ACCESS = "mock_runtype.access"
-STARTED_KEY = "mock_runtype.started"
 MAX_LOGGED_PATH = 2000
 
 
@@ -90,7 +89,8 @@ class AccessLog:
         self.logger = logger or logging.getLogger(ACCESS)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        started = environ.setdefault(STARTED_KEY, time.perf_counter())  # a deferred request is called again
+        context = context_of(environ)  # planned already when the server held the request (a delay)
+        started = context.received_at if context is not None else time.perf_counter()
         status: list[int | None] = [None]  # None: no answer (a scenario dropped the connection)
 
         def recording_start_response(line: str, headers: list, exc_info: Any = None) -> Callable:
@@ -115,8 +115,6 @@ class AccessLog:
         except BaseException:
             log()
             raise
-        if type(body) is Deferred:
-            return body  # logged when the engine calls again and the answer is sent
         return _AfterClose(body, log)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.error import HTTPError, URLError
@@ -19,30 +19,29 @@ from urllib.request import Request, urlopen
 import yaml
 
 from mock_runtype.http.app import create_app
-from mock_runtype.serving.logs import AccessLog
-from mock_runtype.sandbox.core import Sandbox, Settings
-from mock_runtype.server import SHUTDOWN_GRACE, start_engine
+from mock_runtype.sandbox.core import Sandbox, SandboxSettings
+from mock_runtype.serving.adapter import ServerSettings, bind
 
 ADMIN = "/__admin"
 
 
 class LocalServer:
-    """A sandbox on a free 127.0.0.1 port (or the one given), served by the production engine
-    (`server.start_engine`) from background threads."""
+    """A sandbox on a free 127.0.0.1 port (or the one given), served as `mock-runtype serve`
+    serves it (`mock_runtype.serving.adapter`), from background threads."""
 
-    def __init__(
-        self, settings: Settings | None = None, *, port: int = 0, threads: int = 8, access_log: bool = False
-    ) -> None:
-        """`access_log` wraps the app in the access log, as `mock-runtype serve` does."""
+    def __init__(self, settings: SandboxSettings | None = None, *, port: int = 0, threads: int = 8,
+                 access_log: bool = False, server: ServerSettings | None = None) -> None:
+        """`access_log` logs each request, as `mock-runtype serve` does; `server` sets the
+        connections' limits (its host and port are this server's own)."""
         self.sandbox = Sandbox(settings)
         self.app = create_app(self.sandbox)
-        served = AccessLog(self.app) if access_log else self.app
-        self._engine = start_engine(served, "127.0.0.1", port, threads, self.sandbox.settings)
-        self._engine.start()
-        self.url = f"http://127.0.0.1:{self._engine.port}"
+        listen = replace(server or ServerSettings(), host="127.0.0.1", port=port, threads=threads)
+        self._server = bind(self.app, listen, access_log=access_log)
+        self._server.start()
+        self.url = f"http://127.0.0.1:{self._server.port}"
 
     def close(self) -> None:
-        self._engine.close(grace=SHUTDOWN_GRACE)
+        self._server.close()
 
     def __enter__(self) -> LocalServer:
         return self

@@ -15,7 +15,7 @@ import requests
 
 from mock_runtype.config import resolve
 from mock_runtype.serving.logs import ACCESS, JsonFormatter, TextFormatter
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.model.tenancy import fingerprint
 from tests.conftest import RunningServer
 
@@ -41,7 +41,7 @@ def non_loopback_address() -> str | None:
 
 
 def test_serve_binds_loopback_by_default():
-    assert resolve({}, {}).host == "127.0.0.1"
+    assert resolve({}, {}).server.host == "127.0.0.1"
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "mock_runtype", "serve", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -65,7 +65,7 @@ def test_serve_binds_loopback_by_default():
 
 @pytest.fixture(scope="module")
 def guarded():
-    running = RunningServer(Settings(admin_token=ADMIN_TOKEN), access_log=True)
+    running = RunningServer(SandboxSettings(admin_token=ADMIN_TOKEN), access_log=True)
     yield running
     running.close()
 

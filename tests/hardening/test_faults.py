@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.serving.adapter import ServerSettings
 from tests.conftest import RunningServer
 
 IDLE_CONNECTIONS = 1000
@@ -21,7 +21,7 @@ REQUEST_TIMEOUT_S = 2
 
 @pytest.fixture(scope="module")
 def guarded():
-    running = RunningServer(Settings(request_timeout_s=REQUEST_TIMEOUT_S, idle_timeout_s=60))
+    running = RunningServer(server=ServerSettings(request_timeout_s=REQUEST_TIMEOUT_S, idle_timeout_s=60))
     yield running
     running.close()
 
@@ -132,7 +132,7 @@ def test_a_thousand_idle_keep_alive_connections_do_not_stop_the_server(guarded):
 
 
 def test_idle_connections_are_closed_after_the_idle_timeout():
-    server = RunningServer(Settings(idle_timeout_s=1))
+    server = RunningServer(server=ServerSettings(idle_timeout_s=1))
     try:
         idle = [connect(server) for _ in range(20)]
         time.sleep(3.5)  # the timeout, plus the engine's once-a-second sweep, plus slack

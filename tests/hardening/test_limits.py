@@ -1,4 +1,4 @@
-"""Limits that protect the host: each is configurable (Settings, a flag, an environment variable)
+"""Limits that protect the host: each is configurable (SandboxSettings, a flag, an environment variable)
 and answers a documented 4xx when reached; what it protects stays bounded."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import pytest
 import requests
 
 from mock_runtype.config import ConfigError, resolve
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from tests.conftest import RunningServer
 
 
 @pytest.fixture(scope="module")
 def capped():
-    running = RunningServer(Settings(max_records_per_tenant=3, max_tenants=2, max_upload_bytes=2000,
+    running = RunningServer(SandboxSettings(max_records_per_tenant=3, max_tenants=2, max_upload_bytes=2000,
                                      max_body_bytes=500, journal_limit=5))
     yield running
     running.close()
@@ -92,8 +92,8 @@ def test_scenario_counters_stay_bounded_under_a_stream_of_new_tenants(monkeypatc
 
 def test_every_limit_has_a_flag_and_an_environment_variable():
     settings = resolve({"--max-records-per-tenant": "50", "--request-timeout": "3"}, {"MOCK_RUNTYPE_MAX_TENANTS": "7"})
-    assert (settings.max_records_per_tenant, settings.max_tenants, settings.request_timeout_s) == (50, 7, 3)
-    assert settings.max_upload_bytes == Settings.max_upload_bytes
+    assert (settings.sandbox.max_records_per_tenant, settings.sandbox.max_tenants, settings.server.request_timeout_s) == (50, 7, 3)
+    assert settings.sandbox.max_upload_bytes == SandboxSettings.max_upload_bytes
     for flag in ("--max-tenants", "--journal-limit", "--idle-timeout", "--max-connections"):
         with pytest.raises(ConfigError, match=flag):
             resolve({flag: "0"}, {})

@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from tests.conftest import RunningServer, url
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -105,7 +105,7 @@ def test_admin_paths_are_never_journaled_and_unknown_parameters_are_refused(own_
 
 
 def test_the_journal_is_bounded_per_tenant():
-    running = RunningServer(Settings(journal_limit=3))
+    running = RunningServer(SandboxSettings(journal_limit=3))
     try:
         for _ in range(5):
             requests.get(f"{running.url}/v1/records", headers={"Authorization": "Bearer a"})
@@ -168,7 +168,7 @@ def test_state_loads_back_to_the_same_state(own_server):
     requests.post(f"{own_server.url}/v1/records", json={"type": "note", "name": "n", "ownerId": None,
                                                         "metadata": {"ownerId": "x"}}, headers=headers)
     state = own_server.admin("GET", "/state").json()
-    fresh = RunningServer(Settings())
+    fresh = RunningServer(SandboxSettings())
     try:
         assert load(fresh, yaml.safe_dump(state)).status_code == 201
         assert fresh.admin("GET", "/state").json() == state
@@ -181,7 +181,7 @@ def test_state_loads_back_to_the_same_state(own_server):
 
 def test_two_servers_with_the_same_seed_and_clock_answer_byte_for_byte_alike():
     settings = dict(seed=7, clock_start_ms=1_718_010_930_000)
-    servers = [RunningServer(Settings(**settings)), RunningServer(Settings(**settings))]
+    servers = [RunningServer(SandboxSettings(**settings)), RunningServer(SandboxSettings(**settings))]
     try:
         answers = []
         for running in servers:
@@ -250,7 +250,7 @@ def test_a_tenants_clock_is_its_own(server, http, api_key):
 
 
 def test_the_admin_token_guards_the_control_api():
-    running = RunningServer(Settings(admin_token="s3cret"))
+    running = RunningServer(SandboxSettings(admin_token="s3cret"))
     try:
         assert running.admin("GET", "/state").status_code == 401
         assert running.admin("GET", "/state", headers={"Authorization": "Bearer s3cret"}).status_code == 200

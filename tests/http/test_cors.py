@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from mock_runtype.http.cors import EXPOSED_HEADERS
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.testing import LocalServer
 from tests.conftest import url
 
@@ -21,7 +21,7 @@ def preflight(base: str, path: str, origin: str = APP, method: str = "POST", hea
 @pytest.fixture(scope="module")
 def listed():
     """The URL of a server that allows two origins only."""
-    with LocalServer(Settings(cors_origins=(APP, "http://localhost:3000")), threads=2) as running:
+    with LocalServer(SandboxSettings(cors_origins=(APP, "http://localhost:3000")), threads=2) as running:
         yield running.url
 
 

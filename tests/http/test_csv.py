@@ -11,7 +11,7 @@ import requests
 from runtype import RuntypeClient
 from runtype._generated.errors.bad_request_error import BadRequestError
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.testing import LocalServer
 from tests.conftest import url
 
@@ -120,7 +120,7 @@ def test_upload_may_exceed_the_json_body_limit_but_not_its_own(http, server):
     with client(server) as sdk:  # as a plain form field, past the form-field memory default too
         assert sdk.api.records.upload_csv_records(file="name,text\n" + rows, type_value="bulk").created == 1500
 
-    with LocalServer(Settings(max_upload_bytes=10_000)) as small:
+    with LocalServer(SandboxSettings(max_upload_bytes=10_000)) as small:
         too_big = requests.post(small.url + "/v1/records/upload-csv", headers={"Authorization": "Bearer k"},
                                 files={"file": ("big.csv", "name,text\n" + rows[:20_000])}, data={"typeValue": "t"})
         assert too_big.status_code == 413 and "10000 bytes" in too_big.json()["error"]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.testing import new_api_key
 from tests.conftest import RunningServer, url
 
@@ -112,7 +112,7 @@ def test_body_over_the_limit_is_413(http):
 
 
 def test_metadata_over_1_mib_is_422_on_create_and_update_as_on_bulk_edit():
-    with RunningServer(Settings(max_body_bytes=3 * 1024 * 1024)) as server, requests.Session() as session:
+    with RunningServer(SandboxSettings(max_body_bytes=3 * 1024 * 1024)) as server, requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {new_api_key()}"
         session.base_url = server.url
         big = {"blob": "x" * (1024 * 1024)}

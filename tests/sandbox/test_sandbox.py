@@ -9,13 +9,13 @@ import yaml
 from mock_runtype.model.errors import Conflict
 from mock_runtype.sandbox.exchange import Exchange
 from mock_runtype.sandbox.fixtures import parse_fixture
-from mock_runtype.sandbox.core import Sandbox, Settings
+from mock_runtype.sandbox.core import Sandbox, SandboxSettings
 
 SEEDED = "tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: seeded}\nscenarios:\n  - {name: slow, delayMs: 5}\n"
 
 
 def test_a_scenario_added_while_a_fixture_loads_waits_and_cannot_half_break_the_load(monkeypatch):
-    sandbox = Sandbox(Settings(seed=1))
+    sandbox = Sandbox(SandboxSettings(seed=1))
     outcome: list[object] = []
     adder = threading.Thread(target=lambda: outcome.append(_add_or_error(sandbox, {"name": "slow", "delayMs": 1})))
     checked = Sandbox._check_against_live
@@ -34,7 +34,7 @@ def test_a_scenario_added_while_a_fixture_loads_waits_and_cannot_half_break_the_
 
 
 def test_forgetting_a_tenants_fixtures_forgets_how_they_declared_it():
-    sandbox = Sandbox(Settings())
+    sandbox = Sandbox(SandboxSettings())
     sandbox.load(parse_fixture("tenants: [{apiKey: k, permissions: [read]}]\n", "reader.yaml", scope="k"))
     assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
     assert sandbox.forget_fixtures("k") == 1
@@ -42,14 +42,14 @@ def test_forgetting_a_tenants_fixtures_forgets_how_they_declared_it():
 
 
 def test_a_tenants_reset_keeps_the_declaration_a_server_wide_fixture_makes():
-    sandbox = Sandbox(Settings())
+    sandbox = Sandbox(SandboxSettings())
     sandbox.load(parse_fixture("settings: {strictAuth: true}\ntenants: [{apiKey: k, permissions: [read]}]\n", "strict.yaml"))
     sandbox.reset("k")
     assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
 
 
 def test_a_record_given_only_an_earlier_updated_at_is_created_no_later_and_exports_loadably():
-    sandbox = Sandbox(Settings(clock_start_ms=1_718_010_930_000))
+    sandbox = Sandbox(SandboxSettings(clock_start_ms=1_718_010_930_000))
     sandbox.load(parse_fixture("tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, updatedAt: '2020-01-01'}\n", "old.yaml"))
     [record] = sandbox.store.records_of("k")
     assert record.created_at == record.updated_at == 1_577_836_800_000
@@ -60,7 +60,7 @@ def test_a_record_given_only_an_earlier_updated_at_is_created_no_later_and_expor
 
 
 def test_an_exported_tenant_scenario_still_comes_before_the_server_wide_ones():
-    sandbox = Sandbox(Settings())
+    sandbox = Sandbox(SandboxSettings())
     sandbox.add_scenario({"name": "everyone", "respond": {"status": 503}})
     sandbox.add_scenario({"name": "mine", "respond": {"status": 500}}, "k")
     fresh = Sandbox()
@@ -70,7 +70,7 @@ def test_an_exported_tenant_scenario_still_comes_before_the_server_wide_ones():
 
 
 def test_the_state_keeps_the_journal_limit_a_fixture_set():
-    sandbox = Sandbox(Settings())
+    sandbox = Sandbox(SandboxSettings())
     sandbox.load(parse_fixture("settings: {journalLimit: 5}\n", "small-journal.yaml"))
     fresh = Sandbox()
     fresh.load(parse_fixture(yaml.safe_dump(sandbox.export_state()), "state.yaml"))
@@ -81,7 +81,7 @@ def test_a_documents_own_seed_fixes_its_ids_on_a_server_started_without_one():
     document = "settings: {seed: 42}\ntenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, results: [{}]}\n"
     runs = []
     for _ in range(2):
-        sandbox = Sandbox(Settings())
+        sandbox = Sandbox(SandboxSettings())
         sandbox.load(parse_fixture(document, "seeded.yaml"))
         runs.append(([r.id for r in sandbox.store.records_of("k")], sandbox.executions.export("k")["results"][0]["id"]))
     assert runs[0] == runs[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.testing import LocalServer
 
 pytest_plugins = ["pytester"]
@@ -158,7 +158,7 @@ def test_a_guarded_external_server_needs_the_admin_token(pytester, monkeypatch):
         def test_journal(runtype_mock):
             assert runtype_mock.requests() == []
     """)
-    with LocalServer(Settings(admin_token="s3cret")) as guarded:
+    with LocalServer(SandboxSettings(admin_token="s3cret")) as guarded:
         result = run(pytester, "--runtype-url", guarded.url, errors=1)
         result.stdout.fnmatch_lines(["*the sandbox at * guards its control API: give its admin token (--runtype-admin-token*"])
         monkeypatch.setenv("MOCK_RUNTYPE_ADMIN_TOKEN", "s3cret")
