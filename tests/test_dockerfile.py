@@ -121,7 +121,7 @@ def test_entrypoint_cmd_and_healthcheck_are_exec_form():
 
 def test_fixtures_have_their_documented_place():
     assert [i.value for i in final("WORKDIR")] == [("/fixtures",)]
-    assert "-v $PWD/fixtures:/fixtures -e MOCK_RUNTYPE_FIXTURES=/fixtures/demo.yaml" in (ROOT / "README.md").read_text()
+    assert "-v $PWD/fixtures:/fixtures -e MOCK_RUNTYPE_FIXTURES=/fixtures/demo.yaml" in (ROOT / "docs" / "docker.md").read_text()
 
 
 def test_hadolint_finds_nothing():

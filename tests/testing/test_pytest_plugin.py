@@ -326,15 +326,15 @@ def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
     result.stdout.fnmatch_lines(["*POST /v1/records -> 400 (validation)*"])
 
 
-def readme_block(caption: str) -> str:
-    """The code block that follows `caption` in the README's "From pytest" section."""
-    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text("utf-8")
-    section = readme.split("### From pytest", 1)[1].split("\n## ", 1)[0]
+def docs_block(caption: str) -> str:
+    """The code block that follows `caption` in docs/pytest.md, before its first section."""
+    page = Path(__file__).resolve().parents[2].joinpath("docs", "pytest.md").read_text("utf-8")
+    section = page.split("# The pytest plugin", 1)[1].split("\n## ", 1)[0]
     return re.search(re.escape(caption) + r".*?```\w*\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_readme_example_runs_as_written_also_under_xdist(pytester, monkeypatch):
-    pytester.path.joinpath("acme.yaml").write_text(readme_block("`acme.yaml`"))
-    pytester.makepyfile(test_customers=readme_block("`test_customers.py`"))
+def test_the_docs_example_runs_as_written_also_under_xdist(pytester, monkeypatch):
+    pytester.path.joinpath("acme.yaml").write_text(docs_block("`acme.yaml`"))
+    pytester.makepyfile(test_customers=docs_block("`test_customers.py`"))
     run(pytester, passed=4)
     run_with_xdist(pytester, monkeypatch, 2, passed=4)
