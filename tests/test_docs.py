@@ -41,7 +41,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mock_runtype.sandbox.core import Settings
+from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.sandbox.fixtures import parse_fixture
 from mock_runtype.testing import Control, LocalServer
 
@@ -108,7 +108,7 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def sandbox():
-    with LocalServer(Settings(check_responses=True)) as running:
+    with LocalServer(SandboxSettings(check_responses=True)) as running:
         yield running
 
 
