@@ -16,6 +16,8 @@ from typing import Any
 from mock_runtype.model import discovery
 from mock_runtype.model import executions
 from mock_runtype.model import listing
+from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TEXT_MAX_LENGTH, TYPE_MAX_LENGTH
+from mock_runtype.model.records import COMPACT_LIMIT
 
 ADMIN_PREFIX = "/__admin"
 JSON = "application/json"
@@ -101,23 +103,28 @@ def integer(low: int, high: int, default: int | None = None) -> dict[str, Any]:
     return schema
 
 
+def choice(options: tuple[str, ...], default: str | None = None) -> dict[str, Any]:
+    """One of `options`; the default is the first unless named."""
+    return {"enum": list(options), "default": options[0] if default is None else default}
+
+
 BOOLEAN = {"type": "boolean", "description": "true/false (also 1/0)"}
 NAMES = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[^,]*[^,\s][^,]*$"}}
 TIMESTAMP = {"type": "string", "format": "date-time"}
-KILOBYTES = {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,6})?$"}
-SORT_ORDER = {"enum": ["asc", "desc"], "default": "desc"}
+KILOBYTES = {"type": "string", "pattern": f"^{listing.KILOBYTES}$"}
+SORT_ORDER = {"enum": list(SORT_ORDERS), "default": DEFAULT_SORT_ORDER}
 
 LIST_FILTERS = (
-    query("type", text(255), "Only records of this type"),
-    query("name", text(500), "Only records with exactly this name"),
-    query("search", text(500), "Case-insensitive substring of the name or any metadata value"),
-    query("ownerId", text(500), "Only records of this owner"),
-    query("product_surface_id", text(500), "Only records of this product surface"),
+    query("type", text(TYPE_MAX_LENGTH), "Only records of this type"),
+    query("name", text(TEXT_MAX_LENGTH), "Only records with exactly this name"),
+    query("search", text(TEXT_MAX_LENGTH), "Case-insensitive substring of the name or any metadata value"),
+    query("ownerId", text(TEXT_MAX_LENGTH), "Only records of this owner"),
+    query("product_surface_id", text(TEXT_MAX_LENGTH), "Only records of this product surface"),
     query("metadata_keys", NAMES, "Records having any of these top-level metadata keys"),
     query("metadata_keys_all", NAMES, "Records having all of these top-level metadata keys"),
-    query("min_fields", integer(0, 100_000), "At least this many top-level metadata keys"),
-    query("max_fields", integer(0, 100_000), "At most this many top-level metadata keys (not below min_fields)"),
-    query("distinct", text(500), "Keep only the newest record per distinct value of this field"),
+    query("min_fields", integer(0, listing.MAX_FIELDS), "At least this many top-level metadata keys"),
+    query("max_fields", integer(0, listing.MAX_FIELDS), "At most this many top-level metadata keys (not below min_fields)"),
+    query("distinct", text(TEXT_MAX_LENGTH), "Keep only the newest record per distinct value of this field"),
     query("metadata_types", {**NAMES, "items": {"enum": list(listing.JSON_TYPES)}},
           "Records having a top-level metadata value of any of these JSON types"),
     query("has_large_fields", BOOLEAN,
@@ -128,7 +135,7 @@ LIST_FILTERS = (
      "description": "A filter `{type, where}` of the filter language, JSON-encoded (see the README)",
      "content": {JSON: {"schema": {"type": "object", "properties": {
          "type": {"$ref": "#/components/schemas/RecordType"}, "where": {"type": ["object", "null"]}}}}}},
-    query("sort_by", {"enum": list(listing.SORT_FIELDS), "default": "createdAt"}, "Sort field (snake_case accepted)"),
+    query("sort_by", {"enum": list(listing.SORT_FIELDS), "default": listing.DEFAULT_SORT_FIELD}, "Sort field (snake_case accepted)"),
     query("sort_order", SORT_ORDER, "Sort direction"),
     query("includeFields", BOOLEAN, "Add availableFields (the metadata keys) to each item"),
     query("include_fields", BOOLEAN, "Same as includeFields"),
@@ -136,14 +143,14 @@ LIST_FILTERS = (
 PAGING = (
     query("limit", integer(1, listing.MAX_LIMIT, listing.DEFAULT_LIMIT), "Page size"),
     query("cursor", {"type": "string"}, "nextCursor or prevCursor of a page of the same query"),
-    query("direction", {"enum": ["next", "prev"], "default": "next"}, "prev with a prevCursor pages backwards"),
+    query("direction", choice(listing.DIRECTIONS), "prev with a prevCursor pages backwards"),
     query("includeCount", BOOLEAN, "Fill totalCount and totalPages"),
-    query("view", {"enum": ["full", "compact"], "default": "full"},
-          "compact shortens strings in metadata and messages longer than 100 characters"),
+    query("view", choice(listing.VIEWS),
+          f"compact shortens strings in metadata and messages longer than {COMPACT_LIMIT} characters"),
 )
 EXECUTION_WINDOW = (
     query("status", NAMES, "Only these statuses"),
-    query("flowId", text(500), "Only runs of this flow"),
+    query("flowId", text(TEXT_MAX_LENGTH), "Only runs of this flow"),
     query("from", TIMESTAMP, "Created at or after (ISO 8601 with a zone)"),
     query("to", TIMESTAMP, "Created at or before (not before from)"),
     query("sortOrder", SORT_ORDER, "Sort direction"),
@@ -178,8 +185,8 @@ def _record_operations() -> tuple[Operation, ...]:
                   parameters=LIST_FILTERS),
         Operation("get", "/v1/records/field-values", "getFieldValues", "Top distinct values of a metadata field",
                   (Answer(200, "The values with their counts", "responses/field-values"),),
-                  parameters=(query("type", text(255), "The record type", required=True),
-                              query("field", text(500), "A metadata key (dots reach into objects)", required=True),
+                  parameters=(query("type", text(TYPE_MAX_LENGTH), "The record type", required=True),
+                              query("field", text(TEXT_MAX_LENGTH), "A metadata key (dots reach into objects)", required=True),
                               query("limit", integer(1, discovery.MAX_FIELD_VALUES, discovery.DEFAULT_FIELD_VALUES),
                                     "How many values at most"))),
         Operation("post", "/v1/records/preview-filter", "previewFilter", "Count and sample the records a filter matches",
@@ -187,7 +194,7 @@ def _record_operations() -> tuple[Operation, ...]:
                   errors=WRITE_ERRORS, body="preview-filter"),
         Operation("get", "/v1/records/schema", "discoverSchema", "Discover a type's metadata fields by sampling",
                   (Answer(200, "The fields found", "responses/schema"),),
-                  parameters=(query("type", text(255), "The record type", required=True),
+                  parameters=(query("type", text(TYPE_MAX_LENGTH), "The record type", required=True),
                               query("sample", integer(1, discovery.MAX_SCHEMA_SAMPLE, discovery.DEFAULT_SCHEMA_SAMPLE),
                                     "How many of the newest records to sample"))),
         Operation("post", "/v1/records/upload-csv", "uploadCsv", "Create records from the rows of a CSV file",
@@ -207,9 +214,9 @@ def _record_operations() -> tuple[Operation, ...]:
         Operation("get", record + "/results", "getRecordResults", "The flow execution results over a record",
                   (Answer(200, "A page of results", "responses/results"),), errors=BASE_ERRORS + (404,),
                   parameters=(RECORD_ID, *EXECUTION_WINDOW,
-                              query("page", integer(1, 1_000_000, 1), "Page number"),
-                              query("promptId", text(500), "Only runs of this prompt"),
-                              query("sortBy", {"enum": list(executions.RESULT_SORTS), "default": "createdAt"},
+                              query("page", integer(1, executions.MAX_PAGE, 1), "Page number"),
+                              query("promptId", text(TEXT_MAX_LENGTH), "Only runs of this prompt"),
+                              query("sortBy", choice(executions.RESULT_SORTS, executions.DEFAULT_SORT),
                                     "Sort field"),
                               query("includeCount", BOOLEAN, "Fill total and totalPages"))),
         Operation("delete", record + "/results", "deleteRecordResult", "Delete one execution result of a record",
@@ -218,10 +225,10 @@ def _record_operations() -> tuple[Operation, ...]:
         Operation("get", record + "/step-results", "getRecordStepResults", "The flow steps run over a record",
                   (Answer(200, "A window of step results", "responses/step-results"),), errors=BASE_ERRORS + (404,),
                   parameters=(RECORD_ID, *EXECUTION_WINDOW,
-                              query("batchId", text(500), "Only steps of this batch execution"),
-                              query("sortBy", {"enum": list(executions.STEP_SORTS), "default": "createdAt"},
+                              query("batchId", text(TEXT_MAX_LENGTH), "Only steps of this batch execution"),
+                              query("sortBy", choice(executions.STEP_SORTS, executions.DEFAULT_SORT),
                                     "Sort field"),
-                              query("offset", integer(0, 10_000_000, 0), "How many to skip"))),
+                              query("offset", integer(0, executions.MAX_OFFSET, 0), "How many to skip"))),
     )
 
 
