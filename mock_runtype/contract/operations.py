@@ -6,15 +6,26 @@ schema name in `schemas/`) and every response (a schema name in `schemas/respons
 layer routes from it (`mock_runtype.http.routes`), `mock_runtype.contract.openapi` publishes the
 `published` ones, and the response check reads the same answers, so neither can drift from what
 the server serves. Pure Python, no web framework.
+
+Each operation also estimates, before it runs, the work a request will be (`estimate(workload)`),
+so the server can tell the requests that would hold its event loop long. The unit is a *record
+visit*: one record (or one fixture record, or one CSV row) read, tested, written or made. A
+request that touches one record (its runs included) is one visit; a list page walks its page
+from the sort index; a filter, a count under a filter, a type's discovery, an export or a bulk
+edit may visit every record of the caller (upper bounds: the count of one type is not known
+beforehand); work made from a body (ids to delete, CSV rows, fixture records) is reckoned from
+its declared length; the control API's state and reset visit the records of their scope (the
+`?tenant=` one, else the whole server).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from mock_runtype.model import discovery
 from mock_runtype.model import executions
+from mock_runtype.model import csv_records
 from mock_runtype.model import listing
 from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TEXT_MAX_LENGTH, TYPE_MAX_LENGTH
 from mock_runtype.model.records import COMPACT_LIMIT
@@ -39,6 +50,59 @@ ERROR_MEANINGS = {
 }
 BASE_ERRORS = (400, 401, 403, 429, 500)
 BODY_ERRORS = (413, 415)
+# Body bytes per unit of work, for estimates made from a body before it is read.
+BYTES_PER_ID = 40  # a UUID in quotes, with its comma
+BYTES_PER_CSV_ROW = 50
+BYTES_PER_FIXTURE_RECORD = 100  # a type, a name, a little metadata, in YAML or JSON
+# List parameters that make the walk test records: the page may take every record to fill.
+SCANNING_LIST_PARAMETERS = frozenset(wire for _, wire in listing.FILTER_PARAMETERS) - {"type"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a request's cost is estimated from before it runs."""
+
+    query: Mapping[str, list[str]]  # the parsed query string
+    body_bytes: int  # the declared body length
+    caller_records: int  # records the caller's tenant holds (for the control API: its ?tenant=)
+    all_records: int  # records of every tenant (for the control API's state export and reset)
+
+
+def one_record(workload: Workload) -> int:
+    return 1
+
+
+def caller_records(workload: Workload) -> int:
+    return max(1, workload.caller_records)
+
+
+def scope_records(workload: Workload) -> int:
+    """The control API's scope: one tenant's records with `?tenant=`, else every record."""
+    return max(1, workload.caller_records if "tenant" in workload.query else workload.all_records)
+
+
+def per_body(bytes_per_unit: int, most: int | None = None) -> Callable[[Workload], int]:
+    """Units made from the body, reckoned from its length (at most `most`)."""
+    def estimate(workload: Workload) -> int:
+        units = max(1, workload.body_bytes // bytes_per_unit)
+        return units if most is None else min(units, most)
+    return estimate
+
+
+def list_page(workload: Workload) -> int:
+    """A page walked from the sort index, unless a filter makes the walk (and the count) test records."""
+    if SCANNING_LIST_PARAMETERS & workload.query.keys():
+        return caller_records(workload)
+    return max(1, min(_limit(workload.query), workload.caller_records) + 1)  # the walk takes one more
+
+
+def _limit(query: Mapping[str, list[str]]) -> int:
+    """The page size asked for, as the parser will read it (the default when it will refuse it)."""
+    values = query.get("limit") or [""]
+    text = values[0]
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= listing.MAX_LIMIT:
+        return listing.DEFAULT_LIMIT
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -67,6 +131,7 @@ class Operation:
     body_media: tuple[str, ...] = (JSON,)
     secured: bool = True
     published: bool = True
+    estimate: Callable[[Workload], int] = one_record
 
     @property
     def admin(self) -> bool:
@@ -123,7 +188,8 @@ LIST_FILTERS = (
     query("metadata_keys", NAMES, "Records having any of these top-level metadata keys"),
     query("metadata_keys_all", NAMES, "Records having all of these top-level metadata keys"),
     query("min_fields", integer(0, listing.MAX_FIELDS), "At least this many top-level metadata keys"),
-    query("max_fields", integer(0, listing.MAX_FIELDS), "At most this many top-level metadata keys (not below min_fields)"),
+    query("max_fields", integer(0, listing.MAX_FIELDS),
+          "At most this many top-level metadata keys (not below min_fields)"),
     query("distinct", text(TEXT_MAX_LENGTH), "Keep only the newest record per distinct value of this field"),
     query("metadata_types", {**NAMES, "items": {"enum": list(listing.JSON_TYPES)}},
           "Records having a top-level metadata value of any of these JSON types"),
@@ -135,7 +201,7 @@ LIST_FILTERS = (
      "description": "A filter `{type, where}` of the filter language, JSON-encoded (see the README)",
      "content": {JSON: {"schema": {"type": "object", "properties": {
          "type": {"$ref": "#/components/schemas/RecordType"}, "where": {"type": ["object", "null"]}}}}}},
-    query("sort_by", {"enum": list(listing.SORT_FIELDS), "default": listing.DEFAULT_SORT_FIELD}, "Sort field (snake_case accepted)"),
+    query("sort_by", choice(tuple(listing.SORT_FIELDS), listing.DEFAULT_SORT_FIELD), "Sort field (snake_case accepted)"),
     query("sort_order", SORT_ORDER, "Sort direction"),
     query("includeFields", BOOLEAN, "Add availableFields (the metadata keys) to each item"),
     query("include_fields", BOOLEAN, "Same as includeFields"),
@@ -171,35 +237,41 @@ def _record_operations() -> tuple[Operation, ...]:
     )
     return (
         Operation("get", "/v1/records", "listRecords", "List records with filters, sorting and cursor pagination",
-                  (Answer(200, "A page of records", "responses/record-list"),), parameters=LIST_FILTERS + PAGING),
+                  (Answer(200, "A page of records", "responses/record-list"),), parameters=LIST_FILTERS + PAGING,
+                  estimate=list_page),
         Operation("post", "/v1/records", "createRecord", "Create a record",
                   (Answer(201, "The created record", "responses/record-written", links=RECORD_LINKS),),
                   errors=WRITE_ERRORS + (409, 422), body="create-record"),
         Operation("post", "/v1/records/bulk-delete", "bulkDeleteRecords", "Delete many records by id",
-                  (Answer(200, "What was deleted", "responses/bulk-delete"),), errors=WRITE_ERRORS, body="bulk-delete"),
+                  (Answer(200, "What was deleted", "responses/bulk-delete"),), errors=WRITE_ERRORS, body="bulk-delete",
+                  estimate=per_body(BYTES_PER_ID)),
         Operation("post", "/v1/records/bulk-edit", "bulkEditRecords", "Set or remove metadata fields on many records",
                   (Answer(200, "Each selected record's metadata before and after", "responses/bulk-edit"),),
-                  errors=WRITE_ERRORS + (422,), body="bulk-edit"),
+                  errors=WRITE_ERRORS + (422,), body="bulk-edit", estimate=caller_records),
         Operation("get", "/v1/records/export", "exportRecords", "Export the matching records as CSV",
                   (Answer(200, "The CSV file", None, CSV), Answer(204, "No record matches", None, media="")),
-                  parameters=LIST_FILTERS),
+                  parameters=LIST_FILTERS, estimate=caller_records),
         Operation("get", "/v1/records/field-values", "getFieldValues", "Top distinct values of a metadata field",
                   (Answer(200, "The values with their counts", "responses/field-values"),),
                   parameters=(query("type", text(TYPE_MAX_LENGTH), "The record type", required=True),
-                              query("field", text(TEXT_MAX_LENGTH), "A metadata key (dots reach into objects)", required=True),
+                              query("field", text(TEXT_MAX_LENGTH), "A metadata key (dots reach into objects)",
+                                    required=True),
                               query("limit", integer(1, discovery.MAX_FIELD_VALUES, discovery.DEFAULT_FIELD_VALUES),
-                                    "How many values at most"))),
+                                    "How many values at most")),
+                  estimate=caller_records),
         Operation("post", "/v1/records/preview-filter", "previewFilter", "Count and sample the records a filter matches",
                   (Answer(200, "The count and a few samples", "responses/preview-filter"),),
-                  errors=WRITE_ERRORS, body="preview-filter"),
+                  errors=WRITE_ERRORS, body="preview-filter", estimate=caller_records),
         Operation("get", "/v1/records/schema", "discoverSchema", "Discover a type's metadata fields by sampling",
                   (Answer(200, "The fields found", "responses/schema"),),
                   parameters=(query("type", text(TYPE_MAX_LENGTH), "The record type", required=True),
                               query("sample", integer(1, discovery.MAX_SCHEMA_SAMPLE, discovery.DEFAULT_SCHEMA_SAMPLE),
-                                    "How many of the newest records to sample"))),
+                                    "How many of the newest records to sample")),
+                  estimate=caller_records),
         Operation("post", "/v1/records/upload-csv", "uploadCsv", "Create records from the rows of a CSV file",
                   (Answer(200, "What was created and which rows failed", "responses/upload-csv"),),
-                  errors=WRITE_ERRORS + (409,), body="upload-csv", body_media=FORM_MEDIA_TYPES),
+                  errors=WRITE_ERRORS + (409,), body="upload-csv", body_media=FORM_MEDIA_TYPES,
+                  estimate=per_body(BYTES_PER_CSV_ROW, csv_records.MAX_ROWS)),
         Operation("get", record, "getRecord", "Get a record",
                   (Answer(200, "The record", "responses/record"),), errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,)),
         Operation("put", record, "updateRecord", "Update a record (partial)", **update),
@@ -234,21 +306,25 @@ def _record_operations() -> tuple[Operation, ...]:
 
 def _admin_operations() -> tuple[Operation, ...]:
     """The control API: served, never published (it is no part of the Runtype API)."""
-    def control(method: str, path: str, operation_id: str, summary: str) -> Operation:
+    def control(method: str, path: str, operation_id: str, summary: str,
+                estimate: Callable[[Workload], int] = one_record) -> Operation:
         return Operation(method, ADMIN_PREFIX + path, operation_id, summary, (), errors=(), secured=False,
-                         published=False)
+                         published=False, estimate=estimate)
 
     return (
-        control("post", "/fixtures", "loadFixtures", "Load a fixture document (records, tenants, scenarios)"),
+        control("post", "/fixtures", "loadFixtures", "Load a fixture document (records, tenants, scenarios)",
+                per_body(BYTES_PER_FIXTURE_RECORD)),
         control("get", "/fixtures", "listFixtures", "The fixtures loaded"),
-        control("delete", "/fixtures", "forgetFixtures", "Forget the fixtures, so a reset no longer reloads them"),
-        control("post", "/reset", "reset", "Back to the fixtures' state"),
+        control("delete", "/fixtures", "forgetFixtures", "Forget the fixtures, so a reset no longer reloads them",
+                scope_records),
+        control("post", "/reset", "reset", "Back to the fixtures' state", scope_records),
         control("get", "/scenarios", "listScenarios", "The scenarios in force"),
         control("post", "/scenarios", "addScenario", "Add a scenario"),
         control("delete", "/scenarios/{name}", "removeScenario", "Remove a scenario"),
         control("get", "/requests", "listRequests", "The journal of requests"),
         control("delete", "/requests", "clearRequests", "Empty the journal"),
-        control("get", "/state", "exportState", "Every record, result and setting, as a fixture document"),
+        control("get", "/state", "exportState", "Every record, result and setting, as a fixture document",
+                scope_records),
         control("get", "/clock", "readClock", "The sandbox's clock"),
         control("post", "/clock", "moveClock", "Set or advance the sandbox's clock"),
     )

@@ -15,11 +15,10 @@ from mock_runtype.model.clock import parse_duration, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
 from mock_runtype.sandbox.fixtures import parse_fixture, parse_scenario
 from mock_runtype.sandbox.heap import bulk_load
-from mock_runtype.http.routes import route
+from mock_runtype.http.routes import operation_for, route
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.sandbox.journal import entry_filter
 from mock_runtype.model.params import QueryParams
-from mock_runtype.contract.operations import operation
 
 DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain", "")
 
@@ -27,7 +26,7 @@ DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", 
 def require_admin_token() -> None:
     """Before a control API handler (a `before_request` hook): 401 without the admin token. An
     unknown path or method is answered as ever, token or not."""
-    if request.endpoint is None or not operation(request.endpoint).admin:
+    if request.endpoint is None or not operation_for(request.endpoint).admin:
         return
     expected = sandbox().settings.admin_token
     if not expected:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from flask import Flask
 
-from mock_runtype.contract.operations import OPERATIONS, operation
+from mock_runtype.contract.operations import OPERATIONS, Operation, operation
 
 _handlers: dict[str, Callable[..., Any]] = {}
 
@@ -38,6 +38,12 @@ def route(*operation_ids: str) -> Callable[[Callable[..., Any]], Callable[..., A
 def flask_rule(path: str) -> str:
     """`/v1/records/{record_id}` -> `/v1/records/<record_id>`."""
     return re.sub(r"\{([^{}]+)\}", r"<\1>", path)
+
+
+def operation_for(endpoint: str) -> Operation:
+    """The operation a matched url rule serves (`app.url_map.bind_to_environ(environ).match()`
+    gives its endpoint), e.g. to estimate the request's work before the app runs."""
+    return operation(endpoint)
 
 
 def add_routes(app: Flask) -> None:
