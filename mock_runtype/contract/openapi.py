@@ -1,257 +1,27 @@
 """The OpenAPI 3.1 document of the sandbox, built from the schema files the validator reads.
 
-`OPERATIONS` is the one table of what the server answers: per method and path, its parameters
-(with the limits the parsers enforce, taken from their modules), its request body (a schema name
-in `schemas/`) and every response (a schema name in `schemas/responses/`). `build_document()`
-turns it and the schema files into the document served at `/openapi.json`; the response check
-(`mock_runtype.contract.response_check`) reads the same table, so the document cannot drift from what the
-server sends. Pure Python, no web framework.
+`build_document()` turns the published operations of the registry
+(`mock_runtype.contract.operations`, the table the server routes from) and the schema files into
+the document served at `/openapi.json`. Pure Python, no web framework.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from mock_runtype import __version__
 
-from mock_runtype.model import discovery
-
-from mock_runtype.model import executions
-
-from mock_runtype.model import listing
+from mock_runtype.contract.operations import CSV, ERROR_MEANINGS, ERROR_SCHEMA, JSON, PUBLISHED, Operation
 from mock_runtype.model.validation import load_schema_documents
 
-JSON = "application/json"
-CSV = "text/csv"
-FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-ERROR_SCHEMA = "responses/error"
-ERROR_MEANINGS = {
-    400: "Bad request: a malformed body, a field or query parameter that breaks a rule (details name each)",
-    401: "No usable API key (carries WWW-Authenticate)",
-    403: "The key lacks the permission this needs",
-    404: "No such record (or result) for this caller; other tenants' records do not exist for it",
-    405: "The path exists, the method does not (carries Allow)",
-    409: "The change would break a uniqueness rule (type + name); existingId names the holder",
-    413: "The body is over the size limit",
-    415: "The body is not in a media type this endpoint reads",
-    422: "Well-formed, but the change would break a rule",
-    429: "Rate limited (carries Retry-After, in seconds)",
-    500: "Internal error",
-}
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}, "description": "Bearer realm"}},
     405: {"Allow": {"required": True, "schema": {"type": "string"}, "description": "The methods the path has"}},
     429: {"Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait"}},
 }
-BASE_ERRORS = (400, 401, 403, 429, 500)
-BODY_ERRORS = (413, 415)
 
-
-@dataclass(frozen=True)
-class Answer:
-    """One documented response: its status, media type and body schema (None: no body)."""
-
-    status: int
-    description: str
-    schema: str | None
-    media: str = JSON
-    links: tuple[str, ...] = ()  # operations that take this answer's `id` as their record_id
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One method on one path, as the server implements it."""
-
-    method: str
-    path: str
-    operation_id: str
-    summary: str
-    answers: tuple[Answer, ...]
-    errors: tuple[int, ...] = BASE_ERRORS
-    parameters: tuple[dict[str, Any], ...] = ()
-    body: str | None = None
-    body_media: tuple[str, ...] = (JSON,)
-    secured: bool = True
-
-    def answer(self, status: int) -> Answer | None:
-        """The documented answer for `status`: a success, or the error body for an error status."""
-        for answer in self.answers:
-            if answer.status == status:
-                return answer
-        if status in self.errors:
-            return Answer(status, ERROR_MEANINGS[status], ERROR_SCHEMA)
-        return None
-
-
-def query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
-    """A query parameter; arrays are sent comma-separated (`a,b`), as the server splits them."""
-    parameter: dict[str, Any] = {"name": name, "in": "query", "required": required,
-                                 "description": description, "schema": schema}
-    if schema.get("type") == "array":
-        parameter.update(style="form", explode=False)
-    return parameter
-
-
-def text(max_length: int) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length}
-
-
-def integer(low: int, high: int, default: int | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
-    if default is not None:
-        schema["default"] = default
-    return schema
-
-
-BOOLEAN = {"type": "boolean", "description": "true/false (also 1/0)"}
-NAMES = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[^,]*[^,\s][^,]*$"}}
-TIMESTAMP = {"type": "string", "format": "date-time"}
-KILOBYTES = {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,6})?$"}
-SORT_ORDER = {"enum": ["asc", "desc"], "default": "desc"}
-
-LIST_FILTERS = (
-    query("type", text(255), "Only records of this type"),
-    query("name", text(500), "Only records with exactly this name"),
-    query("search", text(500), "Case-insensitive substring of the name or any metadata value"),
-    query("ownerId", text(500), "Only records of this owner"),
-    query("product_surface_id", text(500), "Only records of this product surface"),
-    query("metadata_keys", NAMES, "Records having any of these top-level metadata keys"),
-    query("metadata_keys_all", NAMES, "Records having all of these top-level metadata keys"),
-    query("min_fields", integer(0, 100_000), "At least this many top-level metadata keys"),
-    query("max_fields", integer(0, 100_000), "At most this many top-level metadata keys (not below min_fields)"),
-    query("distinct", text(500), "Keep only the newest record per distinct value of this field"),
-    query("metadata_types", {**NAMES, "items": {"enum": list(listing.JSON_TYPES)}},
-          "Records having a top-level metadata value of any of these JSON types"),
-    query("has_large_fields", BOOLEAN,
-          f"Whether some top-level metadata value takes more than {listing.LARGE_FIELD_BYTES} bytes as JSON"),
-    query("min_size_kb", KILOBYTES, "Metadata of at least this many kilobytes as JSON"),
-    query("max_size_kb", KILOBYTES, "Metadata of at most this many kilobytes as JSON (not below min_size_kb)"),
-    {"name": "recordFilter", "in": "query", "required": False,
-     "description": "A filter `{type, where}` of the filter language, JSON-encoded (see the README)",
-     "content": {JSON: {"schema": {"type": "object", "properties": {
-         "type": {"$ref": "#/components/schemas/RecordType"}, "where": {"type": ["object", "null"]}}}}}},
-    query("sort_by", {"enum": list(listing.SORT_FIELDS), "default": "createdAt"}, "Sort field (snake_case accepted)"),
-    query("sort_order", SORT_ORDER, "Sort direction"),
-    query("includeFields", BOOLEAN, "Add availableFields (the metadata keys) to each item"),
-    query("include_fields", BOOLEAN, "Same as includeFields"),
-)
-PAGING = (
-    query("limit", integer(1, listing.MAX_LIMIT, listing.DEFAULT_LIMIT), "Page size"),
-    query("cursor", {"type": "string"}, "nextCursor or prevCursor of a page of the same query"),
-    query("direction", {"enum": ["next", "prev"], "default": "next"}, "prev with a prevCursor pages backwards"),
-    query("includeCount", BOOLEAN, "Fill totalCount and totalPages"),
-    query("view", {"enum": ["full", "compact"], "default": "full"},
-          "compact shortens strings in metadata and messages longer than 100 characters"),
-)
-EXECUTION_WINDOW = (
-    query("status", NAMES, "Only these statuses"),
-    query("flowId", text(500), "Only runs of this flow"),
-    query("from", TIMESTAMP, "Created at or after (ISO 8601 with a zone)"),
-    query("to", TIMESTAMP, "Created at or before (not before from)"),
-    query("sortOrder", SORT_ORDER, "Sort direction"),
-    query("limit", integer(1, executions.MAX_LIMIT, executions.DEFAULT_LIMIT), "Page size"),
-)
-RECORD_ID = {"name": "record_id", "in": "path", "required": True, "description": "The record's id",
-             "schema": {"type": "string", "minLength": 1}}
-WRITE_ERRORS = BASE_ERRORS + BODY_ERRORS
-RECORD_LINKS = ("getRecord", "updateRecord", "patchRecord", "getRecordCosts", "getRecordResults",
-                "getRecordStepResults", "deleteRecord")
-
-
-def _record_operations() -> tuple[Operation, ...]:
-    record = "/v1/records/{record_id}"
-    update = dict(
-        answers=(Answer(200, "The updated record", "responses/record-written"),),
-        errors=WRITE_ERRORS + (404, 409, 422), parameters=(RECORD_ID,), body="update-record",
-    )
-    return (
-        Operation("get", "/v1/records", "listRecords", "List records with filters, sorting and cursor pagination",
-                  (Answer(200, "A page of records", "responses/record-list"),), parameters=LIST_FILTERS + PAGING),
-        Operation("post", "/v1/records", "createRecord", "Create a record",
-                  (Answer(201, "The created record", "responses/record-written", links=RECORD_LINKS),),
-                  errors=WRITE_ERRORS + (409, 422), body="create-record"),
-        Operation("post", "/v1/records/bulk-delete", "bulkDeleteRecords", "Delete many records by id",
-                  (Answer(200, "What was deleted", "responses/bulk-delete"),), errors=WRITE_ERRORS, body="bulk-delete"),
-        Operation("post", "/v1/records/bulk-edit", "bulkEditRecords", "Set or remove metadata fields on many records",
-                  (Answer(200, "Each selected record's metadata before and after", "responses/bulk-edit"),),
-                  errors=WRITE_ERRORS + (422,), body="bulk-edit"),
-        Operation("get", "/v1/records/export", "exportRecords", "Export the matching records as CSV",
-                  (Answer(200, "The CSV file", None, CSV), Answer(204, "No record matches", None, media="")),
-                  parameters=LIST_FILTERS),
-        Operation("get", "/v1/records/field-values", "getFieldValues", "Top distinct values of a metadata field",
-                  (Answer(200, "The values with their counts", "responses/field-values"),),
-                  parameters=(query("type", text(255), "The record type", required=True),
-                              query("field", text(500), "A metadata key (dots reach into objects)", required=True),
-                              query("limit", integer(1, discovery.MAX_FIELD_VALUES, discovery.DEFAULT_FIELD_VALUES),
-                                    "How many values at most"))),
-        Operation("post", "/v1/records/preview-filter", "previewFilter", "Count and sample the records a filter matches",
-                  (Answer(200, "The count and a few samples", "responses/preview-filter"),),
-                  errors=WRITE_ERRORS, body="preview-filter"),
-        Operation("get", "/v1/records/schema", "discoverSchema", "Discover a type's metadata fields by sampling",
-                  (Answer(200, "The fields found", "responses/schema"),),
-                  parameters=(query("type", text(255), "The record type", required=True),
-                              query("sample", integer(1, discovery.MAX_SCHEMA_SAMPLE, discovery.DEFAULT_SCHEMA_SAMPLE),
-                                    "How many of the newest records to sample"))),
-        Operation("post", "/v1/records/upload-csv", "uploadCsv", "Create records from the rows of a CSV file",
-                  (Answer(200, "What was created and which rows failed", "responses/upload-csv"),),
-                  errors=WRITE_ERRORS + (409,), body="upload-csv", body_media=FORM_MEDIA_TYPES),
-        Operation("get", record, "getRecord", "Get a record",
-                  (Answer(200, "The record", "responses/record"),), errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,)),
-        Operation("put", record, "updateRecord", "Update a record (partial)", **update),
-        Operation("patch", record, "patchRecord", "Update a record (partial; what the SDK's records.update sends)",
-                  **update),
-        Operation("delete", record, "deleteRecord", "Delete a record",
-                  (Answer(200, "The record is gone", "responses/deleted"),),
-                  errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,)),
-        Operation("get", record + "/costs", "getRecordCosts", "What the flow executions over a record cost",
-                  (Answer(200, "Totals and a per-model breakdown", "responses/costs"),),
-                  errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,)),
-        Operation("get", record + "/results", "getRecordResults", "The flow execution results over a record",
-                  (Answer(200, "A page of results", "responses/results"),), errors=BASE_ERRORS + (404,),
-                  parameters=(RECORD_ID, *EXECUTION_WINDOW,
-                              query("page", integer(1, 1_000_000, 1), "Page number"),
-                              query("promptId", text(500), "Only runs of this prompt"),
-                              query("sortBy", {"enum": list(executions.RESULT_SORTS), "default": "createdAt"},
-                                    "Sort field"),
-                              query("includeCount", BOOLEAN, "Fill total and totalPages"))),
-        Operation("delete", record + "/results", "deleteRecordResult", "Delete one execution result of a record",
-                  (Answer(200, "The result is gone", "responses/deleted"),),
-                  errors=WRITE_ERRORS + (404,), parameters=(RECORD_ID,), body="delete-result"),
-        Operation("get", record + "/step-results", "getRecordStepResults", "The flow steps run over a record",
-                  (Answer(200, "A window of step results", "responses/step-results"),), errors=BASE_ERRORS + (404,),
-                  parameters=(RECORD_ID, *EXECUTION_WINDOW,
-                              query("batchId", text(500), "Only steps of this batch execution"),
-                              query("sortBy", {"enum": list(executions.STEP_SORTS), "default": "createdAt"},
-                                    "Sort field"),
-                              query("offset", integer(0, 10_000_000, 0), "How many to skip"))),
-    )
-
-
-OPERATIONS: tuple[Operation, ...] = (
-    Operation("get", "/health", "health", "Liveness: the server answers and its version",
-              (Answer(200, "The server is up", "responses/health"),), errors=(500,), secured=False),
-    Operation("get", "/openapi.json", "openapi", "This document",
-              (Answer(200, "The OpenAPI 3.1 document", "responses/openapi"),), errors=(500,), secured=False),
-    *_record_operations(),
-)
-_BY_ROUTE = {(op.method, op.path): op for op in OPERATIONS}
-
-
-def openapi_path(flask_rule: str) -> str:
-    """`/v1/records/<record_id>` -> `/v1/records/{record_id}`."""
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", flask_rule)
-
-
-def find_operation(method: str, path: str) -> Operation | None:
-    """The operation for an HTTP method (HEAD counts as GET) and an OpenAPI path."""
-    method = "get" if method.lower() == "head" else method.lower()
-    return _BY_ROUTE.get((method, path))
-
-
-# -- building the document ------------------------------------------------------------------
 
 def component_name(schema_name: str) -> str:
     """A schema file's component: `create-record` -> `CreateRecordBody`, `responses/record-list` -> `RecordListResponse`."""
@@ -276,7 +46,7 @@ def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str
     schemas = load_schema_documents() if schemas is None else schemas
     components = _components(schemas)
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in PUBLISHED:
         paths.setdefault(op.path, {})[op.method] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",

@@ -1,17 +1,18 @@
 """Checking what the server is about to send against the documented responses (`--check-responses`).
 
-`check_response(...)` finds the documented answer for a method, route and status in
-`mock_runtype.contract.openapi.OPERATIONS` and returns what breaks it: an undocumented status, a wrong
-media type, a body that is not JSON, or each field that breaks the response schema. Pure Python;
-`mock_runtype.http.response_check_hook` wires it into the app.
+`check_response(...)` finds the documented answer for a method, route and status among the
+published operations of `mock_runtype.contract.operations` and returns what breaks it: an
+undocumented status, a wrong media type, a body that is not JSON, or each field that breaks the
+response schema. Pure Python; `mock_runtype.http.response_check_hook` wires it into the app.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
-from mock_runtype.contract.openapi import ERROR_SCHEMA, JSON, find_operation, openapi_path
+from mock_runtype.contract.operations import ERROR_SCHEMA, JSON, Operation, find_operation
 from mock_runtype.model.validation import describe, problems
 
 
@@ -34,7 +35,7 @@ def check_response(method: str, rule: str | None, status: int, mimetype: str, bo
     Successes of routes outside the document (the admin API, CORS preflights) are not checked;
     every error status must carry the error body.
     """
-    operation = find_operation(method, openapi_path(rule)) if rule else None
+    operation = _published(method, rule)
     if operation is not None:
         answer = operation.answer(status)
         if answer is None:
@@ -59,3 +60,13 @@ def check_response(method: str, rule: str | None, status: int, mimetype: str, bo
     if details:
         return Mismatch(f"breaking {schema} at {describe(details)}", details)
     return None
+
+
+def _published(method: str, rule: str | None) -> Operation | None:
+    operation = find_operation(method, openapi_path(rule)) if rule else None
+    return operation if operation is not None and operation.published else None
+
+
+def openapi_path(flask_rule: str) -> str:
+    """`/v1/records/<record_id>` -> `/v1/records/{record_id}`."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", flask_rule)

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, request
+from flask import request
 
 from mock_runtype.model.clock import parse_duration, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
 from mock_runtype.sandbox.fixtures import parse_fixture, parse_scenario
 from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.http.routes import operation_for, route
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.sandbox.journal import entry_filter
 from mock_runtype.model.params import QueryParams
 
-blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
-
 DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain", "")
 
 
-@blueprint.before_request
 def require_admin_token() -> None:
+    """Before a control API handler (a `before_request` hook): 401 without the admin token. An
+    unknown path or method is answered as ever, token or not."""
+    if request.endpoint is None or not operation_for(request.endpoint).admin:
+        return
     expected = sandbox().settings.admin_token
     if not expected:
         return
@@ -59,7 +61,7 @@ def document_text() -> str:
         raise InvalidRequest(f"Request body is not valid UTF-8 (byte {error.start})") from None
 
 
-@blueprint.post("/fixtures")
+@route("loadFixtures")
 def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
@@ -71,7 +73,7 @@ def load_fixtures():
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 
-@blueprint.get("/fixtures")
+@route("listFixtures")
 def list_fixtures():
     tenant = tenant_of(query())
     return json_response({"fixtures": [
@@ -81,26 +83,26 @@ def list_fixtures():
     ]})
 
 
-@blueprint.delete("/fixtures")
+@route("forgetFixtures")
 def forget_fixtures():
     tenant = tenant_of(query())
     return json_response({"deleted": sandbox().forget_fixtures(tenant)})
 
 
-@blueprint.post("/reset")
+@route("reset")
 def reset():
     tenant = tenant_of(query())
     sandbox().reset(tenant)
     return json_response({"reset": "tenant" if tenant else "server"})
 
 
-@blueprint.get("/scenarios")
+@route("listScenarios")
 def list_scenarios():
     tenant = tenant_of(query())
     return json_response({"scenarios": sandbox().scenarios.listing(tenant)})
 
 
-@blueprint.post("/scenarios")
+@route("addScenario")
 def add_scenario():
     tenant = tenant_of(query())
     spec = parse_scenario(document_text(), "<request body>", scope=tenant)
@@ -108,14 +110,14 @@ def add_scenario():
     return json_response(scenario.to_json(tenant, everyone=tenant is None), 201)
 
 
-@blueprint.delete("/scenarios/<name>")
+@route("removeScenario")
 def remove_scenario(name: str):
     tenant = tenant_of(query())
     sandbox().scenarios.remove(name, tenant)
     return json_response({"deleted": name})
 
 
-@blueprint.get("/requests")
+@route("listRequests")
 def list_requests():
     params = query("method", "path", "status")
     method, path = params.text("method", 20), params.text("path", 2000)
@@ -125,25 +127,25 @@ def list_requests():
     return json_response({"requests": entries, "count": len(entries)})
 
 
-@blueprint.delete("/requests")
+@route("clearRequests")
 def clear_requests():
     tenant = tenant_of(query())
     return json_response({"deleted": sandbox().journal.clear(tenant)})
 
 
-@blueprint.get("/state")
+@route("exportState")
 def export_state():
     tenant = tenant_of(query())
     return json_response(sandbox().export_state(tenant))
 
 
-@blueprint.get("/clock")
+@route("readClock")
 def read_clock():
     tenant = tenant_of(query())
     return json_response(sandbox().clock_json(tenant))
 
 
-@blueprint.post("/clock")
+@route("moveClock")
 def move_clock():
     tenant = tenant_of(query())
     body = json_object_body()

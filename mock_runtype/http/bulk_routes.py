@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from mock_runtype.model.bulk import bulk_delete, bulk_edit, parse_bulk_edit
 from mock_runtype.model.csv_records import (export_csv, export_filename, form_field_csv, plan_upload, run_upload,
                                       upload_options)
 from mock_runtype.model.errors import UnsupportedMediaType
 from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import parse_list_query
 from mock_runtype.model.tenancy import READ, WRITE
 from mock_runtype.model.validation import validate
 
-blueprint = Blueprint("bulk", __name__)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-@blueprint.post("/v1/records/bulk-delete")
+@route("bulkDeleteRecords")
 def bulk_delete_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
@@ -26,7 +26,7 @@ def bulk_delete_records():
     return json_response(bulk_delete(sandbox().store, tenant.api_key, body))
 
 
-@blueprint.post("/v1/records/bulk-edit")
+@route("bulkEditRecords")
 def bulk_edit_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
@@ -34,7 +34,7 @@ def bulk_edit_records():
     return json_response(bulk_edit(sandbox().store, tenant.api_key, parse_bulk_edit(body)))
 
 
-@blueprint.get("/v1/records/export")
+@route("exportRecords")
 def export_records():
     tenant = authenticate(READ)
     query = parse_list_query(request.args.to_dict(flat=False), paged=False)
@@ -46,7 +46,7 @@ def export_records():
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@blueprint.post("/v1/records/upload-csv")
+@route("uploadCsv")
 def upload_csv_records():
     tenant = authenticate(WRITE)
     limit = sandbox().settings.max_upload_bytes

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import request
 
 from mock_runtype.model.discovery import (discover_schema, field_values, parse_field_values_query,
                                     parse_schema_query, preview_filter)
 from mock_runtype.model.filters import parse_filter
+from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.tenancy import READ
 from mock_runtype.model.validation import validate
 
-blueprint = Blueprint("discovery", __name__)
 
 
-@blueprint.get("/v1/records/field-values")
+@route("getFieldValues")
 def get_field_values():
     tenant = authenticate(READ)
     record_type, field, limit = parse_field_values_query(request.args.to_dict(flat=False))
@@ -22,7 +22,7 @@ def get_field_values():
     return json_response(field_values(record_type, records, field, limit))
 
 
-@blueprint.post("/v1/records/preview-filter")
+@route("previewFilter")
 def preview_record_filter():
     tenant = authenticate(READ)
     body = json_object_body()
@@ -32,7 +32,7 @@ def preview_record_filter():
     return json_response(preview_filter(body["type"], records, where, sandbox().clock.now_ms()))
 
 
-@blueprint.get("/v1/records/schema")
+@route("discoverSchema")
 def discover_record_schema():
     tenant = authenticate(READ)
     record_type, sample = parse_schema_query(request.args.to_dict(flat=False))

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import request
 
 from mock_runtype.model.executions import parse_results_query, parse_step_results_query
+from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.tenancy import READ, WRITE
 from mock_runtype.model.validation import validate
 
-blueprint = Blueprint("executions", __name__)
 
 
-@blueprint.get("/v1/records/<record_id>/results")
+@route("getRecordResults")
 def get_record_results(record_id: str):
     tenant = authenticate(READ)
     window = parse_results_query(request.args.to_dict(flat=False))
     return json_response(sandbox().executions.results(tenant.api_key, record_id, window))
 
 
-@blueprint.delete("/v1/records/<record_id>/results")
+@route("deleteRecordResult")
 def delete_record_result(record_id: str):
     tenant = authenticate(WRITE)
     body = json_object_body()
@@ -28,14 +28,14 @@ def delete_record_result(record_id: str):
     return json_response({"success": True, "id": result["id"], "message": "Result deleted"})
 
 
-@blueprint.get("/v1/records/<record_id>/step-results")
+@route("getRecordStepResults")
 def get_record_step_results(record_id: str):
     tenant = authenticate(READ)
     window = parse_step_results_query(request.args.to_dict(flat=False))
     return json_response(sandbox().executions.step_results(tenant.api_key, record_id, window))
 
 
-@blueprint.get("/v1/records/<record_id>/costs")
+@route("getRecordCosts")
 def get_record_costs(record_id: str):
     tenant = authenticate(READ)
     return json_response(sandbox().executions.costs(tenant.api_key, record_id))

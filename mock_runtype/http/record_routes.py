@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import request
 
+from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import pagination_json, parse_list_query
 from mock_runtype.model.records import record_to_json
 from mock_runtype.model.tenancy import READ, WRITE
 from mock_runtype.model.validation import validate
 
-blueprint = Blueprint("records", __name__)
 
 
-@blueprint.get("/v1/records")
+@route("listRecords")
 def list_records():
     tenant = authenticate(READ)
     query = parse_list_query(request.args.to_dict(flat=False))
@@ -28,7 +28,7 @@ def list_records():
     })
 
 
-@blueprint.post("/v1/records")
+@route("createRecord")
 def create_record():
     tenant = authenticate(WRITE)
     body = json_object_body()
@@ -37,13 +37,13 @@ def create_record():
     return json_response(record_to_json(record, with_warnings=True), 201)
 
 
-@blueprint.get("/v1/records/<record_id>")
+@route("getRecord")
 def get_record(record_id: str):
     tenant = authenticate(READ)
     return json_response(record_to_json(sandbox().store.get(tenant.api_key, record_id)))
 
 
-@blueprint.route("/v1/records/<record_id>", methods=["PUT", "PATCH"])
+@route("updateRecord", "patchRecord")
 def update_record(record_id: str):
     tenant = authenticate(WRITE)
     body = json_object_body()
@@ -52,7 +52,7 @@ def update_record(record_id: str):
     return json_response(record_to_json(record, with_warnings=True))
 
 
-@blueprint.delete("/v1/records/<record_id>")
+@route("deleteRecord")
 def delete_record(record_id: str):
     tenant = authenticate(WRITE)
     record = sandbox().store.delete(tenant.api_key, record_id)

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.filters import Filter, metadata_getter
 from mock_runtype.model.listing import json_type
-from mock_runtype.model.params import QueryParams
+from mock_runtype.model.params import TYPE_MAX_LENGTH, QueryParams
 from mock_runtype.model.records import Record, compact, record_summary_json
 
 PREVIEW_SAMPLES = 5
@@ -137,8 +137,8 @@ def _is_timestamp(text: str) -> bool:
 def parse_field_values_query(params: Mapping[str, list[str]]) -> tuple[str, str, int]:
     """GET /v1/records/field-values: (type, field, limit); type and field are required."""
     args = QueryParams(params, ("type", "field", "limit"))
-    record_type = args.text("type", 255, required=True)
-    field = args.text("field", 500, required=True)
+    record_type = args.text("type", TYPE_MAX_LENGTH, required=True)
+    field = args.text("field", required=True)
     limit = args.integer("limit", 1, MAX_FIELD_VALUES) or DEFAULT_FIELD_VALUES
     args.finish()
     return record_type, field, limit
@@ -147,7 +147,7 @@ def parse_field_values_query(params: Mapping[str, list[str]]) -> tuple[str, str,
 def parse_schema_query(params: Mapping[str, list[str]]) -> tuple[str, int]:
     """GET /v1/records/schema: (type, sample size); type is required."""
     args = QueryParams(params, ("type", "sample"))
-    record_type = args.text("type", 255, required=True)
+    record_type = args.text("type", TYPE_MAX_LENGTH, required=True)
     sample = args.integer("sample", 1, MAX_SCHEMA_SAMPLE) or DEFAULT_SCHEMA_SAMPLE
     args.finish()
     return record_type, sample

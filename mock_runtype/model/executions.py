@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from mock_runtype.model.clock import Clock, IdSource, format_timestamp, parse_timestamp
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound
-from mock_runtype.model.params import QueryParams
+from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, QueryParams
 from mock_runtype.model.store import Store
 from mock_runtype.model.validation import validate
 
@@ -34,8 +34,11 @@ STEP_FIELDS = (
 )
 RESULT_SORTS = ("createdAt", "executionTimeMs", "totalTokens", "status")
 STEP_SORTS = ("createdAt", "order", "durationMs", "startedAt")
+DEFAULT_SORT = "createdAt"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_PAGE = 1_000_000
+MAX_OFFSET = 10_000_000
 UNKNOWN_MODEL = "unknown"
 TIMESTAMP_FIELDS = ("createdAt", "startedAt", "completedAt")
 
@@ -103,7 +106,7 @@ def parse_results_query(params: Mapping[str, list[str]]) -> ListWindow:
                                 "sortBy", "sortOrder", "includeCount"))
     window = _window(args, RESULT_SORTS)
     window.prompt_id = args.text("promptId")
-    window.page = args.integer("page", 1, 1_000_000) or 1
+    window.page = args.integer("page", 1, MAX_PAGE) or 1
     window.include_count = args.boolean("includeCount")
     args.finish()
     return window
@@ -115,7 +118,7 @@ def parse_step_results_query(params: Mapping[str, list[str]]) -> ListWindow:
                                 "limit", "offset"))
     window = _window(args, STEP_SORTS)
     window.batch_id = args.text("batchId")
-    window.offset = args.integer("offset", 0, 10_000_000) or 0
+    window.offset = args.integer("offset", 0, MAX_OFFSET) or 0
     args.finish()
     return window
 
@@ -129,8 +132,8 @@ def _window(args: QueryParams, sorts: tuple[str, ...]) -> ListWindow:
         batch_id=None,
         start_ms=args.timestamp("from"),
         end_ms=args.timestamp("to"),
-        sort_by=args.choice("sortBy", sorts, "createdAt"),
-        descending=args.choice("sortOrder", ("asc", "desc"), "desc") == "desc",
+        sort_by=args.choice("sortBy", sorts, DEFAULT_SORT),
+        descending=args.choice("sortOrder", SORT_ORDERS, DEFAULT_SORT_ORDER) == "desc",
         limit=args.integer("limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
     )
     if window.start_ms is not None and window.end_ms is not None and window.start_ms > window.end_ms:

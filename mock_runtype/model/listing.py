@@ -16,13 +16,18 @@ from typing import Any, Callable, Iterable, Mapping
 
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.filters import Filter, field_getter, parse_record_filter_param
-from mock_runtype.model.params import QueryParams
+from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TYPE_MAX_LENGTH, QueryParams
 from mock_runtype.model.records import Record, metadata_size
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 SORT_FIELDS = {"createdAt": "createdAt", "created_at": "createdAt", "updatedAt": "updatedAt",
                "updated_at": "updatedAt", "name": "name"}
+DEFAULT_SORT_FIELD = "createdAt"
+DIRECTIONS = ("next", "prev")  # the first is the default
+VIEWS = ("full", "compact")  # the first is the default
+MAX_FIELDS = 100_000  # the bound of min_fields and max_fields
+KILOBYTES = r"[0-9]{1,9}(\.[0-9]{1,6})?"  # min_size_kb, max_size_kb
 KNOWN_PARAMETERS = frozenset({
     "limit", "cursor", "direction", "includeCount", "type", "search", "name", "ownerId",
     "includeFields", "include_fields", "product_surface_id", "metadata_keys",
@@ -62,8 +67,8 @@ class ListQuery:
     max_size_kb: float | None = None
     record_filter: Filter | None = None
     record_filter_source: Any = None
-    sort_by: str = "createdAt"
-    descending: bool = True
+    sort_by: str = DEFAULT_SORT_FIELD
+    descending: bool = DEFAULT_SORT_ORDER == "desc"
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
     backward: bool = False
@@ -191,16 +196,16 @@ def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True) -> 
     refused = {} if paged else {key: "not accepted here: an export is not paged" for key in PAGING_PARAMETERS}
     args = QueryParams(params, KNOWN_PARAMETERS, refused=refused)
     query = ListQuery()
-    query.type = args.text("type", 255)
-    query.name = args.text("name", 500)
-    query.search = args.text("search", 500)
-    query.owner_id = args.text("ownerId", 500)
-    query.product_surface_id = args.text("product_surface_id", 500)
+    query.type = args.text("type", TYPE_MAX_LENGTH)
+    query.name = args.text("name")
+    query.search = args.text("search")
+    query.owner_id = args.text("ownerId")
+    query.product_surface_id = args.text("product_surface_id")
     query.metadata_keys = args.text_list("metadata_keys")
     query.metadata_keys_all = args.text_list("metadata_keys_all")
-    query.min_fields = args.integer("min_fields", 0, 100_000)
-    query.max_fields = args.integer("max_fields", 0, 100_000)
-    query.distinct = args.text("distinct", 500)
+    query.min_fields = args.integer("min_fields", 0, MAX_FIELDS)
+    query.max_fields = args.integer("max_fields", 0, MAX_FIELDS)
+    query.distinct = args.text("distinct")
     query.metadata_types = args.text_list("metadata_types")
     for kind in query.metadata_types or ():
         if kind not in JSON_TYPES:
@@ -217,21 +222,21 @@ def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True) -> 
     sort_by = args.raw("sort_by")
     if sort_by is not None:
         if sort_by not in SORT_FIELDS:
-            args.problem("sort_by", "must be one of createdAt, updatedAt, name")
+            args.problem("sort_by", "must be one of " + ", ".join(dict.fromkeys(SORT_FIELDS.values())))
         else:
             query.sort_by = SORT_FIELDS[sort_by]
     sort_order = args.raw("sort_order")
     if sort_order is not None:
-        if sort_order.lower() not in ("asc", "desc"):
+        if sort_order.lower() not in SORT_ORDERS:
             args.problem("sort_order", "must be asc or desc")
         else:
             query.descending = sort_order.lower() == "desc"
-    query.backward = args.choice("direction", ("next", "prev"), "next") == "prev"
+    query.backward = args.choice("direction", DIRECTIONS, DIRECTIONS[0]) == "prev"
     query.cursor = args.raw("cursor") or None
     query.include_count = args.boolean("includeCount")
     spellings = [args.boolean("includeFields"), args.boolean("include_fields")]  # check both, then or
     query.include_fields = any(spellings)
-    query.compact = args.choice("view", ("full", "compact"), "full") == "compact"
+    query.compact = args.choice("view", VIEWS, VIEWS[0]) == "compact"
     if query.min_size_kb is not None and query.max_size_kb is not None and query.min_size_kb > query.max_size_kb:
         args.problem("min_size_kb", "must not be greater than max_size_kb")
     if query.min_fields is not None and query.max_fields is not None and query.min_fields > query.max_fields:
@@ -244,7 +249,7 @@ def _kilobytes(args: QueryParams, key: str) -> float | None:
     value = args.raw(key)
     if value is None:
         return None
-    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,6})?", value):
+    if not re.fullmatch(KILOBYTES, value):
         args.problem(key, "must be a number of kilobytes, such as 2 or 0.5")
         return None
     return float(value)

@@ -13,6 +13,12 @@ from mock_runtype.model.clock import parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 
 _INTEGER = re.compile(r"-?[0-9]{1,11}")  # one optional minus, ASCII digits: "--5" once reached int()
+# The limits shared by several endpoints' parameters (the OpenAPI document reads them too).
+TYPE_MAX_LENGTH = 255  # a record type
+TEXT_MAX_LENGTH = 500  # a name, an id, a field, a search
+LIST_MAX_LENGTH = 10_000  # a comma-separated list, whole
+SORT_ORDERS = ("asc", "desc")
+DEFAULT_SORT_ORDER = "desc"
 
 
 class QueryParams:
@@ -42,7 +48,7 @@ class QueryParams:
     def raw(self, key: str) -> str | None:
         return self.values.get(key)
 
-    def text(self, key: str, max_length: int = 500, *, required: bool = False) -> str | None:
+    def text(self, key: str, max_length: int = TEXT_MAX_LENGTH, *, required: bool = False) -> str | None:
         value = self.values.get(key)
         if value is None:
             if required:
@@ -100,7 +106,7 @@ class QueryParams:
 
     def text_list(self, key: str) -> list[str] | None:
         """A comma-separated list of non-empty names."""
-        value = self.text(key, 10_000)
+        value = self.text(key, LIST_MAX_LENGTH)
         if value is None:
             return None
         items = [item.strip() for item in value.split(",") if item.strip()]

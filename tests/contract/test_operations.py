@@ -1,0 +1,82 @@
+"""The registry's cost estimates: what each operation expects a request to visit, before it runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_runtype.contract.operations import OPERATIONS, Workload, operation
+from mock_runtype.http.app import create_app
+from mock_runtype.http.routes import operation_for
+from mock_runtype.model import csv_records, listing
+
+
+def workload(query=None, body_bytes=0, caller_records=50_000, all_records=200_000):
+    return Workload(query or {}, body_bytes, caller_records, all_records)
+
+
+def estimate(operation_id, **given):
+    return operation(operation_id).estimate(workload(**given))
+
+
+@pytest.mark.parametrize("operation_id", ["health", "openapi", "createRecord", "getRecord", "updateRecord",
+                                          "patchRecord", "deleteRecord", "getRecordCosts", "getRecordResults",
+                                          "getRecordStepResults", "deleteRecordResult", "readClock", "addScenario"])
+def test_one_record_operations_cost_one_visit_however_many_records_there_are(operation_id):
+    assert estimate(operation_id) == 1
+    assert estimate(operation_id, caller_records=0, all_records=0) == 1
+
+
+def test_a_list_page_from_the_index_is_bounded_by_its_limit():
+    assert estimate("listRecords") == listing.DEFAULT_LIMIT + 1
+    assert estimate("listRecords", query={"type": ["lead"], "limit": ["100"], "sort_by": ["name"]}) == 101
+    assert estimate("listRecords", query={"includeCount": ["true"]}) == listing.DEFAULT_LIMIT + 1  # a length
+    assert estimate("listRecords", query={"limit": ["50"]}, caller_records=3) == 4
+
+
+def test_a_limit_the_parser_will_refuse_is_reckoned_as_the_default():
+    for limit in ("0", "101", "ten", "", "١٢"):
+        assert estimate("listRecords", query={"limit": [limit]}) == listing.DEFAULT_LIMIT + 1
+
+
+@pytest.mark.parametrize("parameter", ["recordFilter", "search", "min_fields", "name", "distinct", "metadata_types"])
+def test_a_filtered_list_may_visit_every_record_of_the_caller(parameter):
+    assert estimate("listRecords", query={parameter: ["x"], "limit": ["5"]}) == 50_000
+    assert estimate("listRecords", query={parameter: ["x"], "includeCount": ["1"]}, caller_records=7) == 7
+
+
+@pytest.mark.parametrize("operation_id", ["exportRecords", "getFieldValues", "discoverSchema", "previewFilter",
+                                          "bulkEditRecords"])
+def test_type_wide_and_bulk_reads_visit_every_record_of_the_caller(operation_id):
+    assert estimate(operation_id, query={"type": ["lead"]}) == 50_000
+    assert estimate(operation_id, caller_records=0) == 1
+
+
+def test_work_made_from_a_body_grows_with_its_length():
+    assert estimate("bulkDeleteRecords", body_bytes=40_000) == 1_000  # about a thousand ids
+    assert estimate("bulkDeleteRecords", body_bytes=10) == 1
+    assert estimate("uploadCsv", body_bytes=50_000) == 1_000  # rows
+    assert estimate("uploadCsv", body_bytes=50_000_000) == csv_records.MAX_ROWS  # refused past it
+    assert estimate("loadFixtures", body_bytes=1_000_000) == 10_000
+
+
+def test_the_control_api_state_and_reset_visit_their_scope():
+    for operation_id in ("exportState", "reset", "forgetFixtures"):
+        assert estimate(operation_id) == 200_000
+        assert estimate(operation_id, query={"tenant": ["rt_test_a"]}) == 50_000
+
+
+def test_every_estimate_is_a_positive_whole_number():
+    for op in OPERATIONS:
+        for given in ({}, {"caller_records": 0, "all_records": 0}, {"body_bytes": 10**9}):
+            cost = op.estimate(workload(**given))
+            assert isinstance(cost, int) and cost >= 1, op.operation_id
+
+
+def test_a_matched_rule_leads_to_its_operation():
+    adapter = create_app().url_map.bind("localhost")
+    endpoint, arguments = adapter.match("/v1/records/abc", method="PATCH")
+    assert operation_for(endpoint) is operation("patchRecord") and arguments == {"record_id": "abc"}
+    endpoint, _ = adapter.match("/v1/records/export", method="HEAD")
+    assert operation_for(endpoint).operation_id == "exportRecords"
+    endpoint, _ = adapter.match("/__admin/state", method="GET")
+    assert operation_for(endpoint).admin and not operation_for(endpoint).published
