@@ -54,6 +54,7 @@ BODY_ERRORS = (413, 415)
 BYTES_PER_ID = 40  # a UUID in quotes, with its comma
 BYTES_PER_CSV_ROW = 50
 BYTES_PER_FIXTURE_RECORD = 100  # a type, a name, a little metadata, in YAML or JSON
+BODY_BYTES_PER_VISIT = 64  # any body is parsed and validated: its length weighs as visits too
 # List parameters that make the walk test records: the page may take every record to fill.
 SCANNING_LIST_PARAMETERS = frozenset(wire for _, wire in listing.FILTER_PARAMETERS) - {"type"}
 
@@ -65,7 +66,17 @@ class Workload:
     query: Mapping[str, list[str]]  # the parsed query string
     body_bytes: int  # the declared body length
     caller_records: int  # records the caller's tenant holds (for the control API: its ?tenant=)
-    all_records: int  # records of every tenant (for the control API's state export and reset)
+    count_all_records: Callable[[], int]  # counted only by the estimates that need it (the control API's)
+
+    @property
+    def all_records(self) -> int:
+        """Records of every tenant (for the control API's state export and reset)."""
+        return self.count_all_records()
+
+
+def request_work(op: Operation, workload: Workload) -> int:
+    """The request's estimated work: its operation's, or reading and checking its body, when that is more."""
+    return max(op.estimate(workload), workload.body_bytes // BODY_BYTES_PER_VISIT)
 
 
 def one_record(workload: Workload) -> int:

@@ -1,7 +1,8 @@
 """Where scenarios and the journal meet the HTTP layer.
 
 A WSGI middleware sees every request: it plans the request once (`plan`: its exchange, the
-scenarios' outcome, whether it is heavy) into the request's context (`mock_runtype.http.context`),
+scenarios' outcome, and whether it is heavy: its operation's estimated work, from the registry,
+over `INLINE_WORK_BUDGET`) into the request's context (`mock_runtype.http.context`),
 lets Flask answer, and journals the exchange before the answer leaves, so a test that reads the
 journal right after its call finds it. A server that can hold a request without a thread asks
 `plan` first and waits out the delay itself (`mock_runtype.serving.adapter`); any other WSGI server
@@ -18,7 +19,10 @@ from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
 
+from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
 from mock_runtype.model.clock import tenant_scope
@@ -29,9 +33,9 @@ from mock_runtype.sandbox.exchange import Exchange, normalize_path
 from mock_runtype.sandbox.journal import BODY_PREVIEW_BYTES, Journal
 from mock_runtype.sandbox.scenarios import MALFORMED_JSON_BODY
 
-ADMIN_PREFIX = "/__admin"
-LONG_WORK_PATHS = {"/v1/records/export", "/v1/records/upload-csv", "/v1/records/bulk-edit", "/v1/records/bulk-delete"}
-LONG_WORK_BODY_BYTES = 64 * 1024
+# Estimated record visits a request may take on a server's event loop; a heavier one is answered on
+# a worker, so that it does not hold up everyone else's small requests.
+INLINE_WORK_BUDGET = 1_000
 
 
 class DropConnection(Exception):
@@ -44,7 +48,7 @@ class DropConnection(Exception):
 
 def install(app: Flask, sandbox: Sandbox) -> None:
     """Put the middleware around `app` and register its Flask hooks."""
-    app.wsgi_app = Interception(app.wsgi_app, sandbox)  # type: ignore[method-assign]
+    app.wsgi_app = Interception(app.wsgi_app, sandbox, app.url_map)  # type: ignore[method-assign]
     app.before_request(answer_for_scenario)
     app.after_request(add_scenario_headers)
 
@@ -64,9 +68,10 @@ def is_admin(path: str) -> bool:
 class Interception:
     """The WSGI middleware: scenarios before the app, the journal after it."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], sandbox: Sandbox) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], sandbox: Sandbox, url_map: Map) -> None:
         self.app = app
         self.sandbox = sandbox
+        self.url_map = url_map
         self.body_limit = max(sandbox.settings.max_body_bytes, sandbox.settings.max_upload_bytes)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -79,19 +84,29 @@ class Interception:
 
     def plan(self, environ: dict[str, Any]) -> RequestContext:
         """The request's context, made on the first call: the scenarios' outcome, and whether it
-        is heavy (an export, an upload, a bulk change, a large body)."""
+        is heavy."""
         context = context_of(environ)
         if context is not None:
             return context
-        path = normalize_path(environ.get("PATH_INFO", ""))
-        heavy = path in LONG_WORK_PATHS or _content_length(environ) > LONG_WORK_BODY_BYTES
-        if is_admin(path):
-            return attach(environ, RequestContext(None, None, heavy))
+        if is_admin(normalize_path(environ.get("PATH_INFO", ""))):
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            scope = (query.get("tenant") or [None])[0]
+            return attach(environ, RequestContext(None, None, self._heavy(environ, query, scope)))
         exchange = self._exchange(environ)
         with tenant_scope(exchange.tenant_key):
             outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
-        return attach(environ, RequestContext(exchange, outcome, heavy))
+        return attach(environ, RequestContext(exchange, outcome, self._heavy(environ, exchange.query, exchange.tenant_key)))
+
+    def _heavy(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None) -> bool:
+        """Whether the request's estimated work is over the budget (unrouted requests are errors: light)."""
+        try:
+            endpoint, _ = self.url_map.bind_to_environ(environ).match()
+        except HTTPException:
+            return False
+        store = self.sandbox.store
+        workload = Workload(query, _content_length(environ), store.count(tenant_key) if tenant_key else 0, store.count)
+        return request_work(operation(endpoint), workload) > INLINE_WORK_BUDGET
 
     def _answer(self, context: RequestContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         exchange, outcome = context.exchange, context.outcome

@@ -392,6 +392,14 @@ class Store:
             data = self._tenants.get(tenant_key)
             return list(data.all.orders["createdAt"]) if data else []
 
+    def count(self, tenant_key: str | None = None) -> int:
+        """Records held: one tenant's when named, else every tenant's."""
+        with self._lock:
+            if tenant_key is not None:
+                data = self._tenants.get(tenant_key)
+                return len(data.by_id) if data else 0
+            return sum(len(data.by_id) for data in self._tenants.values())
+
     def tenant_keys(self) -> list[str]:
         with self._lock:
             return [key for key, data in self._tenants.items() if data.by_id]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mock_runtype.contract.operations import OPERATIONS, Workload, operation
+from mock_runtype.contract.operations import BODY_BYTES_PER_VISIT, OPERATIONS, Workload, operation, request_work
 from mock_runtype.http.app import create_app
 from mock_runtype.http.routes import operation_for
 from mock_runtype.model import csv_records, listing
 
 
 def workload(query=None, body_bytes=0, caller_records=50_000, all_records=200_000):
-    return Workload(query or {}, body_bytes, caller_records, all_records)
+    return Workload(query or {}, body_bytes, caller_records, lambda: all_records)
 
 
 def estimate(operation_id, **given):
@@ -80,3 +80,10 @@ def test_a_matched_rule_leads_to_its_operation():
     assert operation_for(endpoint).operation_id == "exportRecords"
     endpoint, _ = adapter.match("/__admin/state", method="GET")
     assert operation_for(endpoint).admin and not operation_for(endpoint).published
+
+
+def test_a_requests_work_counts_its_body_when_reading_it_is_the_larger_part():
+    create = operation("createRecord")
+    assert request_work(create, workload(body_bytes=10)) == 1
+    assert request_work(create, workload(body_bytes=1000 * BODY_BYTES_PER_VISIT)) == 1000
+    assert request_work(operation("exportRecords"), workload(body_bytes=0, caller_records=7)) == 7

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from mock_runtype.http.app import create_app
+from mock_runtype.http.interception import INLINE_WORK_BUDGET
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.serving.adapter import ServerSettings, bind
 from mock_runtype.testing import new_api_key
@@ -91,12 +92,29 @@ def test_a_delayed_request_is_held_without_a_thread_and_the_app_is_called_once(s
     assert [name for path, name in calls if path == "/v1/records"] == ["mock-runtype-engine"] * 4
 
 
-def test_a_heavy_request_is_answered_on_a_worker(sandbox_server):
-    url, _, calls = sandbox_server
-    auth = {"Authorization": f"Bearer {new_api_key()}"}
-    assert requests.get(url + "/v1/records/export", headers=auth, timeout=10).status_code in (200, 204)
-    assert requests.get(url + "/v1/records", headers=auth, timeout=10).status_code == 200
-    assert dict(calls) == {"/v1/records/export": "mock-runtype-worker-0", "/v1/records": "mock-runtype-engine"}
+def test_a_request_whose_estimated_work_is_over_the_budget_is_answered_on_a_worker(sandbox_server):
+    """Decided from the cost, not the path: the same export is inline for a small tenant and on a
+    worker for a large one; a page from the index stays inline however large the tenant."""
+    url, sandbox, calls = sandbox_server
+    small, large = new_api_key(), new_api_key()
+    for number in range(INLINE_WORK_BUDGET + 1):
+        sandbox.store.create(sandbox.tenant(large), {"type": "lead", "name": f"lead {number}"})
+    for key in (small, large):
+        auth = {"Authorization": f"Bearer {key}"}
+        assert requests.get(url + "/v1/records/export?type=lead", headers=auth, timeout=30).status_code in (200, 204)
+        assert requests.get(url + "/v1/records?type=lead&limit=5", headers=auth, timeout=10).status_code == 200
+    assert calls == [("/v1/records/export", "mock-runtype-engine"), ("/v1/records", "mock-runtype-engine"),
+                     ("/v1/records/export", "mock-runtype-worker-0"), ("/v1/records", "mock-runtype-engine")]
+
+
+def test_the_control_apis_state_export_is_heavy_when_the_server_holds_many_records(sandbox_server):
+    url, sandbox, calls = sandbox_server
+    requests.get(url + "/__admin/state", timeout=10).raise_for_status()
+    tenant = sandbox.tenant(new_api_key())
+    for number in range(INLINE_WORK_BUDGET + 1):
+        sandbox.store.create(tenant, {"type": "lead", "name": f"lead {number}"})
+    requests.get(url + "/__admin/state", timeout=30).raise_for_status()
+    assert calls == [("/__admin/state", "mock-runtype-engine"), ("/__admin/state", "mock-runtype-worker-0")]
 
 
 def test_a_connection_fault_drops_the_connection_and_is_journaled(sandbox_server):
