@@ -68,11 +68,19 @@ def test_delay_holds_the_request_then_it_goes_on_without_blocking_others(server,
 
 
 def test_rate_limit_answers_429_with_retry_after(server, http, api_key):
+    # The tenant's controlled clock, so the window does not move while the requests are made: on
+    # the wall clock a second passing between the first and the third (a busy machine) would make
+    # Retry-After 29.
+    server.admin("POST", "/clock", params={"tenant": api_key}, json={"set": "2030-01-01T00:00:00Z"})
     add_scenario(server, api_key, {"name": "throttle", "when": {"path": "/v1/records"}, "rateLimit": {"limit": 2, "windowSeconds": 30}})
     answers = [http.get(url(http, "/v1/records")) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[1].headers["RateLimit-Remaining"] == "0"
     assert answers[2].headers["Retry-After"] == "30" and "Rate limit exceeded" in answers[2].json()["error"]
+    server.admin("POST", "/clock", params={"tenant": api_key}, json={"advance": "29s"})
+    assert http.get(url(http, "/v1/records")).headers["Retry-After"] == "1"
+    server.admin("POST", "/clock", params={"tenant": api_key}, json={"advance": "1s"})
+    assert http.get(url(http, "/v1/records")).status_code == 200  # the window moved on, without sleeping
 
 
 def test_connection_reset_fault(server, http, api_key):
