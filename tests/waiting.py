@@ -17,6 +17,13 @@ T = TypeVar("T")
 # sharing two cores with other jobs) can stretch that several times, and that must not fail a test.
 DEADLINE_S = 30.0
 
+# A server stopped by a signal must exit "at once": that is, without waiting out the request
+# timeout (10 s) or the idle timeout (30 s) by default. The engine's own giving up on a stuck loop
+# (its grace + 2 s) is shown by its warning "the engine did not stop in time", which the stop tests
+# check by name rather than by the clock. Past that, the bound is generous: a busy machine can
+# take a second or more to tear a Python process and its threads down.
+STOP_BOUND_S = 5.0
+
 
 def wait_until(condition: Callable[[], T], timeout: float = DEADLINE_S, interval: float = 0.02,
                message: str = "the condition never held") -> T:
