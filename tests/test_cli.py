@@ -176,7 +176,7 @@ def test_json_log_format_and_quiet():
     wait_until_listening(port)
     requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=5) == 0
+    assert process.wait(timeout=20) == 0  # only against a hang: the stop tests bound the time
     assert process.stdout.read() == "" and process.stderr.read() == ""
 
 
