@@ -18,6 +18,7 @@ import requests
 
 from mock_runtype import __version__
 from mock_runtype.cli import main
+from tests.waiting import STOP_BOUND_S, wait_until
 
 COMMAND = [str(Path(sys.executable).with_name("mock-runtype"))]
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_RUNTYPE_")}
@@ -34,15 +35,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_listening(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_until_listening(port: int) -> None:
+    """A subprocess's start: under the generous deadline of tests.waiting, not a fixed bet."""
+    wait_until(lambda: listening(port), message=f"nothing listens on 127.0.0.1:{port}")
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +85,7 @@ class Served:
         """Send `signum`; seconds until the process exited, its status, stdout and stderr."""
         started = time.monotonic()
         self.process.send_signal(signum)
-        status = self.process.wait(timeout=5)
+        status = self.process.wait(timeout=20)
         elapsed = time.monotonic() - started
         return elapsed, status, self.process.stdout.read(), self.first_line + self.process.stderr.read()
 
@@ -136,11 +139,12 @@ def test_a_port_in_use_is_one_line_and_status_1():
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_it_within_a_second(signum):
+def test_a_signal_stops_it_at_once(signum):
     served = Served()
     assert requests.get(served.url + "/health", timeout=5).json()["status"] == "ok"
     elapsed, status, _, err = served.stop(signum)
-    assert status == 0 and elapsed < 1.0
+    assert status == 0 and elapsed < STOP_BOUND_S, f"stopping took {elapsed:.2f} s"
+    assert "did not stop in time" not in err
     assert f"stopping on {signal.Signals(signum).name}" in err and "Traceback" not in err
 
 
@@ -172,7 +176,7 @@ def test_json_log_format_and_quiet():
     wait_until_listening(port)
     requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=5) == 0
+    assert process.wait(timeout=20) == 0  # only against a hang: the stop tests bound the time
     assert process.stdout.read() == "" and process.stderr.read() == ""
 
 

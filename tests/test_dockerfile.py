@@ -25,6 +25,8 @@ from pathlib import Path
 import dockerfile
 import pytest
 
+from tests.waiting import DEADLINE_S, STOP_BOUND_S
+
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +201,7 @@ class Container:
     def stop(self) -> tuple[float, int, str]:
         started = time.monotonic()
         os.kill(self.pid1, signal.SIGTERM)
-        status = self.process.wait(timeout=10)
+        status = self.process.wait(timeout=20)
         return time.monotonic() - started, status, self.process.stderr.read()
 
 
@@ -212,7 +214,7 @@ def test_the_image_serves_passes_its_healthcheck_and_stops_on_sigterm(image):
     # `-e MOCK_RUNTYPE_FIXTURES=demo.yaml`: relative to the WORKDIR, where the README mounts them
     container = Container(image, MOCK_RUNTYPE_FIXTURES="demo.yaml")
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + DEADLINE_S  # a start on a busy machine, polled (tests.waiting)
         while (check := container.exec(*healthcheck())).returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert check.returncode == 0, check.stderr
@@ -233,7 +235,9 @@ def test_the_image_serves_passes_its_healthcheck_and_stops_on_sigterm(image):
         assert uid == final("USER")[0].value[0]
     finally:
         elapsed, status, err = container.stop()
-    assert status == 0 and elapsed < 1.0, err
+    # a generous bound, and the engine's giving up shown by its warning (see STOP_BOUND_S)
+    assert status == 0 and elapsed < STOP_BOUND_S, f"stopping took {elapsed:.2f} s: {err}"
+    assert "did not stop in time" not in err
     assert "listening on http://0.0.0.0:8080" in err and "stopping on SIGTERM" in err
     assert container.exec(*healthcheck()).returncode != 0  # the namespace is gone with its PID 1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +17,6 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: bytes
-    seconds: float
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -29,7 +27,6 @@ def send(base_url: str, method: str, path: str, body: bytes | None = None,
     """One request on a fresh connection; the path and body are sent byte for byte."""
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT_S)
-    started = time.monotonic()
     try:
         connection.putrequest(method, path, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
@@ -48,7 +45,6 @@ def send(base_url: str, method: str, path: str, body: bytes | None = None,
             else:
                 connection.send(body)
         response = connection.getresponse()
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read(),
-                      time.monotonic() - started)
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
         connection.close()

@@ -8,7 +8,6 @@ import logging
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -18,6 +17,7 @@ from mock_runtype.serving.logs import ACCESS, JsonFormatter, TextFormatter
 from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.model.tenancy import fingerprint
 from tests.conftest import RunningServer
+from tests.waiting import wait_until
 
 ADMIN_TOKEN = "adm-9f8e7d6c5b4a-secret"
 API_KEY = "rt_test_never-in-logs-4242"
@@ -40,20 +40,23 @@ def non_loopback_address() -> str | None:
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
+def health(port: int, process: subprocess.Popen) -> int | None:
+    """The status /health answers, or None while nothing listens yet (it must not have exited)."""
+    assert process.poll() is None, "the server exited"
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code
+    except requests.ConnectionError:
+        return None
+
+
 def test_serve_binds_loopback_by_default():
     assert resolve({}, {}).server.host == "127.0.0.1"
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "mock_runtype", "serve", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                assert requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
-                time.sleep(0.1)
+        # a subprocess's start: polled under the generous deadline of tests.waiting
+        assert wait_until(lambda: health(port, process), message="the server did not start") == 200
         other = non_loopback_address()
         if other is not None:
             with pytest.raises(OSError):

@@ -1,5 +1,6 @@
 """64 clients at once against one tenant: creates, updates, renames, deletes, bulk edits, bulk
-deletes and lists for a bounded time (10 s; `MOCK_RUNTYPE_STRESS_SECONDS` shortens it).
+deletes and lists for a bounded time (10 s; `MOCK_RUNTYPE_STRESS_SECONDS` shortens it), and at
+least MIN_CALLS_PER_CLIENT calls each however slow the machine.
 
 Names come from a small pool so that creates and renames collide all the time. Each client keeps
 a ledger of what the server confirmed; afterwards the ledgers must add up to what is stored.
@@ -22,6 +23,10 @@ from tests.conftest import RunningServer
 
 CLIENTS = 64
 SECONDS = float(os.environ.get("MOCK_RUNTYPE_STRESS_SECONDS", "10"))
+# Each client goes on past the deadline until it has made this many calls, so that what the end
+# asserts happened (collisions: 409s on create and rename) does not hang on the machine's speed:
+# a few hundred calls over 80 names are plenty, and a loaded machine still makes thousands in 10 s.
+MIN_CALLS_PER_CLIENT = 20
 TYPES = ("lead", "deal")
 NAMES = [f"name-{i}" for i in range(40)]  # per type: a list page of 100 holds all of a type's records
 EXPECTED = {
@@ -69,7 +74,9 @@ def client_loop(base: str, api_key: str, known: list[str], deadline: float, seed
             ledger.unexpected.append(f"{kind}: {response.status_code} {response.text[:200]}")
         return response
 
-    while time.monotonic() < deadline:
+    calls = 0
+    while time.monotonic() < deadline or calls < MIN_CALLS_PER_CLIENT:
+        calls += 1
         roll = rng.random()
         target = rng.choice(known) if known else str(uuid.uuid4())
         if roll < 0.30:

@@ -13,6 +13,7 @@ import yaml
 
 from mock_runtype.sandbox.core import SandboxSettings
 from tests.conftest import RunningServer, url
+from tests.waiting import wait_until
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -35,26 +36,51 @@ def test_status_scenario_answers_instead_of_the_api_then_stops(server, http, api
     assert (scenario["name"], scenario["matched"], scenario["fired"], scenario["scopedTo"]) == ("flaky", 2, 1, api_key)
 
 
+# Long enough that the quick request below is surely answered within it, even on a busy machine
+# where a loopback request can take a good fraction of a second; short enough not to slow the suite.
+DELAY_MS = 2000
+
+
+def matched(server, api_key, name: str) -> int:
+    [scenario] = [s for s in server.admin("GET", "/scenarios", params={"tenant": api_key}).json()["scenarios"]
+                  if s["name"] == name]
+    return scenario["matched"]
+
+
 def test_delay_holds_the_request_then_it_goes_on_without_blocking_others(server, http, api_key):
-    add_scenario(server, api_key, {"when": {"method": "GET", "path": "/v1/records"}, "delayMs": 400})
+    add_scenario(server, api_key, {"name": "slow", "when": {"method": "GET", "path": "/v1/records"}, "delayMs": DELAY_MS})
     slow = {}
-    thread = threading.Thread(target=lambda: slow.update(answer=http.get(url(http, "/v1/records"))))
+
+    def slow_call() -> None:
+        slow["answer"] = http.get(url(http, "/v1/records"))
+        slow["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=slow_call)
     started = time.monotonic()
     thread.start()
-    time.sleep(0.05)
-    quick = requests.get(url(http, "/v1/records"), headers={"Authorization": "Bearer other-tenant"})
-    quick_done = time.monotonic() - started
-    thread.join()
-    assert quick.status_code == 200 and quick_done < 0.35
-    assert slow["answer"].status_code == 200 and time.monotonic() - started >= 0.4
+    # The slow request matched its scenario: it is in its delay (not a fixed sleep hoping it is).
+    wait_until(lambda: matched(server, api_key, "slow") == 1, message="the slow request never reached its delay")
+    quick = requests.get(url(http, "/v1/records"), headers={"Authorization": "Bearer other-tenant"}, timeout=10)
+    answered_while_held = thread.is_alive()  # ordering, not a time bound: the quick one did not wait
+    thread.join(timeout=30)
+    assert quick.status_code == 200 and answered_while_held, "the quick request waited for the delayed one"
+    assert slow["answer"].status_code == 200 and slow["seconds"] >= DELAY_MS / 1000  # a sleep never ends early
 
 
 def test_rate_limit_answers_429_with_retry_after(server, http, api_key):
+    # The tenant's controlled clock, so the window does not move while the requests are made: on
+    # the wall clock a second passing between the first and the third (a busy machine) would make
+    # Retry-After 29.
+    server.admin("POST", "/clock", params={"tenant": api_key}, json={"set": "2030-01-01T00:00:00Z"})
     add_scenario(server, api_key, {"name": "throttle", "when": {"path": "/v1/records"}, "rateLimit": {"limit": 2, "windowSeconds": 30}})
     answers = [http.get(url(http, "/v1/records")) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[1].headers["RateLimit-Remaining"] == "0"
     assert answers[2].headers["Retry-After"] == "30" and "Rate limit exceeded" in answers[2].json()["error"]
+    server.admin("POST", "/clock", params={"tenant": api_key}, json={"advance": "29s"})
+    assert http.get(url(http, "/v1/records")).headers["Retry-After"] == "1"
+    server.admin("POST", "/clock", params={"tenant": api_key}, json={"advance": "1s"})
+    assert http.get(url(http, "/v1/records")).status_code == 200  # the window moved on, without sleeping
 
 
 def test_connection_reset_fault(server, http, api_key):

@@ -1,8 +1,9 @@
 """Schemathesis against /openapi.json on a real server: generated requests for every operation.
 
 Fixed seed (derandomized), a bounded number of examples per operation. Every answer must be
-documented: no 5xx, the status, media type, headers and body as the document says, within a second.
-The server itself also checks each response (`check_responses`), so a mismatch shows twice.
+documented: no 5xx, the status, media type, headers and body as the document says, within a few
+seconds (RESPONSE_TIME_LIMIT_S). The server itself also checks each response (`check_responses`),
+so a mismatch shows twice.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from mock_runtype.contract.operations import PUBLISHED
 
 EXAMPLES_PER_OPERATION = 30
 STATEFUL_SCENARIOS = 25
-RESPONSE_TIME_LIMIT_S = 1.0
+# Answers take milliseconds; the limit is there to catch a hang or a pathological path (such as
+# the backtracking filter pattern that once took minutes), not the machine's load. Generous,
+# since on a busy machine (xdist workers and other jobs sharing the cores) one answer can be late
+# by a second or more without anything being wrong.
+RESPONSE_TIME_LIMIT_S = 5.0
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 

@@ -7,6 +7,7 @@ import weakref
 import pytest
 
 from mock_runtype.sandbox import heap
+from tests.waiting import DEADLINE_S
 
 
 @pytest.fixture
@@ -40,19 +41,23 @@ def test_a_collector_switched_off_before_stays_off():
 def test_the_collector_comes_back_on_when_the_last_of_concurrent_loads_ends():
     inside, release = threading.Event(), threading.Event()
 
+    # The other load lasts until it is released (a deadline only against a hang), not for a fixed
+    # 5 s that a busy machine could outlast before the assertion below.
     def other_load():
         with heap.bulk_load():
             inside.set()
-            release.wait(5)
+            release.wait(DEADLINE_S)
 
     thread = threading.Thread(target=other_load)
     thread.start()
-    inside.wait(5)
-    with heap.bulk_load():
-        pass
-    assert not gc.isenabled()  # the other load still runs
-    release.set()
-    thread.join(5)
+    try:
+        assert inside.wait(DEADLINE_S), "the other load never started"
+        with heap.bulk_load():
+            pass
+        assert not gc.isenabled()  # the other load still runs
+    finally:
+        release.set()
+        thread.join(DEADLINE_S)
     assert gc.isenabled()
 
 
