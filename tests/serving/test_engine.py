@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule
+from tests.waiting import wait_until
 
 BIG = 256 * 1024
 BODY_CAP = 20 * 1024 * 1024
@@ -84,14 +85,6 @@ def engine():
 @pytest.fixture
 def url(engine):
     return f"http://127.0.0.1:{engine.port}"
-
-
-def wait_until(condition, timeout: float = 30) -> None:
-    """Poll until `condition()` holds; the deadline only turns a hang into a failure."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 def raw(engine, data: bytes, *, read_until_closed: bool = True, timeout: float = 5) -> bytes:
