@@ -84,7 +84,7 @@ class _TenantData:
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
         index = self.by_type.get(record.type)
-        if index is None:  # not setdefault: an _Index is six sorted lists, too dear to build and drop
+        if index is None:  # not setdefault: an _Index is three sorted lists, too dear to build and drop
             index = self.by_type[record.type] = _Index()
         index.add(record)
 
