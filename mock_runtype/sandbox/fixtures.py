@@ -396,13 +396,6 @@ def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None =
     return data
 
 
-def fixture_paths(flags: list[str] | None, environ_value: str | None) -> list[str]:
-    """The fixture files to load: `--fixtures` flags, else MOCK_RUNTYPE_FIXTURES (comma-separated)."""
-    if flags:
-        return list(flags)
-    return [part.strip() for part in (environ_value or "").split(",") if part.strip()]
-
-
 def read_fixtures(paths: list[str]) -> list[Fixture]:
     """Read and check several files in order (a later one may name tenants an earlier one declares);
     FixtureError lists the problems of every file."""

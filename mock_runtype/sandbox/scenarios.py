@@ -25,7 +25,6 @@ from mock_runtype.model.clock import Clock
 from mock_runtype.model.errors import Conflict, NotFound
 from mock_runtype.sandbox.exchange import Exchange, glob_regex, normalize_path
 
-FAULTS = ("connection_reset", "empty_response", "malformed_json")
 MALFORMED_JSON_BODY = b'{"data": [{"id": "'
 
 
@@ -141,12 +140,9 @@ class Scenario:
                 counts.random = random.Random(seed)
         return counts
 
-    def forget(self, tenant_key: str | None = None, *, everyone: bool = False) -> None:
-        """Zero the counters of one tenant (or of everyone)."""
-        if everyone:
-            self._counts.clear()
-        else:
-            self._counts.pop(tenant_key, None)
+    def forget(self, tenant_key: str) -> None:
+        """Zero one tenant's counters."""
+        self._counts.pop(tenant_key, None)
 
     def gate_open(self, counts: _Counts) -> bool:
         """After this match was counted: does the scenario fire? after -> every -> probability -> times."""
@@ -234,11 +230,6 @@ class Scenarios:
             self._by_tenant.pop(tenant_key, None)
             for scenario in self._server_wide:
                 scenario.forget(tenant_key)
-
-    def reset_counters(self) -> None:
-        with self._lock:
-            for scenario in self._all():
-                scenario.forget(everyone=True)
 
     def _all(self) -> list[Scenario]:
         return [*self._server_wide, *(s for scoped in self._by_tenant.values() for s in scoped)]
