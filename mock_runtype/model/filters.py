@@ -59,6 +59,7 @@ from typing import Any, Callable
 
 from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
+from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.model.records import Record
 
 __all__ = [
@@ -834,10 +835,6 @@ def parse_record_filter(obj: Any, path: str = "recordFilter") -> tuple[str | Non
     return record_type, record_filter
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_record_filter_param(text: str) -> tuple[str | None, Filter | None]:
     """The `recordFilter` query parameter (JSON text) -> (type, filter); empty text -> (None, None)."""
     if not isinstance(text, str):
@@ -845,10 +842,10 @@ def parse_record_filter_param(text: str) -> tuple[str | None, Filter | None]:
     if not text.strip():
         return None, None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = loads_strict(text)
     except RecursionError:
         _fail([{"path": "recordFilter", "message": "is nested too deeply"}], "recordFilter")
-    except ValueError as error:  # json.JSONDecodeError is a ValueError
+    except JSONTextError as error:
         _fail([{"path": "recordFilter", "message": f"is not valid JSON: {error}"}], "recordFilter")
     return parse_record_filter(obj, "recordFilter")
 
