@@ -1,4 +1,4 @@
-"""JSON as the sandbox reads it: one strict reader.
+"""JSON as the sandbox reads it: one strict reader, and the names of JSON's types.
 
 Every JSON text the sandbox takes in (a request body, a CSV cell, the `recordFilter` query
 parameter) is read by `loads_strict`, so that what one of them refuses, none accepts: NaN and
@@ -56,3 +56,15 @@ def loads_strict(text: str) -> Any:
     except ValueError as error:  # an integer of more digits than Python converts, say
         raise JSONTextError(str(error)) from None
 
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded JSON value: string, number, boolean, object, array or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
