@@ -13,8 +13,7 @@ from flask import Blueprint, request
 
 from mock_runtype.model.clock import parse_duration, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
-from mock_runtype.sandbox.fixtures import parse_fixture, parse_scenario
-from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.sandbox.fixtures import parse_scenario
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.sandbox.journal import entry_filter
 from mock_runtype.model.params import QueryParams
@@ -64,10 +63,7 @@ def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
     tenant = tenant_of(params)
-    text = document_text()
-    with bulk_load():
-        fixture = parse_fixture(text, source, scope=tenant, known_tenants=sandbox().declared_tenants())
-        summary = sandbox().load(fixture)
+    summary = sandbox().load_text(document_text(), source, tenant)
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 

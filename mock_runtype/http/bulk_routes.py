@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from mock_runtype.model.bulk import bulk_delete, bulk_edit, parse_bulk_edit
-from mock_runtype.model.csv_records import (export_csv, export_filename, form_field_csv, plan_upload, run_upload,
-                                      upload_options)
+from mock_runtype.model.bulk import bulk_delete, parse_bulk_edit
+from mock_runtype.model.csv_records import export_csv, export_filename, form_field_csv, upload_options
 from mock_runtype.model.errors import UnsupportedMediaType
-from mock_runtype.sandbox.heap import bulk_load
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import parse_list_query
 from mock_runtype.model.tenancy import READ, WRITE
@@ -31,7 +29,7 @@ def bulk_edit_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("bulk-edit", body)
-    return json_response(bulk_edit(sandbox().store, tenant.api_key, parse_bulk_edit(body)))
+    return json_response(sandbox().bulk_edit(tenant.api_key, parse_bulk_edit(body)))
 
 
 @blueprint.get("/v1/records/export")
@@ -60,8 +58,6 @@ def upload_csv_records():
     options = upload_options(fields, parts)
     validate("upload-csv", options)
     data = parts["file"][0].read() if "file" in parts else form_field_csv(fields["file"][0])
-    with bulk_load():
-        plan = plan_upload(data, name_column=options.get("nameColumn"), type_column=options.get("typeColumn"),
-                           type_value=options.get("typeValue"))
-        outcome = run_upload(sandbox().store, tenant, plan)
-    return json_response(outcome)
+    return json_response(sandbox().upload_csv(tenant, data, name_column=options.get("nameColumn"),
+                                              type_column=options.get("typeColumn"),
+                                              type_value=options.get("typeValue")))

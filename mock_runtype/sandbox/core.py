@@ -1,6 +1,9 @@
 """The sandbox: settings plus every piece of state a running server holds, and the control
 operations on it: load fixtures, reset (everything, or one tenant), export the state.
 
+Its methods that do bulk work (load fixtures, reset, upload a CSV, bulk edit) are where a bulk
+load begins (`sandbox/heap.py`): once per operation, and nowhere else.
+
 Fixtures loaded (at start or at runtime) form the baseline that a reset goes back to. Every
 control operation can be scoped to one tenant, and then touches nothing of any other tenant.
 """
@@ -11,9 +14,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from mock_runtype.model.bulk import BulkEdit, bulk_edit
 from mock_runtype.model.clock import Clock, IdSource, format_timestamp, tenant_scope
+from mock_runtype.model.csv_records import plan_upload, run_upload
 from mock_runtype.model.executions import Executions
-from mock_runtype.sandbox.fixtures import Fixture, FixtureError, Problem, SeedRecord
+from mock_runtype.sandbox.fixtures import Fixture, FixtureError, Problem, SeedRecord, parse_fixture, read_fixtures
 from mock_runtype.sandbox.heap import bulk_load
 from mock_runtype.sandbox.journal import DEFAULT_LIMIT, Journal
 from mock_runtype.model.records import Record
@@ -84,7 +89,26 @@ class Sandbox:
         A document already loaded (same text, same scope) is not loaded twice. Raises
         FixtureError (409) if it clashes with the baseline or the live state.
         """
-        with self._control, bulk_load():
+        with bulk_load():
+            return self._load(fixture)
+
+    def load_text(self, text: str, source: str, tenant_key: str | None = None) -> dict[str, Any]:
+        """Read a fixture document (for one tenant, when named) and load it, as `load` does;
+        FixtureError (400) if it is not a valid fixture. Reading allocates as much as loading,
+        so both run in the one bulk load."""
+        with bulk_load():
+            fixture = parse_fixture(text, source, scope=tenant_key, known_tenants=self.declared_tenants())
+            return self._load(fixture)
+
+    def load_files(self, paths: list[str]) -> None:
+        """Read fixture files and load them in order (`mock-runtype serve` at start); FixtureError
+        lists the problems of every file before any is loaded."""
+        with bulk_load():
+            for fixture in read_fixtures(paths):
+                self._load(fixture)
+
+    def _load(self, fixture: Fixture) -> dict[str, Any]:
+        with self._control:
             if any(loaded.digest == fixture.digest for loaded in self.fixtures):
                 return {"loaded": False, "alreadyLoaded": True, "source": fixture.source}
             self._check_against_baseline(fixture)
@@ -208,6 +232,20 @@ class Sandbox:
                 self.executions.add_result(seed.tenant, record.id, result)
             for step in seed.step_results:
                 self.executions.add_step_result(seed.tenant, record.id, step)
+
+    # -- bulk work on records ---------------------------------------------------------------
+
+    def upload_csv(self, tenant: Tenant, data: str | bytes, *, name_column: str | None = None,
+                   type_column: str | None = None, type_value: str | None = None) -> dict[str, Any]:
+        """Read a CSV upload and create its records (`model/csv_records.py`): the answer's body."""
+        with bulk_load():
+            plan = plan_upload(data, name_column=name_column, type_column=type_column, type_value=type_value)
+            return run_upload(self.store, tenant, plan)
+
+    def bulk_edit(self, tenant_key: str, edit: BulkEdit) -> dict[str, Any]:
+        """Apply (or preview) a checked bulk edit (`model/bulk.py`): the answer's body."""
+        with bulk_load():
+            return bulk_edit(self.store, tenant_key, edit)
 
     def tenant(self, api_key: str) -> Tenant:
         """The registered tenant with this key, or the open-mode tenant it stands for."""
