@@ -39,7 +39,7 @@ def export_records():
     records = sandbox().store.matching(tenant.api_key, query)
     if not records:
         return Response(status=204)
-    filename = export_filename(query.type, sandbox().clock.now_ms())
+    filename = export_filename(query.type, sandbox().clock.now_ms(tenant.api_key))
     return Response(export_csv(records), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -29,7 +29,7 @@ def preview_record_filter():
     validate("preview-filter", body)
     where = parse_filter(body["where"], "where") if body.get("where") is not None else None
     records = sandbox().store.of_type(tenant.api_key, body["type"])
-    return json_response(preview_filter(body["type"], records, where, sandbox().clock.now_ms()))
+    return json_response(preview_filter(body["type"], records, where, sandbox().clock.now_ms(tenant.api_key)))
 
 
 @blueprint.get("/v1/records/schema")
@@ -37,4 +37,4 @@ def discover_record_schema():
     tenant = authenticate(READ)
     record_type, sample = parse_schema_query(request.args.to_dict(flat=False))
     records = sandbox().store.of_type(tenant.api_key, record_type)
-    return json_response(discover_schema(record_type, records, sample, sandbox().clock.now_ms()))
+    return json_response(discover_schema(record_type, records, sample, sandbox().clock.now_ms(tenant.api_key)))

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
 
-from mock_runtype.model.clock import tenant_scope
 from mock_runtype.model.errors import RateLimited, Unauthenticated
 from mock_runtype.serving.engine import DEFERS, ConnectionDropped, Deferred, close_body
 from mock_runtype.sandbox.exchange import Exchange, normalize_path
@@ -93,38 +92,36 @@ class Interception:
         if is_admin(path):
             return Prepared(None, None, in_thread)
         exchange = self._exchange(environ)
-        with tenant_scope(exchange.tenant_key):
-            outcome = self.sandbox.scenarios.decide(exchange)
+        outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
         return Prepared(exchange, outcome, in_thread)
 
     def _answer(self, prepared: Prepared, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         exchange, outcome = prepared.exchange, prepared.outcome
-        with tenant_scope(exchange.tenant_key):
-            if outcome.fault in ("connection_reset", "empty_response"):
-                exchange.fault = outcome.fault
-                self.sandbox.journal.record(exchange)
-                raise ConnectionDropped("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
-            environ[OUTCOME_KEY] = outcome
-            answer: dict[str, Any] = {}
+        if outcome.fault in ("connection_reset", "empty_response"):
+            exchange.fault = outcome.fault
+            self.sandbox.journal.record(exchange)
+            raise ConnectionDropped("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
+        environ[OUTCOME_KEY] = outcome
+        answer: dict[str, Any] = {}
 
-            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-                answer["status"], answer["headers"] = status, headers
-                return start_response(status, headers, exc_info)
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return start_response(status, headers, exc_info)
 
-            app_iter = self.app(environ, capture)
-            exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
-            headers = {name.lower(): value for name, value in answer.get("headers", ())}
-            exchange.response_type = headers.get("content-type", "")
-            exchange.violation = environ.get(VIOLATION_KEY)
-            if outcome.fault:
-                exchange.fault = outcome.fault
-            if "content-length" not in headers:
-                return JournaledStream(app_iter, exchange, self.sandbox.journal)
-            try:
-                chunks = list(app_iter)
-            finally:
-                close_body(app_iter)
+        app_iter = self.app(environ, capture)
+        exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
+        headers = {name.lower(): value for name, value in answer.get("headers", ())}
+        exchange.response_type = headers.get("content-type", "")
+        exchange.violation = environ.get(VIOLATION_KEY)
+        if outcome.fault:
+            exchange.fault = outcome.fault
+        if "content-length" not in headers:
+            return JournaledStream(app_iter, exchange, self.sandbox.journal)
+        try:
+            chunks = list(app_iter)
+        finally:
+            close_body(app_iter)
         exchange.response_body = b"".join(chunks)
         self.sandbox.journal.record(exchange)
         return chunks

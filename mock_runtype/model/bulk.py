@@ -79,7 +79,7 @@ def parse_bulk_edit(body: Mapping[str, Any]) -> BulkEdit:
 
 def bulk_edit(store: Store, tenant_key: str, edit: BulkEdit) -> dict[str, Any]:
     """Apply (or, on a dry run, only compute) the edit: all of it or, on any failure, none of it."""
-    now = store.clock.now_ms()
+    now = store.clock.now_ms(tenant_key)
     matches = edit.matches
     edits: list[MetadataEdit] = store.edit_metadata(
         tenant_key,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_runtype.model.bulk import BulkEdit, bulk_edit
-from mock_runtype.model.clock import Clock, IdSource, format_timestamp, tenant_scope
+from mock_runtype.model.clock import Clock, IdSource, format_timestamp
 from mock_runtype.model.csv_records import plan_upload, run_upload
 from mock_runtype.model.executions import Executions
 from mock_runtype.sandbox.fixtures import Fixture, FixtureError, Problem, SeedRecord, parse_fixture, read_fixtures
@@ -222,16 +222,15 @@ class Sandbox:
             self.clock.set(ms, tenant_key)
 
     def _seed_record(self, seed: SeedRecord) -> None:
-        with tenant_scope(seed.tenant):
-            record = self.store.create(
-                self.tenant(seed.tenant), seed.fields, record_id=seed.id, created_at=seed.created_at,
-                updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
-                capped=False,
-            )
-            for result in seed.results:
-                self.executions.add_result(seed.tenant, record.id, result)
-            for step in seed.step_results:
-                self.executions.add_step_result(seed.tenant, record.id, step)
+        record = self.store.create(
+            self.tenant(seed.tenant), seed.fields, record_id=seed.id, created_at=seed.created_at,
+            updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
+            capped=False,
+        )
+        for result in seed.results:
+            self.executions.add_result(seed.tenant, record.id, result)
+        for step in seed.step_results:
+            self.executions.add_step_result(seed.tenant, record.id, step)
 
     # -- bulk work on records ---------------------------------------------------------------
 

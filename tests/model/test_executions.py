@@ -51,7 +51,7 @@ def test_bad_shapes_unknown_records_and_duplicate_ids_are_refused(runs: Executio
 
 def test_a_seeded_result_id_already_on_the_record_is_drawn_again(runs: Executions, record_id: str) -> None:
     replay = IdSource(seed=2)
-    sequence = [replay.new_id() for _ in range(3)]  # the record's own id, then the next two
+    sequence = [replay.new_id(ACME.api_key) for _ in range(3)]  # the record's own id, then the next two
     loaded = runs.add_result(ACME.api_key, record_id, {"id": sequence[2]})  # as from a state export
     drawn = [runs.add_result(ACME.api_key, record_id, {})["id"] for _ in range(2)]
     assert drawn[0] == sequence[1] and len({loaded["id"], *drawn}) == 3

@@ -239,7 +239,7 @@ def test_an_edit_by_ids_answers_in_the_order_of_the_ids(store: Store) -> None:
 
 def test_a_seeded_id_already_taken_by_a_loaded_record_is_drawn_again() -> None:
     store = Store(ids=IdSource(seed=3))
-    next_in_sequence = IdSource(seed=3).new_id()
+    next_in_sequence = IdSource(seed=3).new_id(ACME.api_key)
     loaded = store.create(ACME, {"type": "t", "name": "from an exported state"}, record_id=next_in_sequence)
     created = store.create(ACME, {"type": "t", "name": "new"})
     assert created.id != loaded.id
