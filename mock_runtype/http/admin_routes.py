@@ -41,10 +41,10 @@ def query(*known: str) -> QueryParams:
     return QueryParams(request.args.to_dict(flat=False), ("tenant", *known))
 
 
-def tenant_of(params: QueryParams) -> str | None:
-    tenant = params.text("tenant")
+def tenant_key_of(params: QueryParams) -> str | None:
+    tenant_key = params.text("tenant")
     params.finish()
-    return tenant
+    return tenant_key
 
 
 def document_text() -> str:
@@ -62,52 +62,52 @@ def document_text() -> str:
 def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
-    tenant = tenant_of(params)
-    summary = sandbox().load_text(document_text(), source, tenant)
+    tenant_key = tenant_key_of(params)
+    summary = sandbox().load_text(document_text(), source, tenant_key)
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 
 @blueprint.get("/fixtures")
 def list_fixtures():
-    tenant = tenant_of(query())
+    tenant_key = tenant_key_of(query())
     return json_response({"fixtures": [
         {"source": f.source, "scope": f.scope, "tenants": sorted(f.tenant_keys()),
          "records": len(f.records), "scenarios": len(f.scenarios)}
-        for f in sandbox().fixtures if tenant is None or tenant in f.tenant_keys()
+        for f in sandbox().fixtures if tenant_key is None or tenant_key in f.tenant_keys()
     ]})
 
 
 @blueprint.delete("/fixtures")
 def forget_fixtures():
-    tenant = tenant_of(query())
-    return json_response({"deleted": sandbox().forget_fixtures(tenant)})
+    tenant_key = tenant_key_of(query())
+    return json_response({"deleted": sandbox().forget_fixtures(tenant_key)})
 
 
 @blueprint.post("/reset")
 def reset():
-    tenant = tenant_of(query())
-    sandbox().reset(tenant)
-    return json_response({"reset": "tenant" if tenant else "server"})
+    tenant_key = tenant_key_of(query())
+    sandbox().reset(tenant_key)
+    return json_response({"reset": "tenant" if tenant_key else "server"})
 
 
 @blueprint.get("/scenarios")
 def list_scenarios():
-    tenant = tenant_of(query())
-    return json_response({"scenarios": sandbox().scenarios.listing(tenant)})
+    tenant_key = tenant_key_of(query())
+    return json_response({"scenarios": sandbox().scenarios.listing(tenant_key)})
 
 
 @blueprint.post("/scenarios")
 def add_scenario():
-    tenant = tenant_of(query())
-    spec = parse_scenario(document_text(), "<request body>", scope=tenant)
-    scenario = sandbox().add_scenario(spec, tenant)
-    return json_response(scenario.to_json(tenant, everyone=tenant is None), 201)
+    tenant_key = tenant_key_of(query())
+    spec = parse_scenario(document_text(), "<request body>", scope=tenant_key)
+    scenario = sandbox().add_scenario(spec, tenant_key)
+    return json_response(scenario.to_json(tenant_key, everyone=tenant_key is None), 201)
 
 
 @blueprint.delete("/scenarios/<name>")
 def remove_scenario(name: str):
-    tenant = tenant_of(query())
-    sandbox().scenarios.remove(name, tenant)
+    tenant_key = tenant_key_of(query())
+    sandbox().scenarios.remove(name, tenant_key)
     return json_response({"deleted": name})
 
 
@@ -116,32 +116,32 @@ def list_requests():
     params = query("method", "path", "status")
     method, path = params.text("method", 20), params.text("path", 2000)
     status = params.integer("status", 100, 599)
-    tenant = tenant_of(params)
-    entries = sandbox().journal.entries(tenant, match=entry_filter(method, path, status))
+    tenant_key = tenant_key_of(params)
+    entries = sandbox().journal.entries(tenant_key, match=entry_filter(method, path, status))
     return json_response({"requests": entries, "count": len(entries)})
 
 
 @blueprint.delete("/requests")
 def clear_requests():
-    tenant = tenant_of(query())
-    return json_response({"deleted": sandbox().journal.clear(tenant)})
+    tenant_key = tenant_key_of(query())
+    return json_response({"deleted": sandbox().journal.clear(tenant_key)})
 
 
 @blueprint.get("/state")
 def export_state():
-    tenant = tenant_of(query())
-    return json_response(sandbox().export_state(tenant))
+    tenant_key = tenant_key_of(query())
+    return json_response(sandbox().export_state(tenant_key))
 
 
 @blueprint.get("/clock")
 def read_clock():
-    tenant = tenant_of(query())
-    return json_response(sandbox().clock_json(tenant))
+    tenant_key = tenant_key_of(query())
+    return json_response(sandbox().clock_json(tenant_key))
 
 
 @blueprint.post("/clock")
 def move_clock():
-    tenant = tenant_of(query())
+    tenant_key = tenant_key_of(query())
     body = json_object_body()
     unknown = set(body) - {"set", "advance", "advanceMs"}
     if unknown or len(body) != 1:
@@ -150,13 +150,13 @@ def move_clock():
     clock = sandbox().clock
     try:
         if "set" in body:
-            clock.set(parse_timestamp(body["set"]), tenant)
+            clock.set(parse_timestamp(body["set"]), tenant_key)
         else:
             amount = body["advanceMs"] if "advanceMs" in body else parse_duration(body["advance"])
             if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
                 raise ValueError("must be a whole number of milliseconds, 0 or more")
-            clock.advance(amount, tenant)
+            clock.advance(amount, tenant_key)
     except ValueError as error:
         raise InvalidRequest(f"Cannot move the clock: {error}",
                              details=[{"path": next(iter(body)), "message": str(error)}]) from None
-    return json_response(sandbox().clock_json(tenant))
+    return json_response(sandbox().clock_json(tenant_key))

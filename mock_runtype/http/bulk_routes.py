@@ -21,7 +21,7 @@ def bulk_delete_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("bulk-delete", body)
-    return json_response(bulk_delete(sandbox().store, tenant.api_key, body))
+    return json_response(bulk_delete(sandbox().store, tenant.tenant_key, body))
 
 
 @blueprint.post("/v1/records/bulk-edit")
@@ -29,17 +29,17 @@ def bulk_edit_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("bulk-edit", body)
-    return json_response(sandbox().bulk_edit(tenant.api_key, parse_bulk_edit(body)))
+    return json_response(sandbox().bulk_edit(tenant.tenant_key, parse_bulk_edit(body)))
 
 
 @blueprint.get("/v1/records/export")
 def export_records():
     tenant = authenticate(READ)
     query = parse_list_query(request.args.to_dict(flat=False), paged=False)
-    records = sandbox().store.matching(tenant.api_key, query)
+    records = sandbox().store.matching(tenant.tenant_key, query)
     if not records:
         return Response(status=204)
-    filename = export_filename(query.type, sandbox().clock.now_ms(tenant.api_key))
+    filename = export_filename(query.type, sandbox().clock.now_ms(tenant.tenant_key))
     return Response(export_csv(records), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

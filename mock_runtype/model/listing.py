@@ -123,9 +123,9 @@ class ListQuery:
         get = field_getter(self.distinct)
         return lambda record: json.dumps(get(record), sort_keys=True, default=str)
 
-    def fingerprint(self, tenant: str) -> str:
+    def fingerprint(self, tenant_key: str) -> str:
         """Identifies the tenant, filters and order a cursor belongs to (not the page size)."""
-        basis = json.dumps([tenant, self.filters_applied, self.sort_by, self.descending], sort_keys=True)
+        basis = json.dumps([tenant_key, self.filters_applied, self.sort_by, self.descending], sort_keys=True)
         return hashlib.sha256(basis.encode()).hexdigest()[:16]
 
 

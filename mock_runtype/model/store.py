@@ -162,22 +162,22 @@ class Store:
         _, owner = owner_from(fields, metadata)
         with self._lock:
             if capped:
-                self._check_quota(tenant.api_key)
-            data = self._tenants.get(tenant.api_key)
+                self._check_quota(tenant.tenant_key)
+            data = self._tenants.get(tenant.tenant_key)
             if data is None:
-                data = self._tenants[tenant.api_key] = _TenantData()
+                data = self._tenants[tenant.tenant_key] = _TenantData()
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
                 raise Conflict(f"A record with id '{record_id}' already exists")
             while record_id is None or record_id in data.by_id:  # a seeded sequence repeats the ids a loaded state holds
-                record_id = self.ids.new_id(tenant.api_key)
-            now = self.clock.now_ms(tenant.api_key)
+                record_id = self.ids.new_id(tenant.tenant_key)
+            now = self.clock.now_ms(tenant.tenant_key)
             created = now if created_at is None else created_at
             self._seq += 1
             record = Record(
                 id=record_id,
                 seq=self._seq,
-                tenant=tenant.api_key,
+                tenant_key=tenant.tenant_key,
                 user_id=tenant.user_id,
                 organization_id=tenant.organization_id,
                 type=fields["type"],
