@@ -27,7 +27,7 @@ def per_call_us(function, number: int = 5000) -> float:
 
 
 def sample_page() -> dict:
-    records = [Record(id=f"6f1c2d3e-0000-4000-8000-{n:012d}", seq=n, tenant="rt", user_id="user_a5b9fb12b78e",
+    records = [Record(id=f"6f1c2d3e-0000-4000-8000-{n:012d}", seq=n, tenant_key="rt", user_id="user_a5b9fb12b78e",
                       organization_id="org_a5b9fb12b78e", type="customer", name=f"Acme {n}",
                       metadata={"industry": "tech", "tier": "gold", "seats": n, "region": "emea"}, messages=None,
                       owner_id=None, product_surface_id=None, created_at=1718010930000 + n, updated_at=1718010930000 + n)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mock_runtype import __version__
-from mock_runtype.sandbox.heap import bulk_load, freeze_long_lived
+from mock_runtype.sandbox.heap import freeze_long_lived
 
 USAGE_ERROR = 2
 
@@ -70,16 +70,15 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("serve", "run the sandbox server until SIGTERM or Ctrl-C", serve_arguments)
 def serve(args: argparse.Namespace) -> int:
-    with bulk_load():  # starting allocates what stays (the code, the fixtures): no collections meanwhile
-        from mock_runtype.config import OPTIONS, ConfigError, resolve
-        from mock_runtype.server import serve as run_server
+    from mock_runtype.config import OPTIONS, ConfigError, resolve
+    from mock_runtype.server import serve as run_server
 
-        flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
-        try:
-            config = resolve(flags, os.environ)
-        except ConfigError as error:
-            raise CommandError(str(error), USAGE_ERROR) from None
-        sandbox = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+    flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
+    try:
+        config = resolve(flags, os.environ)
+    except ConfigError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    sandbox = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
     return run_server(sandbox, config.server)
 
@@ -87,13 +86,12 @@ def serve(args: argparse.Namespace) -> int:
 def sandbox_with_fixtures(settings, fixture_files):
     """A Sandbox with the fixture files loaded; CommandError listing every problem if one is bad,
     so that the server does not start."""
-    from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
+    from mock_runtype.sandbox.fixtures import FixtureError
     from mock_runtype.sandbox.core import Sandbox
 
     sandbox = Sandbox(settings)
     try:
-        for fixture in read_fixtures(list(fixture_files)):
-            sandbox.load(fixture)
+        sandbox.load_files(list(fixture_files))
     except FixtureError as error:
         raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None
     return sandbox

@@ -13,8 +13,7 @@ from flask import request
 
 from mock_runtype.model.clock import parse_duration, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
-from mock_runtype.sandbox.fixtures import parse_fixture, parse_scenario
-from mock_runtype.sandbox.heap import bulk_load
+from mock_runtype.sandbox.fixtures import parse_scenario
 from mock_runtype.http.routes import operation_for, route
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.sandbox.journal import entry_filter
@@ -44,10 +43,10 @@ def query(*known: str) -> QueryParams:
     return QueryParams(request.args.to_dict(flat=False), ("tenant", *known))
 
 
-def tenant_of(params: QueryParams) -> str | None:
-    tenant = params.text("tenant")
+def tenant_key_of(params: QueryParams) -> str | None:
+    tenant_key = params.text("tenant")
     params.finish()
-    return tenant
+    return tenant_key
 
 
 def document_text() -> str:
@@ -65,55 +64,52 @@ def document_text() -> str:
 def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
-    tenant = tenant_of(params)
-    text = document_text()
-    with bulk_load():
-        fixture = parse_fixture(text, source, scope=tenant, known_tenants=sandbox().declared_tenants())
-        summary = sandbox().load(fixture)
+    tenant_key = tenant_key_of(params)
+    summary = sandbox().load_text(document_text(), source, tenant_key)
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 
 @route("listFixtures")
 def list_fixtures():
-    tenant = tenant_of(query())
+    tenant_key = tenant_key_of(query())
     return json_response({"fixtures": [
         {"source": f.source, "scope": f.scope, "tenants": sorted(f.tenant_keys()),
          "records": len(f.records), "scenarios": len(f.scenarios)}
-        for f in sandbox().fixtures if tenant is None or tenant in f.tenant_keys()
+        for f in sandbox().fixtures if tenant_key is None or tenant_key in f.tenant_keys()
     ]})
 
 
 @route("forgetFixtures")
 def forget_fixtures():
-    tenant = tenant_of(query())
-    return json_response({"deleted": sandbox().forget_fixtures(tenant)})
+    tenant_key = tenant_key_of(query())
+    return json_response({"deleted": sandbox().forget_fixtures(tenant_key)})
 
 
 @route("reset")
 def reset():
-    tenant = tenant_of(query())
-    sandbox().reset(tenant)
-    return json_response({"reset": "tenant" if tenant else "server"})
+    tenant_key = tenant_key_of(query())
+    sandbox().reset(tenant_key)
+    return json_response({"reset": "tenant" if tenant_key else "server"})
 
 
 @route("listScenarios")
 def list_scenarios():
-    tenant = tenant_of(query())
-    return json_response({"scenarios": sandbox().scenarios.listing(tenant)})
+    tenant_key = tenant_key_of(query())
+    return json_response({"scenarios": sandbox().scenarios.listing(tenant_key)})
 
 
 @route("addScenario")
 def add_scenario():
-    tenant = tenant_of(query())
-    spec = parse_scenario(document_text(), "<request body>", scope=tenant)
-    scenario = sandbox().add_scenario(spec, tenant)
-    return json_response(scenario.to_json(tenant, everyone=tenant is None), 201)
+    tenant_key = tenant_key_of(query())
+    spec = parse_scenario(document_text(), "<request body>", scope=tenant_key)
+    scenario = sandbox().add_scenario(spec, tenant_key)
+    return json_response(scenario.to_json(tenant_key, everyone=tenant_key is None), 201)
 
 
 @route("removeScenario")
 def remove_scenario(name: str):
-    tenant = tenant_of(query())
-    sandbox().scenarios.remove(name, tenant)
+    tenant_key = tenant_key_of(query())
+    sandbox().scenarios.remove(name, tenant_key)
     return json_response({"deleted": name})
 
 
@@ -122,32 +118,32 @@ def list_requests():
     params = query("method", "path", "status")
     method, path = params.text("method", 20), params.text("path", 2000)
     status = params.integer("status", 100, 599)
-    tenant = tenant_of(params)
-    entries = sandbox().journal.entries(tenant, match=entry_filter(method, path, status))
+    tenant_key = tenant_key_of(params)
+    entries = sandbox().journal.entries(tenant_key, match=entry_filter(method, path, status))
     return json_response({"requests": entries, "count": len(entries)})
 
 
 @route("clearRequests")
 def clear_requests():
-    tenant = tenant_of(query())
-    return json_response({"deleted": sandbox().journal.clear(tenant)})
+    tenant_key = tenant_key_of(query())
+    return json_response({"deleted": sandbox().journal.clear(tenant_key)})
 
 
 @route("exportState")
 def export_state():
-    tenant = tenant_of(query())
-    return json_response(sandbox().export_state(tenant))
+    tenant_key = tenant_key_of(query())
+    return json_response(sandbox().export_state(tenant_key))
 
 
 @route("readClock")
 def read_clock():
-    tenant = tenant_of(query())
-    return json_response(sandbox().clock_json(tenant))
+    tenant_key = tenant_key_of(query())
+    return json_response(sandbox().clock_json(tenant_key))
 
 
 @route("moveClock")
 def move_clock():
-    tenant = tenant_of(query())
+    tenant_key = tenant_key_of(query())
     body = json_object_body()
     unknown = set(body) - {"set", "advance", "advanceMs"}
     if unknown or len(body) != 1:
@@ -156,13 +152,13 @@ def move_clock():
     clock = sandbox().clock
     try:
         if "set" in body:
-            clock.set(parse_timestamp(body["set"]), tenant)
+            clock.set(parse_timestamp(body["set"]), tenant_key)
         else:
             amount = body["advanceMs"] if "advanceMs" in body else parse_duration(body["advance"])
             if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
                 raise ValueError("must be a whole number of milliseconds, 0 or more")
-            clock.advance(amount, tenant)
+            clock.advance(amount, tenant_key)
     except ValueError as error:
         raise InvalidRequest(f"Cannot move the clock: {error}",
                              details=[{"path": next(iter(body)), "message": str(error)}]) from None
-    return json_response(sandbox().clock_json(tenant))
+    return json_response(sandbox().clock_json(tenant_key))

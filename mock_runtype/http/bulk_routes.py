@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from mock_runtype.model.bulk import bulk_delete, bulk_edit, parse_bulk_edit
-from mock_runtype.model.csv_records import (export_csv, export_filename, form_field_csv, plan_upload, run_upload,
-                                      upload_options)
+from mock_runtype.model.bulk import bulk_delete, parse_bulk_edit
+from mock_runtype.model.csv_records import export_csv, export_filename, form_field_csv, upload_options
 from mock_runtype.model.errors import UnsupportedMediaType
-from mock_runtype.sandbox.heap import bulk_load
 from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import parse_list_query
@@ -23,7 +21,7 @@ def bulk_delete_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("bulk-delete", body)
-    return json_response(bulk_delete(sandbox().store, tenant.api_key, body))
+    return json_response(bulk_delete(sandbox().store, tenant.tenant_key, body))
 
 
 @route("bulkEditRecords")
@@ -31,17 +29,17 @@ def bulk_edit_records():
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("bulk-edit", body)
-    return json_response(bulk_edit(sandbox().store, tenant.api_key, parse_bulk_edit(body)))
+    return json_response(sandbox().bulk_edit(tenant.tenant_key, parse_bulk_edit(body)))
 
 
 @route("exportRecords")
 def export_records():
     tenant = authenticate(READ)
     query = parse_list_query(request.args.to_dict(flat=False), paged=False)
-    records = sandbox().store.matching(tenant.api_key, query)
+    records = sandbox().store.matching(tenant.tenant_key, query)
     if not records:
         return Response(status=204)
-    filename = export_filename(query.type, sandbox().clock.now_ms())
+    filename = export_filename(query.type, sandbox().clock.now_ms(tenant.tenant_key))
     return Response(export_csv(records), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -60,8 +58,6 @@ def upload_csv_records():
     options = upload_options(fields, parts)
     validate("upload-csv", options)
     data = parts["file"][0].read() if "file" in parts else form_field_csv(fields["file"][0])
-    with bulk_load():
-        plan = plan_upload(data, name_column=options.get("nameColumn"), type_column=options.get("typeColumn"),
-                           type_value=options.get("typeValue"))
-        outcome = run_upload(sandbox().store, tenant, plan)
-    return json_response(outcome)
+    return json_response(sandbox().upload_csv(tenant, data, name_column=options.get("nameColumn"),
+                                              type_column=options.get("typeColumn"),
+                                              type_value=options.get("typeValue")))

@@ -18,7 +18,7 @@ from mock_runtype.model.validation import validate
 def get_field_values():
     tenant = authenticate(READ)
     record_type, field, limit = parse_field_values_query(request.args.to_dict(flat=False))
-    records = sandbox().store.of_type(tenant.api_key, record_type)
+    records = sandbox().store.of_type(tenant.tenant_key, record_type)
     return json_response(field_values(record_type, records, field, limit))
 
 
@@ -28,13 +28,13 @@ def preview_record_filter():
     body = json_object_body()
     validate("preview-filter", body)
     where = parse_filter(body["where"], "where") if body.get("where") is not None else None
-    records = sandbox().store.of_type(tenant.api_key, body["type"])
-    return json_response(preview_filter(body["type"], records, where, sandbox().clock.now_ms()))
+    records = sandbox().store.of_type(tenant.tenant_key, body["type"])
+    return json_response(preview_filter(body["type"], records, where, sandbox().clock.now_ms(tenant.tenant_key)))
 
 
 @route("discoverSchema")
 def discover_record_schema():
     tenant = authenticate(READ)
     record_type, sample = parse_schema_query(request.args.to_dict(flat=False))
-    records = sandbox().store.of_type(tenant.api_key, record_type)
-    return json_response(discover_schema(record_type, records, sample, sandbox().clock.now_ms()))
+    records = sandbox().store.of_type(tenant.tenant_key, record_type)
+    return json_response(discover_schema(record_type, records, sample, sandbox().clock.now_ms(tenant.tenant_key)))

@@ -16,7 +16,7 @@ from mock_runtype.model.validation import validate
 def get_record_results(record_id: str):
     tenant = authenticate(READ)
     window = parse_results_query(request.args.to_dict(flat=False))
-    return json_response(sandbox().executions.results(tenant.api_key, record_id, window))
+    return json_response(sandbox().executions.results(tenant.tenant_key, record_id, window))
 
 
 @route("deleteRecordResult")
@@ -24,7 +24,7 @@ def delete_record_result(record_id: str):
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("delete-result", body)
-    result = sandbox().executions.delete_result(tenant.api_key, record_id, body["resultId"])
+    result = sandbox().executions.delete_result(tenant.tenant_key, record_id, body["resultId"])
     return json_response({"success": True, "id": result["id"], "message": "Result deleted"})
 
 
@@ -32,10 +32,10 @@ def delete_record_result(record_id: str):
 def get_record_step_results(record_id: str):
     tenant = authenticate(READ)
     window = parse_step_results_query(request.args.to_dict(flat=False))
-    return json_response(sandbox().executions.step_results(tenant.api_key, record_id, window))
+    return json_response(sandbox().executions.step_results(tenant.tenant_key, record_id, window))
 
 
 @route("getRecordCosts")
 def get_record_costs(record_id: str):
     tenant = authenticate(READ)
-    return json_response(sandbox().executions.costs(tenant.api_key, record_id))
+    return json_response(sandbox().executions.costs(tenant.tenant_key, record_id))

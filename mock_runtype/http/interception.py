@@ -25,7 +25,6 @@ from werkzeug.routing import Map
 from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
-from mock_runtype.model.clock import tenant_scope
 from mock_runtype.model.errors import RateLimited, Unauthenticated
 from mock_runtype.model.tenancy import token_from_header
 from mock_runtype.sandbox.core import Sandbox
@@ -93,8 +92,7 @@ class Interception:
             scope = (query.get("tenant") or [None])[0]
             return attach(environ, RequestContext(None, None, self._heavy(environ, query, scope)))
         exchange = self._exchange(environ)
-        with tenant_scope(exchange.tenant_key):
-            outcome = self.sandbox.scenarios.decide(exchange)
+        outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
         return attach(environ, RequestContext(exchange, outcome, self._heavy(environ, exchange.query, exchange.tenant_key)))
 
@@ -110,30 +108,29 @@ class Interception:
 
     def _answer(self, context: RequestContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         exchange, outcome = context.exchange, context.outcome
-        with tenant_scope(exchange.tenant_key):
-            if outcome.fault in ("connection_reset", "empty_response"):
-                exchange.fault = outcome.fault
-                self.sandbox.journal.record(exchange)
-                raise DropConnection("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
-            answer: dict[str, Any] = {}
+        if outcome.fault in ("connection_reset", "empty_response"):
+            exchange.fault = outcome.fault
+            self.sandbox.journal.record(exchange)
+            raise DropConnection("scenario fault: " + outcome.fault, reset=outcome.fault == "connection_reset")
+        answer: dict[str, Any] = {}
 
-            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-                answer["status"], answer["headers"] = status, headers
-                return start_response(status, headers, exc_info)
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return start_response(status, headers, exc_info)
 
-            app_iter = self.app(environ, capture)
-            exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
-            headers = {name.lower(): value for name, value in answer.get("headers", ())}
-            exchange.response_type = headers.get("content-type", "")
-            exchange.violation = context.violation
-            if outcome.fault:
-                exchange.fault = outcome.fault
-            if "content-length" not in headers:
-                return JournaledStream(app_iter, exchange, self.sandbox.journal)
-            try:
-                chunks = list(app_iter)
-            finally:
-                close_body(app_iter)
+        app_iter = self.app(environ, capture)
+        exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
+        headers = {name.lower(): value for name, value in answer.get("headers", ())}
+        exchange.response_type = headers.get("content-type", "")
+        exchange.violation = context.violation
+        if outcome.fault:
+            exchange.fault = outcome.fault
+        if "content-length" not in headers:
+            return JournaledStream(app_iter, exchange, self.sandbox.journal)
+        try:
+            chunks = list(app_iter)
+        finally:
+            close_body(app_iter)
         exchange.response_body = b"".join(chunks)
         self.sandbox.journal.record(exchange)
         return chunks

@@ -17,13 +17,13 @@ from mock_runtype.model.validation import validate
 def list_records():
     tenant = authenticate(READ)
     query = parse_list_query(request.args.to_dict(flat=False))
-    page = sandbox().store.list(tenant.api_key, query)
+    page = sandbox().store.list(tenant.tenant_key, query)
     return json_response({
         "data": [
             record_to_json(r, compact_view=query.compact, include_fields=query.include_fields)
             for r in page.records
         ],
-        "pagination": pagination_json(page, query, tenant.api_key),
+        "pagination": pagination_json(page, query, tenant.tenant_key),
         "filtersApplied": query.filters_applied,
     })
 
@@ -40,7 +40,7 @@ def create_record():
 @route("getRecord")
 def get_record(record_id: str):
     tenant = authenticate(READ)
-    return json_response(record_to_json(sandbox().store.get(tenant.api_key, record_id)))
+    return json_response(record_to_json(sandbox().store.get(tenant.tenant_key, record_id)))
 
 
 @route("updateRecord", "patchRecord")
@@ -48,12 +48,12 @@ def update_record(record_id: str):
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("update-record", body)
-    record = sandbox().store.update(tenant.api_key, record_id, body)
+    record = sandbox().store.update(tenant.tenant_key, record_id, body)
     return json_response(record_to_json(record, with_warnings=True))
 
 
 @route("deleteRecord")
 def delete_record(record_id: str):
     tenant = authenticate(WRITE)
-    record = sandbox().store.delete(tenant.api_key, record_id)
+    record = sandbox().store.delete(tenant.tenant_key, record_id)
     return json_response({"success": True, "id": record.id, "message": "Record deleted"})

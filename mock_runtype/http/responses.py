@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import orjson
 from flask import Response, current_app, g, request
 
 from mock_runtype.model.errors import InvalidRequest, UnsupportedMediaType
+from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.model.tenancy import Tenant
 from mock_runtype.model.validation import unstorable_text_path
@@ -42,26 +42,6 @@ def authenticate(permission: str) -> Tenant:
     return tenant
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"duplicate key '{duplicate[:80]}'")
-    return result
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"the number {text[:40]} is out of range")
-    return number
-
-
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity or numbers that overflow to it, no duplicate keys,
     no NUL or lone surrogate in any string (Postgres JSONB refuses both); errors are 400s."""
@@ -70,13 +50,10 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise InvalidRequest(f"Request body is not valid UTF-8 (byte {error.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                           object_pairs_hook=_object_without_duplicates)
+        value = loads_strict(text)
     except RecursionError:
         raise InvalidRequest("Malformed JSON: nested too deeply") from None
-    except json.JSONDecodeError as error:
-        raise InvalidRequest(f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except ValueError as error:
+    except JSONTextError as error:
         raise InvalidRequest(f"Malformed JSON: {error}") from None
     if "\\u" in text:  # NUL and surrogates can only arrive escaped: raw ones fail above
         path = unstorable_text_path(value)

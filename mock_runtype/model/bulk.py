@@ -12,7 +12,6 @@ from typing import Any, Callable, Mapping
 
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.filters import conditions_to_filter, parse_record_filter
-from mock_runtype.sandbox.heap import bulk_load
 from mock_runtype.model.records import Record, check_metadata_size
 from mock_runtype.model.store import MetadataEdit, Store
 
@@ -80,18 +79,17 @@ def parse_bulk_edit(body: Mapping[str, Any]) -> BulkEdit:
 
 def bulk_edit(store: Store, tenant_key: str, edit: BulkEdit) -> dict[str, Any]:
     """Apply (or, on a dry run, only compute) the edit: all of it or, on any failure, none of it."""
-    now = store.clock.now_ms()
+    now = store.clock.now_ms(tenant_key)
     matches = edit.matches
-    with bulk_load():
-        edits: list[MetadataEdit] = store.edit_metadata(
-            tenant_key,
-            edit.new_metadata,
-            record_ids=edit.record_ids,
-            record_type=edit.record_type,
-            matches=(lambda record: matches(record, now)) if matches is not None else None,
-            dry_run=edit.dry_run,
-            max_records=MAX_BULK_EDIT_RECORDS,
-        )
+    edits: list[MetadataEdit] = store.edit_metadata(
+        tenant_key,
+        edit.new_metadata,
+        record_ids=edit.record_ids,
+        record_type=edit.record_type,
+        matches=(lambda record: matches(record, now)) if matches is not None else None,
+        dry_run=edit.dry_run,
+        max_records=MAX_BULK_EDIT_RECORDS,
+    )
     return {
         "data": [{"id": e.before.id, "before": e.before.metadata, "after": e.after.metadata} for e in edits],
         "recordIds": [e.before.id for e in edits if e.changed],

@@ -12,10 +12,7 @@ import re
 import threading
 import time
 import uuid
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Iterator
 
 
 def format_timestamp(ms: int) -> str:
@@ -43,22 +40,6 @@ def parse_timestamp(text: str) -> int:
     return round(moment.timestamp() * 1000)
 
 
-# The tenant whose request this thread is serving (its API key), or None. The clock and the id
-# source read it so that one tenant can have a clock and an id sequence of its own while other
-# tenants run in parallel: the HTTP layer sets it around each request, fixtures around each record.
-current_tenant: ContextVar[str | None] = ContextVar("current_tenant", default=None)
-
-
-@contextmanager
-def tenant_scope(tenant_key: str | None) -> Iterator[None]:
-    """Run the block as `tenant_key` (its clock and id sequence apply)."""
-    token = current_tenant.set(tenant_key)
-    try:
-        yield
-    finally:
-        current_tenant.reset(token)
-
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -74,8 +55,8 @@ def parse_duration(text: str) -> int:
 class Clock:
     """The wall clock, or a controlled one that starts at a given time and moves only when told.
 
-    A tenant may have a controlled clock of its own (`set(ms, tenant_key)`); it applies while
-    that tenant is `current_tenant` and leaves every other tenant's time alone.
+    A tenant may have a controlled clock of its own (`set(ms, tenant_key)`); it applies to that
+    tenant's reads (`now_ms(tenant_key)`) and leaves every other tenant's time alone.
     """
 
     def __init__(self, start_ms: int | None = None) -> None:
@@ -93,10 +74,10 @@ class Clock:
     def has_own_clock(self, tenant_key: str) -> bool:
         return tenant_key in self._tenant_ms
 
-    def now_ms(self, tenant_key: str | None = None) -> int:
-        """Now, for `tenant_key` (default: the current tenant)."""
-        key = current_tenant.get() if tenant_key is None else tenant_key
-        own = self._tenant_ms.get(key) if key is not None else None
+    def now_ms(self, tenant_key: str | None) -> int:
+        """Now, for `tenant_key` (None: the server's time). Every reader names its tenant, so
+        one tenant can have a clock of its own while other tenants run in parallel."""
+        own = self._tenant_ms.get(tenant_key) if tenant_key is not None else None
         if own is not None:
             return own
         frozen = self._frozen_ms
@@ -162,14 +143,14 @@ class IdSource:
         with self._lock:
             self._sequences.pop(tenant_key, None)
 
-    def new_id(self) -> str:
+    def new_id(self, tenant_key: str | None) -> str:
+        """The next id for `tenant_key` (None: outside any tenant)."""
         if self.seed is None:
             return str(uuid.uuid4())
-        key = current_tenant.get()
         with self._lock:
-            sequence = self._sequences.get(key)
+            sequence = self._sequences.get(tenant_key)
             if sequence is None:
-                sequence = self._sequences[key] = random.Random(f"{self.seed}/{key or ''}")
+                sequence = self._sequences[tenant_key] = random.Random(f"{self.seed}/{tenant_key or ''}")
             bits = sequence.getrandbits(128)
         return str(uuid.UUID(int=bits, version=4))
 

@@ -5,8 +5,9 @@ over the exported records, in order of first appearance). Upload reads such a fi
 with a name column) back into records. Cells are typed so that what export writes loads back to
 the same metadata:
 
-* upload: an empty cell leaves the key out; a cell that is valid JSON (`42`, `4.5`, `true`,
-  `null`, `[1, 2]`, `{"a": 1}`, `"quoted text"`) is that JSON value; any other cell is text.
+* upload: an empty cell leaves the key out; a cell that is strict JSON (`42`, `4.5`, `true`,
+  `null`, `[1, 2]`, `{"a": 1}`, `"quoted text"`) is that JSON value; any other cell (`NaN`, say:
+  see model/json_text.py) is text.
 * export: a string is written as it is, unless upload would read it as something else (`"42"`,
   `"true"`, `""`, text that starts with a quote...): then it is written JSON-encoded. Every other
   value is written as JSON.
@@ -23,13 +24,13 @@ import codecs
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from mock_runtype.model.clock import format_timestamp
 from mock_runtype.model.errors import Conflict, InvalidRequest, QuotaExceeded
+from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.model.records import MAX_METADATA_BYTES, Record, metadata_size, record_summary_json
 from mock_runtype.model.store import Store
 from mock_runtype.model.tenancy import Tenant
@@ -61,17 +62,6 @@ class _Absent:
 ABSENT = _Absent()
 
 
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError("not a finite number")
-    return number
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def decode_cell(text: str) -> Any:
     """An uploaded metadata cell -> its value (ABSENT for an empty cell)."""
     if text == "":
@@ -79,8 +69,8 @@ def decode_cell(text: str) -> Any:
     if text[0] not in '-0123456789tfn"[{ \t\r\n':
         return text  # cannot be JSON: skip the parser for ordinary text
     try:
-        return json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        return loads_strict(text)
+    except (JSONTextError, RecursionError):
         return text
 
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.filters import Filter, metadata_getter
-from mock_runtype.model.listing import json_type
+from mock_runtype.model.json_text import json_type
 from mock_runtype.model.params import TYPE_MAX_LENGTH, QueryParams
 from mock_runtype.model.records import Record, compact, record_summary_json
 

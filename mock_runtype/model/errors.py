@@ -69,13 +69,6 @@ class NotFound(SandboxError):
     status = 404
 
 
-class MethodNotAllowed(SandboxError):
-    """The path exists, the method does not (405)."""
-
-    status = 405
-    violation = "method_not_allowed"
-
-
 class Conflict(SandboxError):
     """The change would break a uniqueness rule (409)."""
 
@@ -92,12 +85,6 @@ class QuotaExceeded(SandboxError):
     """A limit that protects the host is reached: records per tenant, or tenants (403)."""
 
     status = 403
-
-
-class PayloadTooLarge(SandboxError):
-    """The body is over the configured limit (413)."""
-
-    status = 413
 
 
 class UnsupportedMediaType(SandboxError):

@@ -208,7 +208,7 @@ class Executions:
                 data.setdefault("recordName", record.name)
             data.setdefault("status", "completed")
             if created_ms is None:
-                created_ms = self.clock.now_ms()
+                created_ms = self.clock.now_ms(tenant_key)
             data["createdAt"] = format_timestamp(created_ms)
             runs = self._tenants.setdefault(tenant_key, {}).setdefault(record_id, _RecordRuns())
             entries = runs.steps if steps else runs.results
@@ -216,7 +216,7 @@ class Executions:
             if "id" in data and data["id"] in taken:
                 raise Conflict(f"{what} {data['id'][:80]} already exists on this record")
             while data.get("id") in taken or "id" not in data:  # a seeded sequence repeats the ids a loaded state holds
-                data["id"] = self.ids.new_id()
+                data["id"] = self.ids.new_id(tenant_key)
             self._seq += 1
             entries.append(_Entry(created_ms, self._seq, data))
             return dict(data)

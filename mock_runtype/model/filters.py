@@ -59,6 +59,7 @@ from typing import Any, Callable
 
 from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
+from mock_runtype.model.json_text import JSONTextError, json_type, loads_strict
 from mock_runtype.model.records import Record
 
 __all__ = [
@@ -227,20 +228,13 @@ def _is_number(value: Any) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+_TYPE_IN_WORDS = {"null": "null", "boolean": "a boolean", "number": "a number", "string": "a string",
+                  "array": "a list", "object": "an object"}
+
+
+def _type_in_words(value: Any) -> str:
+    """A value's JSON type as problems word it ("a list", "an object"), from `json_type`."""
+    return _TYPE_IN_WORDS[json_type(value)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +271,7 @@ def _check_field(node: dict, path: str, problems: list) -> str | None:
         return None
     field = node["field"]
     if not isinstance(field, str):
-        _problem(problems, f"{path}.field", f"must be a string, not {_json_type(field)}")
+        _problem(problems, f"{path}.field", f"must be a string, not {_type_in_words(field)}")
         return None
     if not field.strip():
         _problem(problems, f"{path}.field", "must not be empty")
@@ -315,7 +309,7 @@ def _check_scalar(value: Any, path: str, problems: list, *, allow_bool: bool = T
     if isinstance(value, str):
         return True
     expected = "a string, number or boolean" if allow_bool else "a string or a number"
-    _problem(problems, path, f"must be {expected}, not {_json_type(value)}")
+    _problem(problems, path, f"must be {expected}, not {_type_in_words(value)}")
     return False
 
 
@@ -387,7 +381,7 @@ def _check_value(field: str, op: str, node: dict, path: str, problems: list) -> 
         return True
     if op in LIST_OPS:
         if not isinstance(value, list):
-            _problem(problems, vpath, f"must be a list, not {_json_type(value)}")
+            _problem(problems, vpath, f"must be a list, not {_type_in_words(value)}")
             return False
         if len(value) > MAX_LIST_VALUES:
             _problem(problems, vpath, f"must hold at most {MAX_LIST_VALUES} values")
@@ -402,7 +396,7 @@ def _check_value(field: str, op: str, node: dict, path: str, problems: list) -> 
         return ok
     if op in DAYS_OPS:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _problem(problems, vpath, f"must be a number of days, not {_json_type(value)}")
+            _problem(problems, vpath, f"must be a number of days, not {_type_in_words(value)}")
             return False
         if not _is_finite(value) or value < 0:
             _problem(problems, vpath, "must be a finite, non-negative number of days")
@@ -422,7 +416,7 @@ def _check_condition(node: dict, path: str, problems: list) -> _Condition | None
         _problem(problems, f"{path}.op", "is required")
         op = None
     elif not isinstance(op, str):
-        _problem(problems, f"{path}.op", f"must be a string, not {_json_type(op)}")
+        _problem(problems, f"{path}.op", f"must be a string, not {_type_in_words(op)}")
         op = None
     elif op in GROUP_OPS:
         _problem(problems, f"{path}.op", f"'{op}' is a group op: a group has 'conditions', not 'field'")
@@ -455,7 +449,7 @@ def _parse_tree(obj: Any, path: str) -> _Group | _Condition:
     while stack:
         node, here, depth, siblings = stack.pop()
         if not isinstance(node, dict):
-            _problem(problems, here, f"must be an object (a condition or a group), not {_json_type(node)}")
+            _problem(problems, here, f"must be an object (a condition or a group), not {_type_in_words(node)}")
             continue
         if not _is_group(node):
             condition = _check_condition(node, here, problems)
@@ -484,7 +478,7 @@ def _parse_tree(obj: Any, path: str) -> _Group | _Condition:
             _problem(problems, f"{here}.conditions", "is required (a list of conditions or groups)")
             continue
         if not isinstance(items, list):
-            _problem(problems, f"{here}.conditions", f"must be a list, not {_json_type(items)}")
+            _problem(problems, f"{here}.conditions", f"must be a list, not {_type_in_words(items)}")
             continue
         nodes += len(items)
         if nodes > MAX_NODES:
@@ -809,7 +803,7 @@ def parse_record_filter(obj: Any, path: str = "recordFilter") -> tuple[str | Non
     A null `type` or `where` counts as absent.
     """
     if not isinstance(obj, dict):
-        _fail([{"path": path, "message": f"must be an object, not {_json_type(obj)}"}], "recordFilter")
+        _fail([{"path": path, "message": f"must be an object, not {_type_in_words(obj)}"}], "recordFilter")
     if "op" in obj or "conditions" in obj or "field" in obj:
         return None, parse_filter(obj, path)
     problems: list[dict[str, str]] = []
@@ -819,7 +813,7 @@ def parse_record_filter(obj: Any, path: str = "recordFilter") -> tuple[str | Non
     record_type = obj.get("type")
     if record_type is not None:
         if not isinstance(record_type, str):
-            _problem(problems, f"{path}.type", f"must be a string, not {_json_type(record_type)}")
+            _problem(problems, f"{path}.type", f"must be a string, not {_type_in_words(record_type)}")
         elif not record_type or len(record_type) > MAX_TYPE_LENGTH:
             _problem(problems, f"{path}.type", f"must be 1 to {MAX_TYPE_LENGTH} characters")
     where = obj.get("where")
@@ -834,10 +828,6 @@ def parse_record_filter(obj: Any, path: str = "recordFilter") -> tuple[str | Non
     return record_type, record_filter
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_record_filter_param(text: str) -> tuple[str | None, Filter | None]:
     """The `recordFilter` query parameter (JSON text) -> (type, filter); empty text -> (None, None)."""
     if not isinstance(text, str):
@@ -845,10 +835,10 @@ def parse_record_filter_param(text: str) -> tuple[str | None, Filter | None]:
     if not text.strip():
         return None, None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = loads_strict(text)
     except RecursionError:
         _fail([{"path": "recordFilter", "message": "is nested too deeply"}], "recordFilter")
-    except ValueError as error:  # json.JSONDecodeError is a ValueError
+    except JSONTextError as error:
         _fail([{"path": "recordFilter", "message": f"is not valid JSON: {error}"}], "recordFilter")
     return parse_record_filter(obj, "recordFilter")
 
@@ -861,7 +851,7 @@ def conditions_to_filter(conditions: Any, path: str = "conditions") -> Filter:
     An empty list sets no condition.
     """
     if not isinstance(conditions, list):
-        _fail([{"path": path, "message": f"must be a list, not {_json_type(conditions)}"}], "conditions")
+        _fail([{"path": path, "message": f"must be a list, not {_type_in_words(conditions)}"}], "conditions")
     if len(conditions) > MAX_NODES:
         _fail([{"path": path, "message": f"may hold at most {MAX_NODES} conditions"}], "conditions")
     problems: list[dict[str, str]] = []
@@ -869,7 +859,7 @@ def conditions_to_filter(conditions: Any, path: str = "conditions") -> Filter:
     for i, node in enumerate(conditions):
         here = f"{path}[{i}]"
         if not isinstance(node, dict):
-            _problem(problems, here, f"must be an object with field, operator and value, not {_json_type(node)}")
+            _problem(problems, here, f"must be an object with field, operator and value, not {_type_in_words(node)}")
             continue
         before = len(problems)
         for key in node:

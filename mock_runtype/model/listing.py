@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.filters import Filter, field_getter, parse_record_filter_param
+from mock_runtype.model.json_text import json_type
 from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TYPE_MAX_LENGTH, QueryParams
 from mock_runtype.model.records import Record, metadata_size
 
@@ -127,23 +128,10 @@ class ListQuery:
         get = field_getter(self.distinct)
         return lambda record: json.dumps(get(record), sort_keys=True, default=str)
 
-    def fingerprint(self, tenant: str) -> str:
+    def fingerprint(self, tenant_key: str) -> str:
         """Identifies the tenant, filters and order a cursor belongs to (not the page size)."""
-        basis = json.dumps([tenant, self.filters_applied, self.sort_by, self.descending], sort_keys=True)
+        basis = json.dumps([tenant_key, self.filters_applied, self.sort_by, self.descending], sort_keys=True)
         return hashlib.sha256(basis.encode()).hexdigest()[:16]
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a decoded JSON value: string, number, boolean, object, array or null."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def has_large_field(metadata: dict[str, Any]) -> bool:

@@ -21,13 +21,13 @@ _wire_timestamp = lru_cache(maxsize=8192)(format_timestamp)
 class Record:
     """One stored record. Immutable: an update stores a new Record in place of the old one.
 
-    `seq` is the store's insertion counter (a tie-breaker for ordering); `tenant` is the API key
-    whose data this is. Timestamps are milliseconds since the epoch.
+    `seq` is the store's insertion counter (a tie-breaker for ordering); `tenant_key` is the
+    API key whose data this is. Timestamps are milliseconds since the epoch.
     """
 
     id: str
     seq: int
-    tenant: str
+    tenant_key: str
     user_id: str
     organization_id: str | None
     type: str

@@ -84,7 +84,7 @@ class _TenantData:
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
         index = self.by_type.get(record.type)
-        if index is None:  # not setdefault: an _Index is six sorted lists, too dear to build and drop
+        if index is None:  # not setdefault: an _Index is three sorted lists, too dear to build and drop
             index = self.by_type[record.type] = _Index()
         index.add(record)
 
@@ -162,22 +162,22 @@ class Store:
         _, owner = owner_from(fields, metadata)
         with self._lock:
             if capped:
-                self._check_quota(tenant.api_key)
-            data = self._tenants.get(tenant.api_key)
+                self._check_quota(tenant.tenant_key)
+            data = self._tenants.get(tenant.tenant_key)
             if data is None:
-                data = self._tenants[tenant.api_key] = _TenantData()
+                data = self._tenants[tenant.tenant_key] = _TenantData()
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
                 raise Conflict(f"A record with id '{record_id}' already exists")
             while record_id is None or record_id in data.by_id:  # a seeded sequence repeats the ids a loaded state holds
-                record_id = self.ids.new_id()
-            now = self.clock.now_ms()
+                record_id = self.ids.new_id(tenant.tenant_key)
+            now = self.clock.now_ms(tenant.tenant_key)
             created = now if created_at is None else created_at
             self._seq += 1
             record = Record(
                 id=record_id,
                 seq=self._seq,
-                tenant=tenant.api_key,
+                tenant_key=tenant.tenant_key,
                 user_id=tenant.user_id,
                 organization_id=tenant.organization_id,
                 type=fields["type"],
@@ -239,7 +239,7 @@ class Store:
                 metadata=metadata,
                 messages=changes["messages"] if "messages" in changes else old.messages,
                 owner_id=owner if sets_owner else old.owner_id,
-                updated_at=max(self.clock.now_ms(), old.updated_at + 1),
+                updated_at=max(self.clock.now_ms(tenant_key), old.updated_at + 1),
             )
             data.remove(old)
             data.add(record)
@@ -304,7 +304,7 @@ class Store:
                     f"The edit selects {len(selected)} records; at most {max_records} can be edited at once",
                     details=[{"path": "", "message": "narrow the selector"}],
                 )
-            now = self.clock.now_ms()
+            now = self.clock.now_ms(tenant_key)
             edits = [self._edited(record, change(record), now) for record in selected]
             if not dry_run:
                 for edit in edits:
@@ -337,7 +337,7 @@ class Store:
             _check_key_shape(position.key, query.sort_by)
         with self._lock:
             order = self._order(tenant_key, query)
-            predicate = self._predicate(order, query)
+            predicate = self._predicate(tenant_key, order, query)
             if order is None:
                 return Page([], 0, False, False, None, None, 0 if query.include_count else None)
             backward = query.backward and position is not None
@@ -374,7 +374,7 @@ class Store:
         """Every record of the tenant matching `query`'s filters, in its order (no paging)."""
         with self._lock:
             order = self._order(tenant_key, query)
-            predicate = self._predicate(order, query)
+            predicate = self._predicate(tenant_key, order, query)
             if order is None:
                 return []
             return list(_take(_walk(order, query.descending, None, False), predicate, None))
@@ -415,9 +415,10 @@ class Store:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _predicate(self, order: SortedKeyList | None, query: ListQuery) -> Callable[[Record], bool] | None:
-        """`query`'s filters as one test; with `distinct`, also "is the newest of its value"."""
-        predicate = query.predicate(self.clock.now_ms())
+    def _predicate(self, tenant_key: str, order: SortedKeyList | None,
+                   query: ListQuery) -> Callable[[Record], bool] | None:
+        """`query`'s filters as one test (at the tenant's now); with `distinct`, also "is the newest of its value"."""
+        predicate = query.predicate(self.clock.now_ms(tenant_key))
         distinct_key = query.distinct_key()
         if distinct_key is None or order is None:
             return predicate

@@ -19,9 +19,9 @@ ALL_PERMISSIONS = frozenset({READ, WRITE})
 
 @dataclass(frozen=True)
 class Tenant:
-    """A caller's identity. `api_key` is the key of its data partition in the store."""
+    """A caller's identity. `tenant_key`, the API key it calls with, is the key of its data partition."""
 
-    api_key: str
+    tenant_key: str
     organization_id: str
     user_id: str
     permissions: frozenset[str] = field(default=ALL_PERMISSIONS)
@@ -60,16 +60,16 @@ class Tenancy:
 
     def register(self, tenant: Tenant) -> None:
         with self._lock:
-            self._registered[tenant.api_key] = tenant
+            self._registered[tenant.tenant_key] = tenant
 
-    def unregister(self, api_key: str) -> None:
+    def unregister(self, tenant_key: str) -> None:
         """Forget a key: in open mode it is then a tenant like any other token, in strict mode a 401."""
         with self._lock:
-            self._registered.pop(api_key, None)
+            self._registered.pop(tenant_key, None)
 
-    def get(self, api_key: str) -> Tenant | None:
+    def get(self, tenant_key: str) -> Tenant | None:
         """The registered tenant with this key, if any."""
-        return self._registered.get(api_key)
+        return self._registered.get(tenant_key)
 
     def registered(self) -> list[Tenant]:
         with self._lock:
@@ -93,4 +93,4 @@ class Tenancy:
 def open_tenant(token: str) -> Tenant:
     """The tenant an unregistered token stands for in open mode: ids derived from the token."""
     digest = fingerprint(token)
-    return Tenant(api_key=token, organization_id=f"org_{digest}", user_id=f"user_{digest}")
+    return Tenant(tenant_key=token, organization_id=f"org_{digest}", user_id=f"user_{digest}")

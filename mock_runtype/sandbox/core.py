@@ -1,6 +1,9 @@
 """The sandbox: settings plus every piece of state a running server holds, and the control
 operations on it: load fixtures, reset (everything, or one tenant), export the state.
 
+Its methods that do bulk work (load fixtures, reset, upload a CSV, bulk edit) are where a bulk
+load begins (`sandbox/heap.py`): once per operation, and nowhere else.
+
 Fixtures loaded (at start or at runtime) form the baseline that a reset goes back to. Every
 control operation can be scoped to one tenant, and then touches nothing of any other tenant.
 """
@@ -11,9 +14,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from mock_runtype.model.clock import Clock, IdSource, format_timestamp, tenant_scope
+from mock_runtype.model.bulk import BulkEdit, bulk_edit
+from mock_runtype.model.clock import Clock, IdSource, format_timestamp
+from mock_runtype.model.csv_records import plan_upload, run_upload
 from mock_runtype.model.executions import Executions
-from mock_runtype.sandbox.fixtures import Fixture, FixtureError, Problem, SeedRecord
+from mock_runtype.sandbox.fixtures import Fixture, FixtureError, Problem, SeedRecord, parse_fixture, read_fixtures
 from mock_runtype.sandbox.heap import bulk_load
 from mock_runtype.sandbox.journal import DEFAULT_LIMIT, Journal
 from mock_runtype.model.records import Record
@@ -72,7 +77,7 @@ class Sandbox:
     def declared_tenants(self) -> set[str]:
         """API keys the loaded fixtures declare (records of later documents may name them)."""
         with self._control:
-            return {t.api_key for f in self.fixtures for t in f.tenants}
+            return {t.tenant_key for f in self.fixtures for t in f.tenants}
 
     def load(self, fixture: Fixture) -> dict[str, Any]:
         """Apply a checked fixture and add it to the baseline, all or nothing.
@@ -80,7 +85,26 @@ class Sandbox:
         A document already loaded (same text, same scope) is not loaded twice. Raises
         FixtureError (409) if it clashes with the baseline or the live state.
         """
-        with self._control, bulk_load():
+        with bulk_load():
+            return self._load(fixture)
+
+    def load_text(self, text: str, source: str, tenant_key: str | None = None) -> dict[str, Any]:
+        """Read a fixture document (for one tenant, when named) and load it, as `load` does;
+        FixtureError (400) if it is not a valid fixture. Reading allocates as much as loading,
+        so both run in the one bulk load."""
+        with bulk_load():
+            fixture = parse_fixture(text, source, scope=tenant_key, known_tenants=self.declared_tenants())
+            return self._load(fixture)
+
+    def load_files(self, paths: list[str]) -> None:
+        """Read fixture files and load them in order (`mock-runtype serve` at start); FixtureError
+        lists the problems of every file before any is loaded."""
+        with bulk_load():
+            for fixture in read_fixtures(paths):
+                self._load(fixture)
+
+    def _load(self, fixture: Fixture) -> dict[str, Any]:
+        with self._control:
             if any(loaded.digest == fixture.digest for loaded in self.fixtures):
                 return {"loaded": False, "alreadyLoaded": True, "source": fixture.source}
             self._check_against_baseline(fixture)
@@ -99,19 +123,19 @@ class Sandbox:
         }
 
     def _check_against_baseline(self, fixture: Fixture) -> None:
-        declared = {t.api_key: t for f in self.fixtures for t in f.tenants}
-        seeded = {(r.tenant, r.fields["type"], r.fields["name"]): f.source for f in self.fixtures for r in f.records}
-        ids = {(r.tenant, r.id): f.source for f in self.fixtures for r in f.records if r.id}
+        declared = {t.tenant_key: t for f in self.fixtures for t in f.tenants}
+        seeded = {(r.tenant_key, r.fields["type"], r.fields["name"]): f.source for f in self.fixtures for r in f.records}
+        ids = {(r.tenant_key, r.id): f.source for f in self.fixtures for r in f.records if r.id}
         problems = []
         for index, tenant in enumerate(fixture.tenants):
-            if tenant.api_key in declared and declared[tenant.api_key] != tenant:
+            if tenant.tenant_key in declared and declared[tenant.tenant_key] != tenant:
                 problems.append(fixture.problem(["tenants", index], "tenant is already declared differently by an earlier fixture"))
         for index, record in enumerate(fixture.records):
-            source = seeded.get((record.tenant, record.fields["type"], record.fields["name"]))
+            source = seeded.get((record.tenant_key, record.fields["type"], record.fields["name"]))
             if source:
                 problems.append(fixture.problem(["records", index, "name"], f"duplicate record: {source} already seeds this type and name"))
-            if record.id and (record.tenant, record.id) in ids:
-                problems.append(fixture.problem(["records", index, "id"], f"duplicate id: {ids[(record.tenant, record.id)]} already seeds it"))
+            if record.id and (record.tenant_key, record.id) in ids:
+                problems.append(fixture.problem(["records", index, "id"], f"duplicate id: {ids[(record.tenant_key, record.id)]} already seeds it"))
         problems += self._scenario_clashes(fixture, self._baseline_scenario_names(fixture.scope))
         if problems:
             raise FixtureError(problems, status=409)
@@ -119,19 +143,19 @@ class Sandbox:
     def _check_against_live(self, fixture: Fixture) -> None:
         problems = []
         for index, record in enumerate(fixture.records):
-            if self.store.find_by_name(record.tenant, record.fields["type"], record.fields["name"]):
+            if self.store.find_by_name(record.tenant_key, record.fields["type"], record.fields["name"]):
                 problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
-            elif self.store.has_id(record.tenant, record.id):
+            elif self.store.has_id(record.tenant_key, record.id):
                 problems.append(fixture.problem(["records", index, "id"], "a record with this id already exists"))
         problems += self._scenario_clashes(fixture, self._live_scenario_names(fixture.scope))
         if problems:
             raise FixtureError(problems, status=409)
 
-    def _baseline_scenario_names(self, scope: str | None) -> set[str]:
-        return {spec["name"] for f in self.fixtures if f.scope == scope for spec in f.scenarios}
+    def _baseline_scenario_names(self, tenant_key: str | None) -> set[str]:
+        return {spec["name"] for f in self.fixtures if f.scope == tenant_key for spec in f.scenarios}
 
-    def _live_scenario_names(self, scope: str | None) -> set[str]:
-        return {spec["name"] for spec in self.scenarios.specs(scope)}
+    def _live_scenario_names(self, tenant_key: str | None) -> set[str]:
+        return {spec["name"] for spec in self.scenarios.specs(tenant_key)}
 
     @staticmethod
     def _scenario_clashes(fixture: Fixture, taken: set[str]) -> list[Problem]:
@@ -144,15 +168,15 @@ class Sandbox:
         # The document's own seed, which it applies only later, decides its ids as much as the server's.
         ids = IdSource(fixture.settings["seed"]) if "seed" in fixture.settings else self.ids
         for record in fixture.records:
-            now = clock_ms if clock_ms is not None else self.clock.now_ms(record.tenant)
+            now = clock_ms if clock_ms is not None else self.clock.now_ms(record.tenant_key)
             if record.id is None:
-                record.id = ids.derived_id(record.tenant, record.fields["type"], record.fields["name"])
+                record.id = ids.derived_id(record.tenant_key, record.fields["type"], record.fields["name"])
             if record.created_at is None:  # a record is not updated before it exists
                 record.created_at = now if record.updated_at is None else min(now, record.updated_at)
             record.updated_at = record.created_at if record.updated_at is None else record.updated_at
             for kind, items in (("result", record.results), ("step", record.step_results)):
                 for index, item in enumerate(items):
-                    item.setdefault("id", ids.derived_id(record.tenant, record.id, kind, str(index)))
+                    item.setdefault("id", ids.derived_id(record.tenant_key, record.id, kind, str(index)))
                     item.setdefault("createdAt", format_timestamp(record.created_at))
         names = {spec["name"] for spec in fixture.scenarios if spec.get("name")}
         names |= self._baseline_scenario_names(fixture.scope) | self._live_scenario_names(fixture.scope)
@@ -181,7 +205,7 @@ class Sandbox:
         elif fixture.scope == tenant_key and "clock" in settings:
             self._set_clock(settings["clock"], tenant_key)
         for record in fixture.records:
-            if tenant_key is None or record.tenant == tenant_key:
+            if tenant_key is None or record.tenant_key == tenant_key:
                 self._seed_record(record)
         if tenant_key is None or fixture.scope == tenant_key:
             for spec in fixture.scenarios:
@@ -194,20 +218,33 @@ class Sandbox:
             self.clock.set(ms, tenant_key)
 
     def _seed_record(self, seed: SeedRecord) -> None:
-        with tenant_scope(seed.tenant):
-            record = self.store.create(
-                self.tenant(seed.tenant), seed.fields, record_id=seed.id, created_at=seed.created_at,
-                updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
-                capped=False,
-            )
-            for result in seed.results:
-                self.executions.add_result(seed.tenant, record.id, result)
-            for step in seed.step_results:
-                self.executions.add_step_result(seed.tenant, record.id, step)
+        record = self.store.create(
+            self.tenant(seed.tenant_key), seed.fields, record_id=seed.id, created_at=seed.created_at,
+            updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
+            capped=False,
+        )
+        for result in seed.results:
+            self.executions.add_result(seed.tenant_key, record.id, result)
+        for step in seed.step_results:
+            self.executions.add_step_result(seed.tenant_key, record.id, step)
 
-    def tenant(self, api_key: str) -> Tenant:
+    # -- bulk work on records ---------------------------------------------------------------
+
+    def upload_csv(self, tenant: Tenant, data: str | bytes, *, name_column: str | None = None,
+                   type_column: str | None = None, type_value: str | None = None) -> dict[str, Any]:
+        """Read a CSV upload and create its records (`model/csv_records.py`): the answer's body."""
+        with bulk_load():
+            plan = plan_upload(data, name_column=name_column, type_column=type_column, type_value=type_value)
+            return run_upload(self.store, tenant, plan)
+
+    def bulk_edit(self, tenant_key: str, edit: BulkEdit) -> dict[str, Any]:
+        """Apply (or preview) a checked bulk edit (`model/bulk.py`): the answer's body."""
+        with bulk_load():
+            return bulk_edit(self.store, tenant_key, edit)
+
+    def tenant(self, tenant_key: str) -> Tenant:
         """The registered tenant with this key, or the open-mode tenant it stands for."""
-        return self.tenancy.get(api_key) or open_tenant(api_key)
+        return self.tenancy.get(tenant_key) or open_tenant(tenant_key)
 
     def add_scenario(self, spec: dict[str, Any], tenant_key: str | None = None) -> Scenario:
         """Add a scenario at runtime (for one tenant, when named); 409 if its name is taken.
@@ -246,7 +283,7 @@ class Sandbox:
     def _restore_registration(self, tenant_key: str) -> None:
         """Register the tenant as the fixtures declare it (all declarations agree), or not at all
         when none does: in one step, so that no request sees it unregistered in between."""
-        declared = [t for f in self.fixtures for t in f.tenants if t.api_key == tenant_key]
+        declared = [t for f in self.fixtures for t in f.tenants if t.tenant_key == tenant_key]
         if declared:
             self.tenancy.register(declared[0])
         else:
@@ -269,7 +306,7 @@ class Sandbox:
         same tenant once its fixtures are forgotten) to the same records, results, tenants and scenarios."""
         with self._control, self.store.exclusive():
             if tenant_key is None:
-                registered = [t.api_key for t in self.tenancy.registered()]
+                registered = [t.tenant_key for t in self.tenancy.registered()]
                 keys = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
                 settings: dict[str, Any] = {"strictAuth": self.tenancy.strict, "journalLimit": self.journal.limit}
                 if self.ids.seed is not None:
@@ -318,7 +355,7 @@ class Sandbox:
 
     @staticmethod
     def _record_to_fixture(record: Record, results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"tenant": record.tenant, "id": record.id, "type": record.type, "name": record.name,
+        out: dict[str, Any] = {"tenant": record.tenant_key, "id": record.id, "type": record.type, "name": record.name,
                                "metadata": record.metadata}
         if record.messages is not None:
             out["messages"] = record.messages
@@ -341,7 +378,7 @@ class Sandbox:
 
 
 def _tenant_to_fixture(tenant: Tenant) -> dict[str, Any]:
-    out: dict[str, Any] = {"apiKey": tenant.api_key, "organizationId": tenant.organization_id, "userId": tenant.user_id}
+    out: dict[str, Any] = {"apiKey": tenant.tenant_key, "organizationId": tenant.organization_id, "userId": tenant.user_id}
     if tenant.permissions != ALL_PERMISSIONS:
         out["permissions"] = sorted(tenant.permissions)
     return out

@@ -64,7 +64,7 @@ class FixtureError(InvalidRequest):
 class SeedRecord:
     """A record a fixture seeds, with the fields the store's `create` takes."""
 
-    tenant: str
+    tenant_key: str
     fields: dict[str, Any]
     id: str | None
     created_at: int | None
@@ -88,7 +88,7 @@ class Fixture:
     lines: dict[tuple, int] = field(default_factory=dict, repr=False)
 
     def tenant_keys(self) -> set[str]:
-        keys = {t.api_key for t in self.tenants} | {r.tenant for r in self.records}
+        keys = {t.tenant_key for t in self.tenants} | {r.tenant_key for r in self.records}
         return keys | ({self.scope} if self.scope else set())
 
     def problem(self, path: list[Any], message: str) -> Problem:
@@ -300,7 +300,7 @@ class _Checker:
             seen.add(key)
             derived = open_tenant(key)
             tenants.append(Tenant(
-                api_key=key,
+                tenant_key=key,
                 organization_id=entry.get("organizationId", derived.organization_id),
                 user_id=entry.get("userId", derived.user_id),
                 permissions=frozenset(entry.get("permissions", ALL_PERMISSIONS)),
@@ -314,23 +314,23 @@ class _Checker:
         ids: dict[tuple[str, str], int] = {}
         for index, entry in enumerate(entries):
             path = ["records", index]
-            tenant = entry.get("tenant", self.scope)
-            if tenant is None:
+            tenant_key = entry.get("tenant", self.scope)
+            if tenant_key is None:
                 self.problem([*path, "tenant"], "'tenant' is required (an apiKey listed under tenants)")
                 continue
-            if self.scope is not None and tenant != self.scope:
+            if self.scope is not None and tenant_key != self.scope:
                 self.problem([*path, "tenant"], "a document loaded for one tenant may seed only that tenant's records")
-            elif tenant not in self.known:
-                self.problem([*path, "tenant"], f"unknown tenant '{tenant}': list it under tenants first")
-            key = (tenant, entry["type"], entry["name"])
+            elif tenant_key not in self.known:
+                self.problem([*path, "tenant"], f"unknown tenant '{tenant_key}': list it under tenants first")
+            key = (tenant_key, entry["type"], entry["name"])
             if key in names:
                 self.problem([*path, "name"], f"duplicate record: type '{entry['type']}' and name '{entry['name']}'"
                                               f" are already used by records[{names[key]}]")
             names.setdefault(key, index)
             if "id" in entry:
-                if (tenant, entry["id"]) in ids:
-                    self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant, entry['id'])]}]")
-                ids.setdefault((tenant, entry["id"]), index)
+                if (tenant_key, entry["id"]) in ids:
+                    self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant_key, entry['id'])]}]")
+                ids.setdefault((tenant_key, entry["id"]), index)
             size = metadata_size(entry.get("metadata") or {})
             if size > MAX_METADATA_BYTES:
                 self.problem([*path, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
@@ -350,7 +350,7 @@ class _Checker:
                     if "recordId" in item and item["recordId"] != entry.get("id"):
                         self.problem([*path, kind, item_index, "recordId"], "must be the record's id (or left out)")
             records.append(SeedRecord(
-                tenant=tenant,
+                tenant_key=tenant_key,
                 fields={name: entry[name] for name in ("type", "name", "metadata", "messages", "ownerId") if name in entry},
                 id=entry.get("id"),
                 created_at=created,
@@ -369,8 +369,8 @@ class _Checker:
                 if name in names:
                     self.problem(["scenarios", index, "name"], f"duplicate scenario name: already used by scenarios[{names[name]}]")
                 names.setdefault(name, index)
-            tenant = (entry.get("when") or {}).get("tenant")
-            if self.scope is not None and tenant not in (None, self.scope):
+            tenant_key = (entry.get("when") or {}).get("tenant")
+            if self.scope is not None and tenant_key not in (None, self.scope):
                 self.problem(["scenarios", index, "when", "tenant"], "a document loaded for one tenant may match only that tenant")
         return [dict(entry) for entry in entries]
 
@@ -387,20 +387,13 @@ def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None =
     data, lines = _parse_yaml(text, source)
     problems = [Problem(source, _line(lines, path), format_path(path), message)
                 for path, message in schema_problems("scenario", data)]
-    tenant = (data.get("when") or {}).get("tenant") if isinstance(data, dict) else None
-    if not problems and scope is not None and tenant not in (None, scope):
+    tenant_key = (data.get("when") or {}).get("tenant") if isinstance(data, dict) else None
+    if not problems and scope is not None and tenant_key not in (None, scope):
         problems.append(Problem(source, _line(lines, ["when", "tenant"]), "when.tenant",
                                 "a scenario added for one tenant may match only that tenant"))
     if problems:
         raise FixtureError(problems)
     return data
-
-
-def fixture_paths(flags: list[str] | None, environ_value: str | None) -> list[str]:
-    """The fixture files to load: `--fixtures` flags, else MOCK_RUNTYPE_FIXTURES (comma-separated)."""
-    if flags:
-        return list(flags)
-    return [part.strip() for part in (environ_value or "").split(",") if part.strip()]
 
 
 def read_fixtures(paths: list[str]) -> list[Fixture]:
@@ -413,7 +406,7 @@ def read_fixtures(paths: list[str]) -> list[Fixture]:
         except FixtureError as error:
             problems += error.problems
             continue
-        known |= {t.api_key for t in fixture.tenants}
+        known |= {t.tenant_key for t in fixture.tenants}
         fixtures.append(fixture)
     if problems:
         raise FixtureError(problems)

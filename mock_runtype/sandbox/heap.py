@@ -3,11 +3,12 @@
 The collector runs a full collection every so often, and a full collection visits every object
 alive: with 100k records loaded that pauses the whole server for over 100 ms (a create's p99), and
 a bulk load, which allocates hundreds of thousands of objects, sets off several of them on the way.
-So `with bulk_load():` (starting the server, fixtures read and loaded, a reset, a CSV upload, a
-bulk edit)
+So each of the Sandbox's bulk operations (fixtures read and loaded, at start or at runtime, a
+reset, a CSV upload, a bulk edit: `sandbox/core.py`, its one caller in the package) runs once
+`with bulk_load():`, which
 
-- switches the collector off while the load allocates, and back on after (nested and concurrent
-  bulk loads count: it comes back on when the last one ends);
+- switches the collector off while the load allocates, and back on after (concurrent bulk loads
+  count, as would nested ones: it comes back on when the last one ends);
 - then, in a process whose heap is the sandbox's own (`mock-runtype serve` calls
   `freeze_long_lived()` once started, which freezes the code and fixtures loaded),
   collects what a large load left in the young generations and moves everything alive out of

@@ -25,7 +25,6 @@ from mock_runtype.model.clock import Clock
 from mock_runtype.model.errors import Conflict, NotFound
 from mock_runtype.sandbox.exchange import Exchange, glob_regex, normalize_path
 
-FAULTS = ("connection_reset", "empty_response", "malformed_json")
 MALFORMED_JSON_BODY = b'{"data": [{"id": "'
 
 
@@ -60,7 +59,7 @@ class Matcher:
             methods = [methods]
         self.methods = frozenset(m.upper() for m in methods) if methods else None
         self.path = glob_regex(normalize_path(when["path"]), segments=True) if "path" in when else None
-        self.tenant = when.get("tenant")
+        self.tenant_key = when.get("tenant")
         self.query = {name: glob_regex(_as_text(value), segments=False) for name, value in (when.get("query") or {}).items()}
         self.headers = {name.lower(): glob_regex(_as_text(value), segments=False)
                         for name, value in (when.get("headers") or {}).items()}
@@ -71,7 +70,7 @@ class Matcher:
             return False
         if self.path is not None and not self.path.match(normalize_path(exchange.path)):
             return False
-        if self.tenant is not None and exchange.tenant_key != self.tenant:
+        if self.tenant_key is not None and exchange.tenant_key != self.tenant_key:
             return False
         for name, pattern in self.query.items():
             if not any(pattern.match(value) for value in exchange.query.get(name, ())):
@@ -141,12 +140,9 @@ class Scenario:
                 counts.random = random.Random(seed)
         return counts
 
-    def forget(self, tenant_key: str | None = None, *, everyone: bool = False) -> None:
-        """Zero the counters of one tenant (or of everyone)."""
-        if everyone:
-            self._counts.clear()
-        else:
-            self._counts.pop(tenant_key, None)
+    def forget(self, tenant_key: str) -> None:
+        """Zero one tenant's counters."""
+        self._counts.pop(tenant_key, None)
 
     def gate_open(self, counts: _Counts) -> bool:
         """After this match was counted: does the scenario fire? after -> every -> probability -> times."""
@@ -178,49 +174,50 @@ class Scenarios:
         self._server_wide: list[Scenario] = []
         self._by_tenant: dict[str, list[Scenario]] = {}
 
-    def _list(self, scope: str | None) -> list[Scenario]:
-        """The scope's scenarios to read (a fresh empty list for a tenant with none: nothing is stored)."""
-        return self._server_wide if scope is None else self._by_tenant.get(scope, [])
+    def _list(self, tenant_key: str | None) -> list[Scenario]:
+        """The scenarios scoped to `tenant_key` (None: the server-wide ones) to read; a fresh empty list
+        for a tenant with none: nothing is stored."""
+        return self._server_wide if tenant_key is None else self._by_tenant.get(tenant_key, [])
 
-    def name_for(self, spec: Mapping[str, Any], scope: str | None) -> str:
-        """The spec's name, or `scenario-N` for the first free N in its scope."""
+    def name_for(self, spec: Mapping[str, Any], tenant_key: str | None) -> str:
+        """The spec's name, or `scenario-N` for the first free N among the tenant's (or the server's)."""
         if spec.get("name"):
             return spec["name"]
-        taken = {s.name for s in self._list(scope)}
+        taken = {s.name for s in self._list(tenant_key)}
         number = len(taken) + 1
         while f"scenario-{number}" in taken:
             number += 1
         return f"scenario-{number}"
 
-    def check_free(self, names: list[str], scope: str | None) -> None:
+    def check_free(self, names: list[str], tenant_key: str | None) -> None:
         """409 if any of `names` is taken in `scope`."""
-        taken = {s.name for s in self._list(scope)} & set(names)
+        taken = {s.name for s in self._list(tenant_key)} & set(names)
         if taken:
-            where = f"tenant {scope!r}" if scope else "the server"
+            where = f"tenant {tenant_key!r}" if tenant_key else "the server"
             raise Conflict(f"A scenario named {sorted(taken)[0]!r} already exists for {where}")
 
-    def add(self, spec: Mapping[str, Any], scope: str | None = None) -> Scenario:
-        """Add a scenario (its spec validated already) at the end of its scope's list."""
+    def add(self, spec: Mapping[str, Any], tenant_key: str | None = None) -> Scenario:
+        """Add a scenario (its spec validated already) at the end of the tenant's list (None: the server's)."""
         with self._lock:
-            named = {**spec, "name": self.name_for(spec, scope)}
-            self.check_free([named["name"]], scope)
-            scenario = Scenario(named, scope, self._seed())
-            if scope is None:
+            named = {**spec, "name": self.name_for(spec, tenant_key)}
+            self.check_free([named["name"]], tenant_key)
+            scenario = Scenario(named, tenant_key, self._seed())
+            if tenant_key is None:
                 self._server_wide.append(scenario)
             else:
-                self._by_tenant.setdefault(scope, []).append(scenario)
+                self._by_tenant.setdefault(tenant_key, []).append(scenario)
             return scenario
 
-    def remove(self, name: str, scope: str | None = None) -> None:
+    def remove(self, name: str, tenant_key: str | None = None) -> None:
         with self._lock:
-            scenarios = self._list(scope)
+            scenarios = self._list(tenant_key)
             for index, scenario in enumerate(scenarios):
                 if scenario.name == name:
                     del scenarios[index]
-                    if scope is not None and not scenarios:
-                        del self._by_tenant[scope]  # an empty entry would keep the tenant off the fast path
+                    if tenant_key is not None and not scenarios:
+                        del self._by_tenant[tenant_key]  # an empty entry would keep the tenant off the fast path
                     return
-        where = " for this tenant" if scope else ""
+        where = " for this tenant" if tenant_key else ""
         raise NotFound(f"No scenario named {name[:80]!r}{where}")
 
     def clear(self, tenant_key: str | None = None) -> None:
@@ -234,11 +231,6 @@ class Scenarios:
             self._by_tenant.pop(tenant_key, None)
             for scenario in self._server_wide:
                 scenario.forget(tenant_key)
-
-    def reset_counters(self) -> None:
-        with self._lock:
-            for scenario in self._all():
-                scenario.forget(everyone=True)
 
     def _all(self) -> list[Scenario]:
         return [*self._server_wide, *(s for scoped in self._by_tenant.values() for s in scoped)]
@@ -256,10 +248,10 @@ class Scenarios:
         with self._lock:
             return [key for key, scoped in self._by_tenant.items() if scoped]
 
-    def specs(self, scope: str | None) -> list[dict[str, Any]]:
-        """The specs of one scope's scenarios (for a state export)."""
+    def specs(self, tenant_key: str | None) -> list[dict[str, Any]]:
+        """The specs of the scenarios scoped to one tenant, or the server-wide ones (for a state export)."""
         with self._lock:
-            return [dict(s.spec) for s in self._list(scope)]
+            return [dict(s.spec) for s in self._list(tenant_key)]
 
     def decide(self, exchange: Exchange) -> Outcome:
         """Count the request against every applicable scenario in order, until one answers."""

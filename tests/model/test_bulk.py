@@ -26,15 +26,15 @@ def store() -> Store:
 
 
 def by_name(store: Store) -> dict[str, object]:
-    return {r.name: r for r in store.records_of(ACME.api_key)}
+    return {r.name: r for r in store.records_of(ACME.tenant_key)}
 
 
 def test_bulk_delete_reports_found_and_not_found(store: Store) -> None:
-    ids = [r.id for r in store.records_of(ACME.api_key)][:2]
+    ids = [r.id for r in store.records_of(ACME.tenant_key)][:2]
     other = store.create(GLOBEX, {"type": "customer", "name": "theirs"}).id
-    answer = bulk_delete(store, ACME.api_key, {"ids": [*ids, other, ids[0]]})
+    answer = bulk_delete(store, ACME.tenant_key, {"ids": [*ids, other, ids[0]]})
     assert answer == {"success": True, "deleted": 2, "deletedIds": ids, "notFoundIds": [other]}
-    assert store.get(GLOBEX.api_key, other)
+    assert store.get(GLOBEX.tenant_key, other)
 
 
 @pytest.mark.parametrize("body", [
@@ -53,7 +53,7 @@ def test_a_bad_bulk_edit_is_a_400(body) -> None:
 def test_filter_selects_within_its_type_and_only_changed_records_move(store: Store) -> None:
     edit = parse_bulk_edit({"recordFilter": {"type": "customer", "where": {"field": "tier", "op": "eq", "value": "gold"}},
                             "updates": {"tier": "gold", "flag": True}, "deleteFields": ["old"]})
-    answer = bulk_edit(store, ACME.api_key, edit)
+    answer = bulk_edit(store, ACME.tenant_key, edit)
     assert [d["before"] for d in answer["data"]] == [{"tier": "gold", "old": 1}] * 2
     assert [d["after"] for d in answer["data"]] == [{"tier": "gold", "flag": True}] * 2
     records = by_name(store)
@@ -61,14 +61,14 @@ def test_filter_selects_within_its_type_and_only_changed_records_move(store: Sto
     assert records["b"].updated_at == records["v"].updated_at == 1_718_010_930_000
     assert records["v"].metadata == {"tier": "gold"}  # another type: not scanned, not touched
 
-    again = bulk_edit(store, ACME.api_key, parse_bulk_edit({"conditions": [
+    again = bulk_edit(store, ACME.tenant_key, parse_bulk_edit({"conditions": [
         {"field": "tier", "operator": "equals_ci", "value": "GOLD"}], "updates": {"flag": True}}))
     assert len(again["data"]) == 3 and again["recordIds"] == [records["v"].id]
 
 
 def test_dry_run_changes_nothing(store: Store) -> None:
     before = by_name(store)
-    answer = bulk_edit(store, ACME.api_key, parse_bulk_edit({"applyToAll": True, "updates": {"x": 1}, "dryRun": True}))
+    answer = bulk_edit(store, ACME.tenant_key, parse_bulk_edit({"applyToAll": True, "updates": {"x": 1}, "dryRun": True}))
     assert len(answer["recordIds"]) == 4 and all(d["after"]["x"] == 1 for d in answer["data"])
     assert by_name(store) == before
 
@@ -78,11 +78,11 @@ def test_an_edit_that_fails_half_way_changes_nothing(store: Store) -> None:
     before = by_name(store)
     edit = parse_bulk_edit({"recordFilter": {"type": "customer"}, "updates": {"note": "y" * 300_000}})
     with pytest.raises(Unprocessable) as caught:
-        bulk_edit(store, ACME.api_key, edit)
+        bulk_edit(store, ACME.tenant_key, edit)
     assert caught.value.extra["recordId"] == big.id
     assert by_name(store) == before  # the records edited before the failing one were not kept either
 
 
 def test_owner_follows_an_ownerId_the_edit_sets(store: Store) -> None:
-    bulk_edit(store, ACME.api_key, parse_bulk_edit({"recordIds": [by_name(store)["a"].id], "updates": {"ownerId": "u9"}}))
+    bulk_edit(store, ACME.tenant_key, parse_bulk_edit({"recordIds": [by_name(store)["a"].id], "updates": {"ownerId": "u9"}}))
     assert by_name(store)["a"].owner_id == "u9"

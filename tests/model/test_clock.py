@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mock_runtype.model.clock import Clock, IdSource, parse_duration, tenant_scope
+from mock_runtype.model.clock import Clock, IdSource, parse_duration
 
 
 def test_a_tenant_clock_leaves_the_others_alone():
     clock = Clock(start_ms=1000)
     clock.advance(500, "a")
-    assert clock.now_ms("a") == 1500 and clock.now_ms("b") == 1000
-    with tenant_scope("a"):
-        assert clock.now_ms() == 1500
+    assert clock.now_ms("a") == 1500 and clock.now_ms("b") == 1000 and clock.now_ms(None) == 1000
     clock.release("a")
     assert clock.now_ms("a") == 1000
 
@@ -24,13 +22,10 @@ def test_advancing_a_wall_clock_is_refused():
 
 def test_seeded_ids_are_a_sequence_per_tenant_that_restarts():
     ids = IdSource(seed=1)
-    with tenant_scope("a"):
-        first = [ids.new_id() for _ in range(2)]
-    with tenant_scope("b"):
-        ids.new_id()
+    first = [ids.new_id("a") for _ in range(2)]
+    ids.new_id("b")
     ids.restart("a")
-    with tenant_scope("a"):
-        assert [ids.new_id() for _ in range(2)] == first
+    assert [ids.new_id("a") for _ in range(2)] == first
     assert ids.derived_id("a", "t", "n") == IdSource(seed=1).derived_id("a", "t", "n")
 
 

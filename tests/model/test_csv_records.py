@@ -45,13 +45,13 @@ def test_export_quotes_and_round_trips_into_a_fresh_tenant(store: Store) -> None
                 "name": "collides with the name column", "metadata.x": 1, "blank": ""}
     store.create(ACME, {"type": "t", "name": "Ünïcode, ltd", "metadata": metadata})
     store.create(ACME, {"type": "t", "name": "sparse", "metadata": {"n": 1}})
-    text = "".join(export_csv(store.records_of(ACME.api_key)))
+    text = "".join(export_csv(store.records_of(ACME.tenant_key)))
     assert text.startswith("id,type,name,createdAt,updatedAt,note,city,n,flag,tags,metadata.name,metadata.metadata.x,blank\r\n")
     assert '"a, ""b""\nc"' in text
 
     result = run_upload(store, FRESH, plan_upload(text.encode("utf-8")))
     assert result["created"] == 2 and result["errors"] == 0
-    loaded = {r.name: r.metadata for r in store.records_of(FRESH.api_key)}
+    loaded = {r.name: r.metadata for r in store.records_of(FRESH.tenant_key)}
     assert loaded == {"Ünïcode, ltd": metadata, "sparse": {"n": 1}}
 
 
@@ -59,7 +59,7 @@ def test_export_is_made_in_pieces_of_whole_rows_so_a_large_one_is_never_held_who
     for n in range(2000):
         store.create(ACME, {"type": "t", "name": f"record {n}", "metadata": {"n": n, "note": "x" * 50}})
     store.create(ACME, {"type": "t", "name": "long", "metadata": {"note": "y" * (2 * EXPORT_CHUNK_CHARS)}})
-    pieces = list(export_csv(store.records_of(ACME.api_key)))
+    pieces = list(export_csv(store.records_of(ACME.tenant_key)))
     assert len(pieces) > 2 and all(piece.endswith("\r\n") for piece in pieces)
     long_row = max(len(line) for line in "".join(pieces).split("\r\n"))
     assert all(len(piece) < EXPORT_CHUNK_CHARS + long_row for piece in pieces)

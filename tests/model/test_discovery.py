@@ -17,7 +17,7 @@ def records(*metadatas):
     for index, metadata in enumerate(metadatas):
         store.create(ACME, {"type": "t", "name": f"r{index}", "metadata": metadata})
         store.clock.advance(1)
-    return store.of_type(ACME.api_key, "t")
+    return store.of_type(ACME.tenant_key, "t")
 
 
 def test_preview_counts_every_match_and_samples_the_newest() -> None:

@@ -33,7 +33,7 @@ def record(metadata: dict | None = None, **fields) -> Record:
     values = {
         "id": "3f1c0a4e-0000-4000-8000-000000000001",
         "seq": 1,
-        "tenant": "rt_test_key",
+        "tenant_key": "rt_test_key",
         "user_id": "user_1",
         "organization_id": None,
         "type": "lead",

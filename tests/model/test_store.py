@@ -28,7 +28,7 @@ def test_create_fills_identity_and_timestamps(store: Store) -> None:
     assert record.metadata == {"tier": "gold"}
     assert record.user_id == ACME.user_id and record.organization_id == ACME.organization_id
     assert record.created_at == record.updated_at == 1_718_010_930_000
-    assert store.get(ACME.api_key, record.id) == record
+    assert store.get(ACME.tenant_key, record.id) == record
 
 
 def test_seeded_ids_are_a_deterministic_sequence() -> None:
@@ -48,12 +48,12 @@ def test_same_type_and_name_conflicts_within_a_tenant_only(store: Store) -> None
 def test_other_tenants_records_do_not_exist(store: Store) -> None:
     record = store.create(ACME, {"type": "customer", "name": "Acme"})
     with pytest.raises(NotFound):
-        store.get(GLOBEX.api_key, record.id)
+        store.get(GLOBEX.tenant_key, record.id)
     with pytest.raises(NotFound):
-        store.update(GLOBEX.api_key, record.id, {"name": "Stolen"})
+        store.update(GLOBEX.tenant_key, record.id, {"name": "Stolen"})
     with pytest.raises(NotFound):
-        store.delete(GLOBEX.api_key, record.id)
-    assert store.get(ACME.api_key, record.id).name == "Acme"
+        store.delete(GLOBEX.tenant_key, record.id)
+    assert store.get(ACME.tenant_key, record.id).name == "Acme"
 
 
 def test_owner_comes_from_body_then_metadata(store: Store) -> None:
@@ -61,15 +61,15 @@ def test_owner_comes_from_body_then_metadata(store: Store) -> None:
     assert from_metadata.owner_id == "u1"
     body_wins = store.create(ACME, {"type": "t", "name": "b", "metadata": {"ownerId": "u1"}, "ownerId": "u2"})
     assert body_wins.owner_id == "u2"
-    cleared = store.update(ACME.api_key, body_wins.id, {"ownerId": None})
+    cleared = store.update(ACME.tenant_key, body_wins.id, {"ownerId": None})
     assert cleared.owner_id is None
-    kept = store.update(ACME.api_key, from_metadata.id, {"name": "a2"})
+    kept = store.update(ACME.tenant_key, from_metadata.id, {"name": "a2"})
     assert kept.owner_id == "u1"
 
 
 def test_update_is_partial_replaces_metadata_and_moves_updated_at(store: Store) -> None:
     record = store.create(ACME, {"type": "t", "name": "a", "metadata": {"x": 1, "y": 2}})
-    updated = store.update(ACME.api_key, record.id, {"metadata": {"z": 3}})
+    updated = store.update(ACME.tenant_key, record.id, {"metadata": {"z": 3}})
     assert updated.metadata == {"z": 3}
     assert updated.name == "a" and updated.type == "t"
     assert updated.updated_at > record.updated_at  # even on a frozen clock
@@ -80,19 +80,19 @@ def test_update_needs_a_field_and_rename_onto_existing_conflicts(store: Store) -
     store.create(ACME, {"type": "t", "name": "taken"})
     record = store.create(ACME, {"type": "t", "name": "free"})
     with pytest.raises(Conflict):
-        store.update(ACME.api_key, record.id, {"name": "taken"})
+        store.update(ACME.tenant_key, record.id, {"name": "taken"})
     with pytest.raises(InvalidRequest):
-        store.update(ACME.api_key, record.id, {})
-    assert store.get(ACME.api_key, record.id).name == "free"
-    renamed = store.update(ACME.api_key, record.id, {"name": "free"})  # onto itself is fine
-    assert store.find_by_name(ACME.api_key, "t", "free") == renamed
+        store.update(ACME.tenant_key, record.id, {})
+    assert store.get(ACME.tenant_key, record.id).name == "free"
+    renamed = store.update(ACME.tenant_key, record.id, {"name": "free"})  # onto itself is fine
+    assert store.find_by_name(ACME.tenant_key, "t", "free") == renamed
 
 
 def test_delete_frees_the_name_and_a_second_delete_is_not_found(store: Store) -> None:
     record = store.create(ACME, {"type": "t", "name": "a"})
-    store.delete(ACME.api_key, record.id)
+    store.delete(ACME.tenant_key, record.id)
     with pytest.raises(NotFound):
-        store.delete(ACME.api_key, record.id)
+        store.delete(ACME.tenant_key, record.id)
     store.create(ACME, {"type": "t", "name": "a"})
 
 
@@ -112,7 +112,7 @@ def _walk_all(store: Store, tenant: str, query: ListQuery) -> list[str]:
 def test_cursor_walk_returns_every_record_once_newest_first(store: Store) -> None:
     for i in range(45):
         store.create(ACME, {"type": "t", "name": f"r{i:02d}"})
-    names = _walk_all(store, ACME.api_key, ListQuery(limit=10))
+    names = _walk_all(store, ACME.tenant_key, ListQuery(limit=10))
     assert names == [f"r{i:02d}" for i in reversed(range(45))]
 
 
@@ -120,10 +120,10 @@ def test_listing_by_type_name_order_and_filters(store: Store) -> None:
     for name in ["b", "a", "c"]:
         store.create(ACME, {"type": "letter", "name": name, "metadata": {"n": name}})
     store.create(ACME, {"type": "other", "name": "z"})
-    page = store.list(ACME.api_key, ListQuery(type="letter", sort_by="name", descending=False, include_count=True))
+    page = store.list(ACME.tenant_key, ListQuery(type="letter", sort_by="name", descending=False, include_count=True))
     assert [r.name for r in page.records] == ["a", "b", "c"]
     assert page.total == 3
-    only_b = store.list(ACME.api_key, ListQuery(search="B"))
+    only_b = store.list(ACME.tenant_key, ListQuery(search="B"))
     assert [r.name for r in only_b.records] == ["b"]
 
 
@@ -133,11 +133,11 @@ def test_previous_page_mirrors_next(store: Store) -> None:
     for i in range(25):
         store.create(ACME, {"type": "t", "name": f"r{i:02d}"})
     query = ListQuery(limit=10)
-    first = store.list(ACME.api_key, query)
-    fp = query.fingerprint(ACME.api_key)
-    second = store.list(ACME.api_key, ListQuery(limit=10, cursor=encode_cursor(first.next_position, fp)))
+    first = store.list(ACME.tenant_key, query)
+    fp = query.fingerprint(ACME.tenant_key)
+    second = store.list(ACME.tenant_key, ListQuery(limit=10, cursor=encode_cursor(first.next_position, fp)))
     assert second.offset == 10 and second.has_prev
-    back = store.list(ACME.api_key, ListQuery(limit=10, backward=True, cursor=encode_cursor(second.prev_position, fp)))
+    back = store.list(ACME.tenant_key, ListQuery(limit=10, backward=True, cursor=encode_cursor(second.prev_position, fp)))
     assert [r.id for r in back.records] == [r.id for r in first.records]
     assert back.offset == 0 and not back.has_prev and back.has_more
 
@@ -148,14 +148,14 @@ def test_cursor_of_another_tenant_or_query_is_rejected(store: Store) -> None:
     for i in range(3):
         store.create(ACME, {"type": "t", "name": f"r{i}"})
     query = ListQuery(limit=1)
-    page = store.list(ACME.api_key, query)
-    cursor = encode_cursor(page.next_position, query.fingerprint(ACME.api_key))
+    page = store.list(ACME.tenant_key, query)
+    cursor = encode_cursor(page.next_position, query.fingerprint(ACME.tenant_key))
     with pytest.raises(InvalidRequest):
-        store.list(GLOBEX.api_key, ListQuery(limit=1, cursor=cursor))
+        store.list(GLOBEX.tenant_key, ListQuery(limit=1, cursor=cursor))
     with pytest.raises(InvalidRequest):
-        store.list(ACME.api_key, ListQuery(limit=1, cursor=cursor, type="t"))
+        store.list(ACME.tenant_key, ListQuery(limit=1, cursor=cursor, type="t"))
     with pytest.raises(InvalidRequest):
-        decode_cursor("not-a-cursor", query.fingerprint(ACME.api_key))
+        decode_cursor("not-a-cursor", query.fingerprint(ACME.tenant_key))
 
 
 def test_parallel_creates_of_one_name_give_exactly_one_record(store: Store) -> None:
@@ -176,7 +176,7 @@ def test_parallel_creates_of_one_name_give_exactly_one_record(store: Store) -> N
     for thread in threads:
         thread.join()
     assert outcomes.count("created") == 1 and outcomes.count("conflict") == 31
-    assert len(store.records_of(ACME.api_key)) == 1
+    assert len(store.records_of(ACME.tenant_key)) == 1
 
 
 def test_parallel_updates_lose_nothing(store: Store) -> None:
@@ -184,15 +184,15 @@ def test_parallel_updates_lose_nothing(store: Store) -> None:
 
     def rename(index: int) -> None:
         for round_ in range(50):
-            store.update(ACME.api_key, records[index].id, {"metadata": {"round": round_}})
+            store.update(ACME.tenant_key, records[index].id, {"metadata": {"round": round_}})
 
     threads = [threading.Thread(target=rename, args=(i,)) for i in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(store.get(ACME.api_key, r.id).metadata == {"round": 49} for r in records)
-    assert len(store.records_of(ACME.api_key)) == 16
+    assert all(store.get(ACME.tenant_key, r.id).metadata == {"round": 49} for r in records)
+    assert len(store.records_of(ACME.tenant_key)) == 16
 
 
 def test_of_type_reads_one_type_newest_first(store: Store) -> None:
@@ -200,19 +200,19 @@ def test_of_type_reads_one_type_newest_first(store: Store) -> None:
         store.create(ACME, {"type": "customer", "name": name})
         store.clock.advance(1)
     store.create(ACME, {"type": "vendor", "name": "v"})
-    assert [r.name for r in store.of_type(ACME.api_key, "customer")] == ["b", "a"]
-    assert store.of_type(GLOBEX.api_key, "customer") == []
+    assert [r.name for r in store.of_type(ACME.tenant_key, "customer")] == ["b", "a"]
+    assert store.of_type(GLOBEX.tenant_key, "customer") == []
 
 
 def test_removals_are_announced_to_listeners(store: Store) -> None:
     heard: list[tuple] = []
     store.on_removal(lambda tenant, ids: heard.append((tenant, ids)))
     first, second = (store.create(ACME, {"type": "t", "name": n}).id for n in ("a", "b"))
-    store.delete(ACME.api_key, first)
-    assert store.delete_many(ACME.api_key, [second, "missing"]) == ([second], ["missing"])
-    store.clear(ACME.api_key)
+    store.delete(ACME.tenant_key, first)
+    assert store.delete_many(ACME.tenant_key, [second, "missing"]) == ([second], ["missing"])
+    store.clear(ACME.tenant_key)
     store.clear()
-    assert heard == [(ACME.api_key, [first]), (ACME.api_key, [second]), (ACME.api_key, None), (None, None)]
+    assert heard == [(ACME.tenant_key, [first]), (ACME.tenant_key, [second]), (ACME.tenant_key, None), (None, None)]
 
 
 def test_edit_metadata_is_all_or_nothing(store: Store) -> None:
@@ -224,28 +224,28 @@ def test_edit_metadata_is_all_or_nothing(store: Store) -> None:
         return {**record.metadata, "seen": True}
 
     with pytest.raises(InvalidRequest):  # newest first: "c" and "b" are computed before "a" fails
-        store.edit_metadata(ACME.api_key, change, record_type="t")
-    assert all("seen" not in store.get(ACME.api_key, i).metadata for i in ids)
-    edits = store.edit_metadata(ACME.api_key, change, record_ids=[ids[1], "missing"])
+        store.edit_metadata(ACME.tenant_key, change, record_type="t")
+    assert all("seen" not in store.get(ACME.tenant_key, i).metadata for i in ids)
+    edits = store.edit_metadata(ACME.tenant_key, change, record_ids=[ids[1], "missing"])
     assert [e.after.metadata for e in edits] == [{"n": 1, "seen": True}] and edits[0].changed
 
 
 def test_an_edit_by_ids_answers_in_the_order_of_the_ids(store: Store) -> None:
     first, second = (store.create(ACME, {"type": "t", "name": name}) for name in ("first", "second"))
-    edits = store.edit_metadata(ACME.api_key, lambda r: {"seen": True}, record_ids=[first.id, "unknown", second.id])
+    edits = store.edit_metadata(ACME.tenant_key, lambda r: {"seen": True}, record_ids=[first.id, "unknown", second.id])
     assert [e.before.id for e in edits] == [first.id, second.id]
     assert all(e.changed for e in edits)
 
 
 def test_a_seeded_id_already_taken_by_a_loaded_record_is_drawn_again() -> None:
     store = Store(ids=IdSource(seed=3))
-    next_in_sequence = IdSource(seed=3).new_id()
+    next_in_sequence = IdSource(seed=3).new_id(ACME.tenant_key)
     loaded = store.create(ACME, {"type": "t", "name": "from an exported state"}, record_id=next_in_sequence)
     created = store.create(ACME, {"type": "t", "name": "new"})
     assert created.id != loaded.id
-    assert store.get(ACME.api_key, loaded.id).name == "from an exported state"
-    assert store.find_by_name(ACME.api_key, "t", "new") == created
-    assert [r.name for r in store.records_of(ACME.api_key)] == ["from an exported state", "new"]
+    assert store.get(ACME.tenant_key, loaded.id).name == "from an exported state"
+    assert store.find_by_name(ACME.tenant_key, "t", "new") == created
+    assert [r.name for r in store.records_of(ACME.tenant_key)] == ["from an exported state", "new"]
 
 
 def test_indexes_agree_after_any_mix_of_changes() -> None:
@@ -257,7 +257,7 @@ def test_indexes_agree_after_any_mix_of_changes() -> None:
     tenants = [open_tenant(key) for key in ("a", "b", "c")]
     for _ in range(3000):
         tenant = rng.choice(tenants)
-        ids = [r.id for r in store.records_of(tenant.api_key)]
+        ids = [r.id for r in store.records_of(tenant.tenant_key)]
         clock.advance(rng.choice([0, 0, 1, 5]))
         action = rng.random()
         try:
@@ -266,15 +266,15 @@ def test_indexes_agree_after_any_mix_of_changes() -> None:
             elif action < 0.6 and ids:
                 changes = {key: value for key, value in (("type", rng.choice("xyz")), ("name", str(rng.randrange(20))))
                            if rng.random() < 0.5}
-                store.update(tenant.api_key, rng.choice(ids), {**changes, "metadata": {"k": rng.randrange(3)}})
+                store.update(tenant.tenant_key, rng.choice(ids), {**changes, "metadata": {"k": rng.randrange(3)}})
             elif action < 0.7 and ids:
-                store.delete(tenant.api_key, rng.choice(ids))
+                store.delete(tenant.tenant_key, rng.choice(ids))
             elif action < 0.8:
-                store.delete_many(tenant.api_key, [*rng.sample(ids, min(len(ids), 3)), "unknown"])
+                store.delete_many(tenant.tenant_key, [*rng.sample(ids, min(len(ids), 3)), "unknown"])
             elif action < 0.95:
-                store.edit_metadata(tenant.api_key, lambda r: {"k": rng.randrange(3)}, record_type=rng.choice([None, "x"]))
+                store.edit_metadata(tenant.tenant_key, lambda r: {"k": rng.randrange(3)}, record_type=rng.choice([None, "x"]))
             else:
-                store.clear(tenant.api_key)
+                store.clear(tenant.tenant_key)
         except (Conflict, QuotaExceeded):
             pass
         _assert_indexes_agree(store)

@@ -92,3 +92,37 @@ def _add_or_error(sandbox: Sandbox, spec: dict) -> object:
         return sandbox.add_scenario(spec)
     except Conflict as error:
         return error
+
+
+def test_each_bulk_operation_is_one_bulk_load(monkeypatch, tmp_path):
+    """The Sandbox's bulk operations start the bulk load (sandbox/heap.py) once, never nested."""
+    from contextlib import contextmanager
+
+    from mock_runtype.model.bulk import parse_bulk_edit
+    from mock_runtype.sandbox import core, heap
+
+    entered: list[int] = []
+
+    @contextmanager
+    def counted():
+        entered.append(heap._loads.running)  # how many were running already: 0 unless nested
+        with heap.bulk_load():
+            yield
+
+    monkeypatch.setattr(core, "bulk_load", counted)
+    sandbox = Sandbox()
+    (tmp_path / "start.yaml").write_text(SEEDED)
+    operations = [
+        lambda: sandbox.load_files([str(tmp_path / "start.yaml")]),
+        lambda: sandbox.load_text("records: [{tenant: k, type: t, name: more}]\n", "more.yaml"),
+        lambda: sandbox.load(parse_fixture("records: [{tenant: k, type: t, name: third}]\n", "third.yaml",
+                                           known_tenants={"k"})),
+        lambda: sandbox.upload_csv(sandbox.tenant("k"), b"name,type\nfrom-csv,t\n"),
+        lambda: sandbox.bulk_edit("k", parse_bulk_edit({"applyToAll": True, "updates": {"x": 1}})),
+        lambda: sandbox.reset("k"),
+        lambda: sandbox.forget_fixtures(),
+    ]
+    for operation in operations:
+        entered.clear()
+        operation()
+        assert entered == [0]

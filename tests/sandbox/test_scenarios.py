@@ -86,7 +86,7 @@ def test_rate_limit_counts_a_sliding_window_on_the_sandbox_clock():
 
 
 def test_a_tenants_scenario_applies_to_it_alone_and_goes_with_its_reset(scenarios):
-    scenarios.add({"name": "mine", "respond": {"status": 503}}, scope="a")
+    scenarios.add({"name": "mine", "respond": {"status": 503}}, tenant_key="a")
     assert fired(scenarios, 1, tenant="a") == [True] and fired(scenarios, 1, tenant="b") == [False]
     scenarios.clear("a")
     assert fired(scenarios, 1, tenant="a") == [False]
@@ -95,9 +95,9 @@ def test_a_tenants_scenario_applies_to_it_alone_and_goes_with_its_reset(scenario
 def test_reading_or_removing_a_tenants_scenarios_keeps_no_entry_for_it(scenarios):
     assert scenarios.specs("reader") == [] and scenarios.name_for({}, "reader") == "scenario-1"
     with pytest.raises(NotFound):
-        scenarios.remove("missing", scope="reader")
-    scenarios.add({"name": "only", "respond": {"status": 503}}, scope="writer")
-    scenarios.remove("only", scope="writer")
+        scenarios.remove("missing", tenant_key="reader")
+    scenarios.add({"name": "only", "respond": {"status": 503}}, tenant_key="writer")
+    scenarios.remove("only", tenant_key="writer")
     assert scenarios._by_tenant == {}  # nothing kept, so requests take the no-scenario fast path
 
 
