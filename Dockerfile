@@ -1,7 +1,7 @@
 # mock-runtype: the Runtype Records API sandbox, listening on 0.0.0.0:8080.
 #   docker build -t mock-runtype .
 #   docker run --rm -p 8080:8080 mock-runtype
-# Configure it with MOCK_RUNTYPE_* variables (see the README); fixtures mount at /fixtures.
+# Configure it with MOCK_RUNTYPE_* variables (docs/configuration.md); fixtures mount at /fixtures.
 
 # Stage 1: build a wheel from the source tree and install it, with its dependencies, into a venv.
 FROM python:3.12-slim-bookworm AS build

@@ -57,7 +57,7 @@ class Option:
 
     @property
     def default_text(self) -> str:
-        """The default as help and the README show it: `off`, `none`, `*`, `8080`..."""
+        """The default as help and docs/configuration.md show it: `off`, `none`, `*`, `8080`..."""
         if self.switch:
             return "off"
         default = ",".join(self.default) if isinstance(self.default, tuple) else self.default
@@ -144,7 +144,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", "--host", "MOCK_RUNTYPE_HOST", _host, "address to listen on", "ADDRESS"),
     Option("port", "--port", "MOCK_RUNTYPE_PORT", _integer(0, 65535), "port to listen on (0: any free port)", "PORT"),
     Option("threads", "--threads", "MOCK_RUNTYPE_THREADS", _integer(1, MAX_THREADS),
-           "worker threads for long work (export, upload, bulk, large bodies)", "N"),
+           "worker threads for heavy requests (filters, exports, bulk changes over many records, large bodies)", "N"),
     Option("fixtures", "--fixtures", "MOCK_RUNTYPE_FIXTURES", _paths,
            "fixture file to load at start (repeatable; the variable takes a comma-separated list)", "FILE",
            repeatable=True),

@@ -209,7 +209,7 @@ LIST_FILTERS = (
     query("min_size_kb", KILOBYTES, "Metadata of at least this many kilobytes as JSON"),
     query("max_size_kb", KILOBYTES, "Metadata of at most this many kilobytes as JSON (not below min_size_kb)"),
     {"name": "recordFilter", "in": "query", "required": False,
-     "description": "A filter `{type, where}` of the filter language, JSON-encoded (see the README)",
+     "description": "A filter `{type, where}` of the filter language, JSON-encoded (see docs/filters.md)",
      "content": {JSON: {"schema": {"type": "object", "properties": {
          "type": {"$ref": "#/components/schemas/RecordType"}, "where": {"type": ["object", "null"]}}}}}},
     query("sort_by", choice(tuple(listing.SORT_FIELDS), listing.DEFAULT_SORT_FIELD), "Sort field (snake_case accepted)"),
