@@ -13,7 +13,6 @@ from mock_runtype.model.tenancy import READ
 from mock_runtype.model.validation import validate
 
 
-
 @route("getFieldValues")
 def get_field_values():
     tenant = authenticate(READ)

@@ -11,7 +11,6 @@ from mock_runtype.model.tenancy import READ, WRITE
 from mock_runtype.model.validation import validate
 
 
-
 @route("getRecordResults")
 def get_record_results(record_id: str):
     tenant = authenticate(READ)

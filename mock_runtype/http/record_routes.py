@@ -12,7 +12,6 @@ from mock_runtype.model.tenancy import READ, WRITE
 from mock_runtype.model.validation import validate
 
 
-
 @route("listRecords")
 def list_records():
     tenant = authenticate(READ)
