@@ -297,7 +297,7 @@ def _record_operations() -> tuple[Operation, ...]:
         Operation("get", record + "/results", "getRecordResults", "The flow execution results over a record",
                   (Answer(200, "A page of results", "responses/results"),), errors=BASE_ERRORS + (404,),
                   parameters=(RECORD_ID, *EXECUTION_WINDOW,
-                              query("page", integer(1, executions.MAX_PAGE, 1), "Page number"),
+                              query("page", integer(executions.FIRST_PAGE, executions.MAX_PAGE, executions.FIRST_PAGE), "Page number"),
                               query("promptId", text(TEXT_MAX_LENGTH), "Only runs of this prompt"),
                               query("sortBy", choice(executions.RESULT_SORTS, executions.DEFAULT_SORT),
                                     "Sort field"),

@@ -37,6 +37,7 @@ STEP_SORTS = ("createdAt", "order", "durationMs", "startedAt")
 DEFAULT_SORT = "createdAt"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+FIRST_PAGE = 1  # also the default page
 MAX_PAGE = 1_000_000
 MAX_OFFSET = 10_000_000
 UNKNOWN_MODEL = "unknown"
@@ -106,7 +107,7 @@ def parse_results_query(params: Mapping[str, list[str]]) -> ListWindow:
                                 "sortBy", "sortOrder", "includeCount"))
     window = _window(args, RESULT_SORTS)
     window.prompt_id = args.text("promptId")
-    window.page = args.integer("page", 1, MAX_PAGE) or 1
+    window.page = args.integer("page", FIRST_PAGE, MAX_PAGE) or FIRST_PAGE
     window.include_count = args.boolean("includeCount")
     args.finish()
     return window
