@@ -151,3 +151,12 @@ def test_an_alias_used_a_few_times_is_read_as_ever():
             "  - {tenant: k, type: t, name: b, metadata: *shared}\n")
     fixture = parse_fixture(text, "f.yaml")
     assert [r.fields["metadata"] for r in fixture.records] == [{"plan": "pro", "seats": [1, 2, 3]}] * 2
+
+
+@pytest.mark.parametrize("text", ['{"records": [{"tenant": "k", "type": "t", "name": "n", "metadata": {"n": %s}}]}',
+                                  "records:\n  - {tenant: k, type: t, name: n, metadata: {n: %s}}\n"])
+def test_an_integer_of_more_digits_than_python_converts_is_a_fixture_error(text):
+    """PyYAML's int() of 5,000 digits raises a plain ValueError, which escaped as a 500."""
+    with pytest.raises(FixtureError) as refused:
+        parse_fixture(text % ("9" * 5000), "f.yaml")
+    assert "digits" in str(refused.value)
