@@ -177,6 +177,9 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         raise FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")]) from None
     except yaml.YAMLError as error:
         raise FixtureError([Problem(source, None, "", f"YAML error: {error}")]) from None
+    except ValueError as error:  # the constructor's int() of a number of too many digits
+        reason = str(error).split(";")[0]  # without its advice to the Python programmer
+        raise FixtureError([Problem(source, None, "", f"YAML error: {reason}")]) from None
 
 
 def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
