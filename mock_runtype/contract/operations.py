@@ -52,8 +52,8 @@ BASE_ERRORS = (400, 401, 403, 429, 500)
 BODY_ERRORS = (413, 415)
 # Body bytes per unit of work, for estimates made from a body before it is read.
 BYTES_PER_ID = 40  # a UUID in quotes, with its comma
-BYTES_PER_CSV_ROW = 50
-BYTES_PER_FIXTURE_RECORD = 100  # a type, a name, a little metadata, in YAML or JSON
+BYTES_PER_CSV_ROW = 2  # the shortest row: one cell and its newline (estimates are upper bounds)
+BYTES_PER_FIXTURE_RECORD = 20  # the shortest: `- {type: t, name: n1}` in flow-style YAML
 BODY_BYTES_PER_VISIT = 64  # any body is parsed and validated: its length weighs as visits too
 # List parameters that make the walk test records: the page may take every record to fill.
 SCANNING_LIST_PARAMETERS = frozenset(wire for _, wire in listing.FILTER_PARAMETERS) - {"type"}

@@ -34,7 +34,7 @@ from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.model.records import MAX_METADATA_BYTES, Record, metadata_size, record_summary_json
 from mock_runtype.model.store import Store
 from mock_runtype.model.tenancy import Tenant
-from mock_runtype.model.validation import UNSTORABLE_TEXT
+from mock_runtype.model.validation import UNSTORABLE_TEXT, unstorable_text_path
 
 RECORD_COLUMNS = ("id", "type", "name", "createdAt", "updatedAt")
 SERVER_COLUMNS = ("id", "createdAt", "updatedAt")  # set by the server, never read from an upload
@@ -69,9 +69,11 @@ def decode_cell(text: str) -> Any:
     if text[0] not in '-0123456789tfn"[{ \t\r\n':
         return text  # cannot be JSON: skip the parser for ordinary text
     try:
-        return loads_strict(text)
+        value = loads_strict(text)
     except (JSONTextError, RecursionError):
         return text
+    # Escapes can make text no answer carries (NUL, a lone surrogate): the cell's own text is storable.
+    return text if "\\u" in text and unstorable_text_path(value) is not None else value
 
 
 def encode_cell(value: Any) -> str:

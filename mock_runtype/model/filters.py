@@ -61,6 +61,7 @@ from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.json_text import JSONTextError, json_type, loads_strict
 from mock_runtype.model.records import Record
+from mock_runtype.model.validation import unstorable_text_path
 
 __all__ = [
     "Filter",
@@ -840,6 +841,11 @@ def parse_record_filter_param(text: str) -> tuple[str | None, Filter | None]:
         _fail([{"path": "recordFilter", "message": "is nested too deeply"}], "recordFilter")
     except JSONTextError as error:
         _fail([{"path": "recordFilter", "message": f"is not valid JSON: {error}"}], "recordFilter")
+    if "\\u" in text:  # as a body's JSON: no answer (an error naming it, say) can carry these
+        path = unstorable_text_path(obj)
+        if path is not None:
+            _fail([{"path": "recordFilter" + ("." + path if path else ""),
+                    "message": "contains \\u0000 or an unpaired surrogate"}], "recordFilter")
     return parse_record_filter(obj, "recordFilter")
 
 

@@ -137,6 +137,11 @@ def parse_fixture(
     return fixture
 
 
+# Values a document may hold once its aliases are expanded: as many as its characters (a document
+# without aliases has fewer), and at least this many for a short one. Every check walks the
+# expanded document, so doubling aliases would otherwise cost seconds per few hundred bytes.
+MIN_EXPANDED_VALUES = 10_000
+
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -164,13 +169,17 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         try:
             return _read_nodes(loader_class(text), _plain_document)
         except _NotPlain:
-            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source))
+            budget = [max(len(text), MIN_EXPANDED_VALUES)]
+            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source, budget))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
         raise FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")]) from None
     except yaml.YAMLError as error:
         raise FixtureError([Problem(source, None, "", f"YAML error: {error}")]) from None
+    except ValueError as error:  # the constructor's int() of a number of too many digits
+        reason = str(error).split(";")[0]  # without its advice to the Python programmer
+        raise FixtureError([Problem(source, None, "", f"YAML error: {reason}")]) from None
 
 
 def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
@@ -182,10 +191,10 @@ def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tu
         loader.dispose()
 
 
-def _constructed_document(loader: Any, node: yaml.Node, source: str) -> tuple[Any, dict[tuple, int]]:
+def _constructed_document(loader: Any, node: yaml.Node, source: str, budget: list[int]) -> tuple[Any, dict[tuple, int]]:
     lines: dict[tuple, int] = {}
     duplicates: list[Problem] = []
-    _index_lines(loader, node, (), lines, duplicates, source)
+    _index_lines(loader, node, (), lines, duplicates, source, budget)
     if duplicates:
         raise FixtureError(duplicates)
     return loader.construct_document(node), lines
@@ -229,7 +238,13 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
 
 
 def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int],
-                 duplicates: list[Problem], source: str) -> None:
+                 duplicates: list[Problem], source: str, budget: list[int]) -> None:
+    """Note the line of every path, and the duplicate keys; FixtureError once the values seen
+    (aliases expanded) use up `budget[0]`."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise FixtureError([Problem(source, node.start_mark.line + 1, format_path(path),
+                                    "aliases expand the document to more values than it has characters")])
     lines[path] = node.start_mark.line + 1
     if node.id == "mapping":
         seen: set[Any] = set()
@@ -242,11 +257,11 @@ def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
                 duplicates.append(Problem(source, key_node.start_mark.line + 1, format_path([*path, key]),
                                           f"duplicate key '{key}'"))
             seen.add(key)
-            _index_lines(loader, value_node, (*path, key), lines, duplicates, source)
+            _index_lines(loader, value_node, (*path, key), lines, duplicates, source, budget)
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif node.id == "sequence":
         for index, item in enumerate(node.value):
-            _index_lines(loader, item, (*path, index), lines, duplicates, source)
+            _index_lines(loader, item, (*path, index), lines, duplicates, source, budget)
 
 
 def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:

@@ -54,9 +54,9 @@ def test_type_wide_and_bulk_reads_visit_every_record_of_the_caller(operation_id)
 def test_work_made_from_a_body_grows_with_its_length():
     assert estimate("bulkDeleteRecords", body_bytes=40_000) == 1_000  # about a thousand ids
     assert estimate("bulkDeleteRecords", body_bytes=10) == 1
-    assert estimate("uploadCsv", body_bytes=50_000) == 1_000  # rows
+    assert estimate("uploadCsv", body_bytes=2_000) == 1_000  # rows of one short cell
     assert estimate("uploadCsv", body_bytes=50_000_000) == csv_records.MAX_ROWS  # refused past it
-    assert estimate("loadFixtures", body_bytes=1_000_000) == 10_000
+    assert estimate("loadFixtures", body_bytes=1_000_000) == 50_000
 
 
 def test_the_control_api_state_and_reset_visit_their_scope():

@@ -140,3 +140,13 @@ def test_a_large_export_streams_and_its_journal_entry_keeps_a_flagged_preview(ht
     entry = server.admin("GET", "/requests", params={"tenant": api_key}).json()["requests"][-1]
     assert (entry["path"], entry["truncated"]) == ("/v1/records/export", ["response"])
     assert entry["response"].startswith("id,type,name,createdAt,updatedAt,n\r\n")
+
+
+def test_a_cell_whose_json_holds_a_lone_surrogate_is_kept_as_its_text(http, server):
+    """`"\\ud800"` reads as JSON to a string no UTF-8 answer can carry: stored so, the upload's
+    answer (and every later read) was a 500. Kept as the cell's own text instead."""
+    cell = '"\\ud800 \\u0000"'
+    body = f'type,name,note\nlead,Surrogate,"{cell.replace(chr(34), chr(34) * 2)}"\n'
+    response = http.post(url(http, "/v1/records/upload-csv"), files={"file": ("s.csv", body.encode())})
+    assert response.status_code == 200, response.text
+    assert stored(http) == {"Surrogate": {"note": cell}}

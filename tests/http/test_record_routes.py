@@ -308,3 +308,13 @@ def test_bad_list_parameters_are_400_naming_each(http):
     assert repeated.status_code == 400 and repeated.json()["details"][0]["path"] == "type"
     forged = http.get(url(http, "/v1/records"), params={"cursor": "Zm9yZ2Vk"})
     assert forged.status_code == 400 and forged.json()["error"] == "Invalid cursor"
+
+
+def test_a_record_filter_naming_a_lone_surrogate_is_a_400(http):
+    """The filter's JSON reads `\\ud800` to a string; the error naming it as a field (or an operator)
+    could not be written as UTF-8, and the answer was Flask's own 500."""
+    for text in ('{"type": "t", "where": {"\\ud800": {"eq": 1}}}', '{"type": "t", "where": {"x": {"\\ud800": 1}}}',
+                 '{"type": "t", "where": {"x": {"eq": "\\ud800"}}}'):
+        response = http.get(url(http, "/v1/records"), params={"recordFilter": text})
+        assert response.status_code == 400, (text, response.text)
+        assert response.json()["details"][0]["path"].startswith("recordFilter")

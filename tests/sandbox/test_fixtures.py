@@ -132,3 +132,31 @@ def test_lines_are_those_of_each_key_and_item():
     assert lines[("tenants",)] == 1
     assert lines[("tenants", 0)] == 2
     assert lines[("records", 0, "type")] == 5
+
+
+def test_aliases_that_expand_a_document_far_past_its_size_are_refused():
+    """YAML aliases share nodes: 17 doublings in 500 bytes are 131,072 values once expanded, and
+    every walk of the document (its lines, the schema, the rules, the records' sizes) visited
+    them all, for seconds on the server's loop. Refused before any walk."""
+    anchors = ", ".join(["x0: &a0 [a, a]"] + [f"x{n}: &a{n} [*a{n - 1}, *a{n - 1}]" for n in range(1, 17)])
+    text = f"tenants: [{{apiKey: k}}]\nrecords:\n  - {{tenant: k, type: t, name: n, metadata: {{{anchors}}}}}\n"
+    with pytest.raises(FixtureError) as refused:
+        parse_fixture(text, "f.yaml")
+    assert "aliases" in str(refused.value)
+
+
+def test_an_alias_used_a_few_times_is_read_as_ever():
+    text = ("tenants: [{apiKey: k}]\nrecords:\n"
+            "  - {tenant: k, type: t, name: a, metadata: &shared {plan: pro, seats: [1, 2, 3]}}\n"
+            "  - {tenant: k, type: t, name: b, metadata: *shared}\n")
+    fixture = parse_fixture(text, "f.yaml")
+    assert [r.fields["metadata"] for r in fixture.records] == [{"plan": "pro", "seats": [1, 2, 3]}] * 2
+
+
+@pytest.mark.parametrize("text", ['{"records": [{"tenant": "k", "type": "t", "name": "n", "metadata": {"n": %s}}]}',
+                                  "records:\n  - {tenant: k, type: t, name: n, metadata: {n: %s}}\n"])
+def test_an_integer_of_more_digits_than_python_converts_is_a_fixture_error(text):
+    """PyYAML's int() of 5,000 digits raises a plain ValueError, which escaped as a 500."""
+    with pytest.raises(FixtureError) as refused:
+        parse_fixture(text % ("9" * 5000), "f.yaml")
+    assert "digits" in str(refused.value)
