@@ -1,0 +1,67 @@
+"""Tenants sharing one sandbox: nothing one of them sees tells it what another did, and nothing
+one of them sends pushes out, uses up or locks out what another keeps (issue 14, items 3, 6, 7)."""
+
+from __future__ import annotations
+
+import requests
+
+from mock_runtype.sandbox.core import SandboxSettings
+from tests.conftest import RunningServer
+
+A, B = "rt_test_neighbour_a", "rt_test_neighbour_b"
+
+
+def call(server: RunningServer, key: str, method: str, path: str, **kwargs) -> requests.Response:
+    return requests.request(method, f"{server.url}{path}", headers={"Authorization": f"Bearer {key}"}, **kwargs)
+
+
+def create(server: RunningServer, key: str, name: str) -> requests.Response:
+    answer = call(server, key, "POST", "/v1/records", json={"type": "t", "name": name})
+    assert answer.status_code == 201, answer.text
+    return answer
+
+
+# -- item 6: cursors ------------------------------------------------------------------------
+
+
+def a_cursors_around_b(b_creates: int) -> list[str]:
+    """A's cursors, listing before and after B creates `b_creates` records (A creates one between)."""
+    with RunningServer(SandboxSettings(seed=3, clock_start_ms=1_718_010_930_000)) as server:
+        cursors = []
+        create(server, A, "a1")
+        create(server, A, "a2")
+        cursors.append(call(server, A, "GET", "/v1/records", params={"limit": 1}).json()["pagination"]["nextCursor"])
+        for number in range(b_creates):
+            create(server, B, f"b{number}")
+        create(server, A, "a3")
+        cursors.append(call(server, A, "GET", "/v1/records", params={"limit": 1}).json()["pagination"]["nextCursor"])
+        return cursors
+
+
+def test_a_tenants_cursors_are_the_same_whatever_another_tenant_did():
+    """Old: a cursor held the store-wide insertion counter, so A's second cursor counted B's creates."""
+    assert a_cursors_around_b(0) == a_cursors_around_b(5)
+
+
+def test_a_cursor_of_another_server_is_a_400():
+    """Old: the signing key was a constant of the source, so any server took any server's cursor."""
+    with RunningServer() as first, RunningServer() as second:
+        for server in (first, second):
+            create(server, A, "a1")
+            create(server, A, "a2")
+        cursor = call(first, A, "GET", "/v1/records", params={"limit": 1}).json()["pagination"]["nextCursor"]
+        assert call(first, A, "GET", "/v1/records", params={"limit": 1, "cursor": cursor}).status_code == 200
+        foreign = call(second, A, "GET", "/v1/records", params={"limit": 1, "cursor": cursor})
+        assert foreign.status_code == 400
+        assert foreign.json()["details"] == [{"path": "cursor", "message": "not a cursor this server issued"}]
+
+
+def test_seeded_servers_take_each_others_cursors():
+    """Derived from the seed, the key is the same on both: a deterministic run stays byte-identical."""
+    settings = SandboxSettings(seed=11, clock_start_ms=1_718_010_930_000)
+    with RunningServer(settings) as first, RunningServer(settings) as second:
+        for server in (first, second):
+            create(server, A, "a1")
+            create(server, A, "a2")
+        cursor = call(first, A, "GET", "/v1/records", params={"limit": 1}).json()["pagination"]["nextCursor"]
+        assert call(second, A, "GET", "/v1/records", params={"limit": 1, "cursor": cursor}).json()["data"][0]["name"] == "a1"
