@@ -21,6 +21,13 @@ from mock_runtype.model.tenancy import fingerprint
 DEFAULT_LIMIT = 1000
 TOTAL_LIMIT_FACTOR = 20
 BODY_PREVIEW_BYTES = 4096
+# The rest of an entry is bounded too, so that no request makes one large: the path, each header
+# and query name or value, the count of headers and of query values, and all of them together.
+MAX_PATH_CHARS = 2048
+MAX_TEXT_CHARS = 1024
+MAX_FIELDS = 64
+MAX_FIELDS_CHARS = 8192
+CUT_MARK = "…"
 SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-authorization"})
 
 
@@ -45,9 +52,8 @@ class Journal:
             self._size = sum(len(entries) for entries in self._by_tenant.values())
 
     def record(self, exchange: Exchange) -> None:
-        """Keep an exchange (its bodies cut to what a preview shows, plus a byte to tell it was cut)."""
-        exchange.body = exchange.body[:BODY_PREVIEW_BYTES + 1]
-        exchange.response_body = exchange.response_body[:BODY_PREVIEW_BYTES + 1]
+        """Keep an exchange, bounded as a whole (`_bound`)."""
+        _bound(exchange)
         with self._lock:
             self._seq += 1
             exchange.seq = self._seq
@@ -93,6 +99,56 @@ class Journal:
             return removed
 
 
+def _bound(exchange: Exchange) -> None:
+    """Cut an exchange to what an entry keeps: bodies to what a preview shows (plus a byte to tell
+    it was cut); secret headers to their fingerprints, so no token is kept; the path, names and
+    values to their limits, with CUT_MARK; the headers and query values to MAX_FIELDS each and
+    MAX_FIELDS_CHARS together (headers first). What was cut is named in `cut`."""
+    exchange.body = exchange.body[:BODY_PREVIEW_BYTES + 1]
+    exchange.response_body = exchange.response_body[:BODY_PREVIEW_BYTES + 1]
+    cut = exchange.cut
+    if len(exchange.path) > MAX_PATH_CHARS:
+        exchange.path = _shortened(exchange.path, MAX_PATH_CHARS)
+        cut.append("path")
+    budget = [MAX_FIELDS_CHARS]
+
+    def kept(text: str, part: str) -> str | None:
+        """`text` within its limit and the entry's budget; None once the budget is spent."""
+        if len(text) > MAX_TEXT_CHARS:
+            text = _shortened(text, MAX_TEXT_CHARS)
+            cut.append(part)
+        if len(text) > budget[0]:
+            cut.append(part)
+            return None
+        budget[0] -= len(text)
+        return text
+
+    headers: dict[str, str] = {}
+    for name, value in exchange.headers.items():
+        short_name = kept(name, "headers") if len(headers) < MAX_FIELDS else None
+        short_value = kept(_masked(name, value), "headers") if short_name is not None else None
+        if short_value is None:
+            cut.append("headers")
+            break
+        headers[short_name] = short_value
+    exchange.headers = headers
+    query: dict[str, list[str]] = {}
+    pairs = ((name, value) for name, values in exchange.query.items() for value in values)
+    for index, (name, value) in enumerate(pairs):
+        short_name = kept(name, "query") if index < MAX_FIELDS else None
+        short_value = kept(value, "query") if short_name is not None else None
+        if short_value is None:
+            cut.append("query")
+            break
+        query.setdefault(short_name, []).append(short_value)
+    exchange.query = query
+    exchange.cut = list(dict.fromkeys(cut))
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text[:limit - len(CUT_MARK)] + CUT_MARK
+
+
 def entry_filter(method: str | None = None, path: str | None = None, status: int | None = None) -> Callable[[Exchange], bool]:
     """A test on entries: the method (any case), the path (a glob, as in scenarios) and the status."""
     path_pattern = glob_regex(path, segments=True) if path else None
@@ -116,15 +172,16 @@ def entry_to_json(exchange: Exchange) -> dict[str, Any]:
         "method": exchange.method,
         "path": exchange.path,
         "query": {name: values[0] if len(values) == 1 else values for name, values in exchange.query.items()},
-        "headers": {name: _masked(name, value) for name, value in exchange.headers.items()},
+        "headers": dict(exchange.headers),
         "body": body,
         "status": exchange.status,
         "response": response,
         "scenarios": list(exchange.scenarios),
         "violation": exchange.violation,
     }
-    if body_truncated or response_truncated:
-        entry["truncated"] = [name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut]
+    truncated = [*exchange.cut, *(name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut)]
+    if truncated:
+        entry["truncated"] = truncated
     if exchange.fault:
         entry["fault"] = exchange.fault
     return entry

@@ -3,6 +3,8 @@ one of them sends pushes out, uses up or locks out what another keeps (issue 14,
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from mock_runtype.sandbox.core import SandboxSettings
@@ -65,3 +67,29 @@ def test_seeded_servers_take_each_others_cursors():
             create(server, A, "a2")
         cursor = call(first, A, "GET", "/v1/records", params={"limit": 1}).json()["pagination"]["nextCursor"]
         assert call(second, A, "GET", "/v1/records", params={"limit": 1, "cursor": cursor}).json()["data"][0]["name"] == "a1"
+
+
+# -- item 3: every journal entry bounded as a whole ------------------------------------------
+
+ENTRY_JSON_BOUND = 24 * 1024  # the documented parts' limits (docs/limits.md) add up to about 18 K characters
+
+
+def test_a_journal_entry_is_bounded_whatever_the_request_carries(server, api_key):
+    """Old: headers and the parsed query were kept whole: 60 requests with 223 KiB queries took 310 MB."""
+    big = "x" * 200_000
+    calls = [
+        ("query", {"params": {"search": big}}),
+        ("query", {"params": {f"p{n}": "v" * 100 for n in range(2000)}}),
+        ("headers", {"headers": {"X-Big": big}}),
+        ("headers", {"headers": {f"X-H{n}": "v" * 100 for n in range(1500)}}),
+    ]
+    for _, kwargs in calls:
+        headers = {"Authorization": f"Bearer {api_key}", **kwargs.get("headers", {})}
+        requests.get(f"{server.url}/v1/records", headers=headers, params=kwargs.get("params"))
+    requests.get(f"{server.url}/v1/records/{'y' * 100_000}", headers={"Authorization": f"Bearer {api_key}"})
+    entries = server.admin("GET", "/requests", params={"tenant": api_key}).json()["requests"]
+    assert [part in entry["truncated"] for (part, _), entry in zip([*calls, ("path", {})], entries, strict=True)] == [True] * 5
+    for entry in entries:
+        assert len(json.dumps(entry)) < ENTRY_JSON_BOUND
+    assert entries[0]["query"]["search"].endswith("…") and len(entries[0]["query"]["search"]) == 1024
+    assert entries[2]["headers"]["authorization"].startswith("Bearer fp:")
