@@ -202,6 +202,12 @@ class Store:
             raise NotFound(f"Record not found: {_shorten(record_id)}")
         return record
 
+    def holds_records(self, tenant_key: str) -> bool:
+        """Whether the tenant holds a record. Without the lock (one dict lookup, atomic), so that
+        other parts can ask while holding theirs."""
+        data = self._tenants.get(tenant_key)
+        return data is not None and bool(data.by_id)
+
     def has_id(self, tenant_key: str, record_id: str) -> bool:
         """Whether the tenant has a record with that id."""
         data = self._tenants.get(tenant_key)
@@ -252,6 +258,7 @@ class Store:
         with self._lock:
             record = self.get(tenant_key, record_id)
             self._tenants[tenant_key].remove(record)
+            self._forget_if_empty(tenant_key)
             self._removed(tenant_key, [record.id])
             return record
 
@@ -269,8 +276,15 @@ class Store:
                     data.remove(record)
                     deleted.append(record_id)
             if deleted:
+                self._forget_if_empty(tenant_key)
                 self._removed(tenant_key, deleted)
         return deleted, missing
+
+    def _forget_if_empty(self, tenant_key: str) -> None:
+        """A tenant whose last record went keeps nothing here: a stream of keys that create and
+        delete one record must not leave an index behind each."""
+        if not self._tenants[tenant_key].by_id:
+            del self._tenants[tenant_key]
 
     def edit_metadata(
         self,

@@ -1,14 +1,20 @@
 """The request journal: what each tenant sent and what the sandbox answered, so a test can check it.
 
-Bounded per tenant (`limit` entries; the oldest go first), so one tenant under load never pushes
-another's entries out, and bounded in total (`total_limit`) by dropping the oldest entries of the
-tenant that has been quiet the longest. Entries keep raw bytes; they are decoded only when read.
-API keys are never shown: a tenant appears as its fingerprint, and so does the token in the
-`Authorization` header. Pure Python, no web framework.
+Bounded so that no tenant's traffic pushes out another's entries. A tenant in use (one that keeps
+something: records, a fixture's declaration, scenarios or a clock of its own) has a journal of its
+own, of `limit` entries (its oldest go first). Every other request (an unknown key that keeps
+nothing, or no key at all) goes to one shared bucket of `limit` entries, so a flood of fresh keys
+pushes out only its own kind. In total the tenants' own journals hold at most `total_limit`
+entries; past it, the longest journal loses its oldest entry, so a tenant keeps at least its fair
+share (`total_limit` / tenants in use) whatever the others send. Each entry is bounded too
+(`_bound`). Entries keep raw bytes; they are decoded only when read. API keys are never shown: a
+tenant appears as its fingerprint, and so does the token in a secret header. Pure Python, no web
+framework.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from collections import OrderedDict, deque
@@ -32,14 +38,18 @@ SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-a
 
 
 class Journal:
-    """The bounded, per-tenant log of exchanges."""
+    """The bounded log of exchanges: a journal per tenant in use, one bucket for the rest."""
 
-    def __init__(self, limit: int = DEFAULT_LIMIT, total_limit: int | None = None) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, total_limit: int | None = None, *,
+                 in_use: Callable[[str], bool] = lambda tenant_key: True) -> None:
+        """`in_use(tenant_key)` says whether a tenant keeps something, and so has a journal of its own."""
         self._lock = threading.Lock()
+        self._in_use = in_use
         self.limit = limit
         self.total_limit = total_limit or limit * TOTAL_LIMIT_FACTOR
-        self._by_tenant: OrderedDict[str | None, deque[Exchange]] = OrderedDict()
-        self._size = 0
+        self._by_tenant: OrderedDict[str, deque[Exchange]] = OrderedDict()  # least recently active first
+        self._shared: deque[Exchange] = deque(maxlen=limit)
+        self._size = 0  # entries in the tenants' own journals
         self._seq = 0
 
     def resize(self, limit: int) -> None:
@@ -49,29 +59,50 @@ class Journal:
             self.total_limit = limit * TOTAL_LIMIT_FACTOR
             for key, entries in list(self._by_tenant.items()):
                 self._by_tenant[key] = deque(entries, maxlen=limit)
+            self._shared = deque(self._shared, maxlen=limit)
             self._size = sum(len(entries) for entries in self._by_tenant.values())
+            self._trim()
 
     def record(self, exchange: Exchange) -> None:
-        """Keep an exchange, bounded as a whole (`_bound`)."""
+        """Keep an exchange, bounded as a whole (`_bound`), in its tenant's journal or the bucket."""
         _bound(exchange)
+        tenant_key = exchange.tenant_key
+        own = tenant_key is not None and self._in_use(tenant_key)  # outside the lock: it reads other parts
         with self._lock:
             self._seq += 1
             exchange.seq = self._seq
-            entries = self._by_tenant.get(exchange.tenant_key)
+            if not own:
+                self._share(tenant_key)
+                self._shared.append(exchange)
+                return
+            entries = self._by_tenant.get(tenant_key)
             if entries is None:
-                entries = self._by_tenant[exchange.tenant_key] = deque(maxlen=self.limit)
+                entries = self._by_tenant[tenant_key] = deque(maxlen=self.limit)
             else:
-                self._by_tenant.move_to_end(exchange.tenant_key)
+                self._by_tenant.move_to_end(tenant_key)
             if len(entries) == entries.maxlen:
                 self._size -= 1
             entries.append(exchange)
             self._size += 1
-            while self._size > self.total_limit:
-                quietest_key, quietest = next(iter(self._by_tenant.items()))
-                quietest.popleft()
-                self._size -= 1
-                if not quietest:
-                    del self._by_tenant[quietest_key]
+            self._trim()
+
+    def _share(self, tenant_key: str | None) -> None:
+        """A tenant no longer in use (its records gone, say) moves its journal into the bucket: kept
+        apart, it would count against the tenants in use."""
+        entries = self._by_tenant.pop(tenant_key, None) if tenant_key is not None else None
+        if entries:
+            self._size -= len(entries)
+            merged = heapq.merge(self._shared, entries, key=lambda e: e.seq)
+            self._shared = deque(merged, maxlen=self.limit)
+
+    def _trim(self) -> None:
+        """Past the total, the longest journal (of those, the least recently active) loses its oldest."""
+        while self._size > self.total_limit:
+            longest_key, longest = max(self._by_tenant.items(), key=lambda item: len(item[1]))
+            longest.popleft()
+            self._size -= 1
+            if not longest:
+                del self._by_tenant[longest_key]
 
     def entries(
         self,
@@ -82,20 +113,27 @@ class Journal:
         """Entries oldest first, as JSON-ready dicts: one tenant's when named, else everyone's."""
         with self._lock:
             if tenant_key is not None:
-                chosen = list(self._by_tenant.get(tenant_key, ()))
+                shared = [e for e in self._shared if e.tenant_key == tenant_key]
+                chosen = list(heapq.merge(shared, self._by_tenant.get(tenant_key, ()), key=lambda e: e.seq))
             else:
-                chosen = sorted((e for entries in self._by_tenant.values() for e in entries), key=lambda e: e.seq)
+                chosen = sorted((e for entries in (self._shared, *self._by_tenant.values()) for e in entries),
+                                key=lambda e: e.seq)
         return [entry_to_json(e) for e in chosen if match is None or match(e)]
 
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:
             if tenant_key is None:
-                removed = self._size
+                removed = self._size + len(self._shared)
                 self._by_tenant.clear()
-            else:
-                removed = len(self._by_tenant.pop(tenant_key, ()))
-            self._size -= removed
+                self._shared.clear()
+                self._size = 0
+                return removed
+            own = len(self._by_tenant.pop(tenant_key, ()))
+            self._size -= own
+            kept = deque((e for e in self._shared if e.tenant_key != tenant_key), maxlen=self.limit)
+            removed = own + len(self._shared) - len(kept)
+            self._shared = kept
             return removed
 
 

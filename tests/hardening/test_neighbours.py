@@ -93,3 +93,55 @@ def test_a_journal_entry_is_bounded_whatever_the_request_carries(server, api_key
         assert len(json.dumps(entry)) < ENTRY_JSON_BOUND
     assert entries[0]["query"]["search"].endswith("…") and len(entries[0]["query"]["search"]) == 1024
     assert entries[2]["headers"]["authorization"].startswith("Bearer fp:")
+
+
+# -- item 7: shared caps --------------------------------------------------------------------
+
+
+def fresh_key(number: int) -> str:
+    return f"rt_test_flood_{number}"
+
+
+def test_a_flood_of_other_keys_leaves_a_tenants_journal_whole():
+    """Old: 250 requests under other keys (--journal-limit 10) pushed out all of B's entries."""
+    with RunningServer(SandboxSettings(journal_limit=10)) as server:
+        create(server, B, "kept")
+        for index in range(9):
+            call(server, B, "GET", "/v1/records", params={"limit": index + 1})
+        for number in range(250):
+            call(server, fresh_key(number), "GET", "/v1/records")
+        for number in range(15):  # tenants in use too, each filling its own journal
+            create(server, fresh_key(1000 + number), "r")
+            for _ in range(9):
+                call(server, fresh_key(1000 + number), "GET", "/v1/records")
+        entries = server.admin("GET", "/requests", params={"tenant": B}).json()["requests"]
+        assert [e["method"] for e in entries] == ["POST"] + ["GET"] * 9
+
+
+def test_a_tenants_scenario_counter_outlives_a_flood_of_new_keys(monkeypatch):
+    """Old: counters of more than MAX_COUNTED_TENANTS tenants started over, oldest first, so B's
+    `times: 1` scenario fired for B a second time after a stream of fresh keys."""
+    from mock_runtype.sandbox import scenarios
+
+    monkeypatch.setattr(scenarios, "MAX_COUNTED_TENANTS", 50)
+    with RunningServer() as server:
+        spec = {"name": "once", "when": {"method": "GET", "path": "/v1/records"}, "times": 1, "respond": {"status": 503}}
+        assert server.admin("POST", "/scenarios", json=spec).status_code == 201
+        assert call(server, B, "GET", "/v1/records").status_code == 503
+        for number in range(120):
+            call(server, fresh_key(number), "GET", "/v1/records")
+        assert call(server, B, "GET", "/v1/records").status_code == 200
+        create(server, A, "in use")  # a tenant that keeps something still gets a count of its own
+        assert [call(server, A, "GET", "/v1/records").status_code for _ in range(2)] == [503, 200]
+        [listed] = server.admin("GET", "/scenarios").json()["scenarios"]
+        assert listed["matched"] == 2 + 120 + 2
+
+
+def test_keys_that_keep_nothing_leave_nothing_behind_in_the_store():
+    """Old: a key that created and deleted a record left its (empty) indexes behind for good."""
+    with RunningServer(SandboxSettings(max_tenants=20)) as server:
+        for number in range(40):
+            record = create(server, fresh_key(number), "r").json()
+            assert call(server, fresh_key(number), "DELETE", f"/v1/records/{record['id']}").status_code == 200
+        assert server.sandbox.store._tenants == {}
+        create(server, A, "first")
