@@ -165,7 +165,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_tenants", "--max-tenants", "MOCK_RUNTYPE_MAX_TENANTS", _integer(1, 10_000_000),
            "tenants holding records at once (403 on a new tenant's first create beyond it)", "N"),
     Option("journal_limit", "--journal-limit", "MOCK_RUNTYPE_JOURNAL_LIMIT", _integer(1, 1_000_000),
-           "journal entries kept per tenant (the oldest go first)", "N"),
+           "journal entries kept per tenant in use (the oldest go first)", "N"),
     Option("idle_timeout_s", "--idle-timeout", "MOCK_RUNTYPE_IDLE_TIMEOUT", _integer(1, 86_400),
            "seconds before an idle keep-alive connection is closed", "SECONDS"),
     Option("request_timeout_s", "--request-timeout", "MOCK_RUNTYPE_REQUEST_TIMEOUT", _integer(1, 86_400),

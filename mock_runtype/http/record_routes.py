@@ -16,13 +16,14 @@ from mock_runtype.model.validation import validate
 def list_records():
     tenant = authenticate(READ)
     query = parse_list_query(request.args.to_dict(flat=False))
-    page = sandbox().store.list(tenant.tenant_key, query)
+    store = sandbox().store
+    page = store.list(tenant.tenant_key, query)
     return json_response({
         "data": [
             record_to_json(r, compact_view=query.compact, include_fields=query.include_fields)
             for r in page.records
         ],
-        "pagination": pagination_json(page, query, tenant.tenant_key),
+        "pagination": pagination_json(page, query, tenant.tenant_key, store.cursors),
         "filtersApplied": query.filters_applied,
     })
 

@@ -6,13 +6,14 @@ name -> list of values and raises InvalidRequest naming each bad parameter.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
+
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.filters import Filter, field_getter, parse_record_filter_param
@@ -45,7 +46,7 @@ FILTER_PARAMETERS = (
     ("distinct", "distinct"), ("metadata_types", "metadata_types"), ("has_large_fields", "has_large_fields"),
     ("min_size_kb", "min_size_kb"), ("max_size_kb", "max_size_kb"), ("record_filter_source", "recordFilter"),
 )
-_CURSOR_KEY = b"mock-runtype cursor v1"
+CURSOR_SALT = "mock-runtype cursor"
 
 
 @dataclass
@@ -267,31 +268,43 @@ class CursorPosition:
     offset: int
 
 
-def encode_cursor(position: CursorPosition, fingerprint: str) -> str:
-    payload = json.dumps([list(position.key), position.offset, fingerprint], separators=(",", ":")).encode()
-    signature = hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:12]
-    return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
+class CursorSigner:
+    """Signs cursors and reads them back, with a key of this server's own.
+
+    The key is random, made when the server starts, unless ids are seeded: then it is derived from
+    the seed in force, so that two seeded runs issue the same cursors, byte for byte. Either way a
+    cursor of another server (or of another seed) is refused. A cursor carries only the tenant's own
+    positions (sort keys and the tenant's own insertion numbers), never a store-wide count.
+    """
+
+    def __init__(self, seed: Callable[[], int | None] = lambda: None) -> None:
+        self._seed = seed
+        self._random_key = secrets.token_hex(32)
+
+    def _serializer(self) -> URLSafeSerializer:
+        seed = self._seed()
+        key = self._random_key if seed is None else f"mock-runtype seed {seed}"
+        return URLSafeSerializer(key, salt=CURSOR_SALT)
+
+    def encode(self, position: CursorPosition, fingerprint: str) -> str:
+        return self._serializer().dumps([list(position.key), position.offset, fingerprint])
+
+    def decode(self, cursor: str, fingerprint: str) -> CursorPosition:
+        """The position a cursor names; 400 if it was forged, is another server's, or belongs to
+        another query or tenant."""
+        try:
+            key, offset, owner = self._serializer().loads(cursor)
+            if not isinstance(key, list) or type(offset) is not int or offset < 0:
+                raise ValueError("malformed position")
+        except (BadSignature, ValueError, TypeError):
+            raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "not a cursor this server issued"}]) from None
+        if owner != fingerprint:
+            raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "the cursor belongs to another query"}])
+        return CursorPosition(key=tuple(key), offset=offset)
 
 
-def decode_cursor(cursor: str, fingerprint: str) -> CursorPosition:
-    """The position a cursor names; 400 if it was forged or belongs to another query or tenant."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        signature, payload = raw[:12], raw[12:]
-        if not hmac.compare_digest(signature, hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:12]):
-            raise ValueError("bad signature")
-        key, offset, owner = json.loads(payload)
-        if not isinstance(key, list) or type(offset) is not int or offset < 0:
-            raise ValueError("malformed position")
-    except (ValueError, TypeError):
-        raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "not a cursor this server issued"}]) from None
-    if owner != fingerprint:
-        raise InvalidRequest("Invalid cursor", details=[{"path": "cursor", "message": "the cursor belongs to another query"}])
-    return CursorPosition(key=tuple(key), offset=offset)
-
-
-def pagination_json(page: Any, query: ListQuery, tenant_key: str) -> dict[str, Any]:
-    """The contract's pagination object for a page of `query`."""
+def pagination_json(page: Any, query: ListQuery, tenant_key: str, cursors: CursorSigner) -> dict[str, Any]:
+    """The contract's pagination object for a page of `query`, its cursors signed by `cursors`."""
     fingerprint = query.fingerprint(tenant_key)
     total_pages = None
     if page.total is not None:
@@ -302,8 +315,8 @@ def pagination_json(page: Any, query: ListQuery, tenant_key: str) -> dict[str, A
         "hasMore": page.has_more,
         "hasPrev": page.has_prev,
         "limit": query.limit,
-        "nextCursor": encode_cursor(page.next_position, fingerprint) if page.next_position else None,
-        "prevCursor": encode_cursor(page.prev_position, fingerprint) if page.prev_position else None,
+        "nextCursor": cursors.encode(page.next_position, fingerprint) if page.next_position else None,
+        "prevCursor": cursors.encode(page.prev_position, fingerprint) if page.prev_position else None,
         "totalCount": page.total,
         "totalPages": total_pages,
     }

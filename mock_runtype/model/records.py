@@ -21,7 +21,7 @@ _wire_timestamp = lru_cache(maxsize=8192)(format_timestamp)
 class Record:
     """One stored record. Immutable: an update stores a new Record in place of the old one.
 
-    `seq` is the store's insertion counter (a tie-breaker for ordering); `tenant_key` is the
+    `seq` is the tenant's own insertion counter (a tie-breaker for ordering); `tenant_key` is the
     API key whose data this is. Timestamps are milliseconds since the epoch.
     """
 

@@ -1,7 +1,8 @@
 """The records of every tenant, in memory, with the indexes that keep lookups from scanning.
 
 Per tenant: records by id, ids by (type, name), and for all records and for each type the
-records sorted by createdAt, updatedAt and name (ties broken by insertion order). One lock makes
+records sorted by createdAt, updatedAt and name (ties broken by the tenant's own insertion order,
+so that nothing a tenant sees, cursors included, counts another's records). One lock makes
 every operation atomic. Records are immutable: an update replaces the stored Record.
 """
 
@@ -15,7 +16,7 @@ from sortedcontainers import SortedKeyList
 
 from mock_runtype.model.clock import Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
-from mock_runtype.model.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
+from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
 from mock_runtype.model.records import Record, check_metadata_size
 from mock_runtype.model.tenancy import Tenant
 
@@ -78,6 +79,7 @@ class _TenantData:
         self.by_type_name: dict[tuple[str, str], str] = {}
         self.all = _Index()
         self.by_type: dict[str, _Index] = {}
+        self.seq = 0  # the tenant's own insertion counter: the tie-breaker of every order
 
     def add(self, record: Record) -> None:
         self.by_id[record.id] = record
@@ -120,7 +122,7 @@ class Store:
         self.max_tenants = max_tenants
         self._lock = threading.RLock()
         self._tenants: dict[str, _TenantData] = {}
-        self._seq = 0
+        self.cursors = CursorSigner(lambda: self.ids.seed)
         self._removal_listeners: list[RemovalListener] = []
 
     def exclusive(self) -> threading.RLock:
@@ -173,10 +175,10 @@ class Store:
                 record_id = self.ids.new_id(tenant.tenant_key)
             now = self.clock.now_ms(tenant.tenant_key)
             created = now if created_at is None else created_at
-            self._seq += 1
+            data.seq += 1
             record = Record(
                 id=record_id,
-                seq=self._seq,
+                seq=data.seq,
                 tenant_key=tenant.tenant_key,
                 user_id=tenant.user_id,
                 organization_id=tenant.organization_id,
@@ -199,6 +201,12 @@ class Store:
         if record is None:
             raise NotFound(f"Record not found: {_shorten(record_id)}")
         return record
+
+    def holds_records(self, tenant_key: str) -> bool:
+        """Whether the tenant holds a record. Without the lock (one dict lookup, atomic), so that
+        other parts can ask while holding theirs."""
+        data = self._tenants.get(tenant_key)
+        return data is not None and bool(data.by_id)
 
     def has_id(self, tenant_key: str, record_id: str) -> bool:
         """Whether the tenant has a record with that id."""
@@ -250,6 +258,7 @@ class Store:
         with self._lock:
             record = self.get(tenant_key, record_id)
             self._tenants[tenant_key].remove(record)
+            self._forget_if_empty(tenant_key)
             self._removed(tenant_key, [record.id])
             return record
 
@@ -267,8 +276,15 @@ class Store:
                     data.remove(record)
                     deleted.append(record_id)
             if deleted:
+                self._forget_if_empty(tenant_key)
                 self._removed(tenant_key, deleted)
         return deleted, missing
+
+    def _forget_if_empty(self, tenant_key: str) -> None:
+        """A tenant whose last record went keeps nothing here: a stream of keys that create and
+        delete one record must not leave an index behind each."""
+        if not self._tenants[tenant_key].by_id:
+            del self._tenants[tenant_key]
 
     def edit_metadata(
         self,
@@ -332,7 +348,7 @@ class Store:
     def list(self, tenant_key: str, query: ListQuery) -> Page:
         """One page of the tenant's records matching `query`, in its order, from its cursor."""
         fingerprint = query.fingerprint(tenant_key)
-        position = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        position = self.cursors.decode(query.cursor, fingerprint) if query.cursor else None
         if position is not None:
             _check_key_shape(position.key, query.sort_by)
         with self._lock:

@@ -67,10 +67,18 @@ class Sandbox:
                            max_tenants=self.settings.max_tenants)
         self.executions = Executions(self.store)
         self.tenancy = Tenancy(strict=self.settings.strict_auth)
-        self.scenarios = Scenarios(self.clock, lambda: self.ids.seed)
-        self.journal = Journal(self.settings.journal_limit)
+        self.scenarios = Scenarios(self.clock, lambda: self.ids.seed, self.in_use)
+        self.journal = Journal(self.settings.journal_limit, in_use=self.in_use)
         self.fixtures: list[Fixture] = []
         self._control = threading.RLock()
+
+    def in_use(self, tenant_key: str) -> bool:
+        """Whether a tenant keeps something here: records, a fixture's declaration, scenarios or a
+        clock of its own. Such a tenant has a journal and scenario counters of its own that no other
+        tenant's traffic pushes out. Takes no lock (a lookup in each part), so that the journal and
+        the scenarios can ask while holding theirs."""
+        return (self.store.holds_records(tenant_key) or self.tenancy.get(tenant_key) is not None
+                or self.scenarios.has_own(tenant_key) or self.clock.has_own_clock(tenant_key))
 
     # -- fixtures ---------------------------------------------------------------------------
 

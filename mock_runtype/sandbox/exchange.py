@@ -25,6 +25,7 @@ class Exchange:
     fault: str | None = None
     violation: str | None = None  # the contract violation the answer reported (http/errors.py)
     seq: int = 0
+    cut: list[str] = field(default_factory=list)  # parts the journal shortened: path, query, headers
 
 
 def glob_regex(pattern: str, *, segments: bool) -> re.Pattern[str]:

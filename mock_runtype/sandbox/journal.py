@@ -1,14 +1,20 @@
 """The request journal: what each tenant sent and what the sandbox answered, so a test can check it.
 
-Bounded per tenant (`limit` entries; the oldest go first), so one tenant under load never pushes
-another's entries out, and bounded in total (`total_limit`) by dropping the oldest entries of the
-tenant that has been quiet the longest. Entries keep raw bytes; they are decoded only when read.
-API keys are never shown: a tenant appears as its fingerprint, and so does the token in the
-`Authorization` header. Pure Python, no web framework.
+Bounded so that no tenant's traffic pushes out another's entries. A tenant in use (one that keeps
+something: records, a fixture's declaration, scenarios or a clock of its own) has a journal of its
+own, of `limit` entries (its oldest go first). Every other request (an unknown key that keeps
+nothing, or no key at all) goes to one shared bucket of `limit` entries, so a flood of fresh keys
+pushes out only its own kind. In total the tenants' own journals hold at most `total_limit`
+entries; past it, the longest journal loses its oldest entry, so a tenant keeps at least its fair
+share (`total_limit` / tenants in use) whatever the others send. Each entry is bounded too
+(`_bound`). Entries keep raw bytes; they are decoded only when read. API keys are never shown: a
+tenant appears as its fingerprint, and so does the token in a secret header. Pure Python, no web
+framework.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from collections import OrderedDict, deque
@@ -21,18 +27,29 @@ from mock_runtype.model.tenancy import fingerprint
 DEFAULT_LIMIT = 1000
 TOTAL_LIMIT_FACTOR = 20
 BODY_PREVIEW_BYTES = 4096
+# The rest of an entry is bounded too, so that no request makes one large: the path, each header
+# and query name or value, the count of headers and of query values, and all of them together.
+MAX_PATH_CHARS = 2048
+MAX_TEXT_CHARS = 1024
+MAX_FIELDS = 64
+MAX_FIELDS_CHARS = 8192
+CUT_MARK = "…"
 SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-authorization"})
 
 
 class Journal:
-    """The bounded, per-tenant log of exchanges."""
+    """The bounded log of exchanges: a journal per tenant in use, one bucket for the rest."""
 
-    def __init__(self, limit: int = DEFAULT_LIMIT, total_limit: int | None = None) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, total_limit: int | None = None, *,
+                 in_use: Callable[[str], bool] = lambda tenant_key: True) -> None:
+        """`in_use(tenant_key)` says whether a tenant keeps something, and so has a journal of its own."""
         self._lock = threading.Lock()
+        self._in_use = in_use
         self.limit = limit
         self.total_limit = total_limit or limit * TOTAL_LIMIT_FACTOR
-        self._by_tenant: OrderedDict[str | None, deque[Exchange]] = OrderedDict()
-        self._size = 0
+        self._by_tenant: OrderedDict[str, deque[Exchange]] = OrderedDict()  # least recently active first
+        self._shared: deque[Exchange] = deque(maxlen=limit)
+        self._size = 0  # entries in the tenants' own journals
         self._seq = 0
 
     def resize(self, limit: int) -> None:
@@ -42,30 +59,50 @@ class Journal:
             self.total_limit = limit * TOTAL_LIMIT_FACTOR
             for key, entries in list(self._by_tenant.items()):
                 self._by_tenant[key] = deque(entries, maxlen=limit)
+            self._shared = deque(self._shared, maxlen=limit)
             self._size = sum(len(entries) for entries in self._by_tenant.values())
+            self._trim()
 
     def record(self, exchange: Exchange) -> None:
-        """Keep an exchange (its bodies cut to what a preview shows, plus a byte to tell it was cut)."""
-        exchange.body = exchange.body[:BODY_PREVIEW_BYTES + 1]
-        exchange.response_body = exchange.response_body[:BODY_PREVIEW_BYTES + 1]
+        """Keep an exchange, bounded as a whole (`_bound`), in its tenant's journal or the bucket."""
+        _bound(exchange)
+        tenant_key = exchange.tenant_key
+        own = tenant_key is not None and self._in_use(tenant_key)  # outside the lock: it reads other parts
         with self._lock:
             self._seq += 1
             exchange.seq = self._seq
-            entries = self._by_tenant.get(exchange.tenant_key)
+            if not own:
+                self._share(tenant_key)
+                self._shared.append(exchange)
+                return
+            entries = self._by_tenant.get(tenant_key)
             if entries is None:
-                entries = self._by_tenant[exchange.tenant_key] = deque(maxlen=self.limit)
+                entries = self._by_tenant[tenant_key] = deque(maxlen=self.limit)
             else:
-                self._by_tenant.move_to_end(exchange.tenant_key)
+                self._by_tenant.move_to_end(tenant_key)
             if len(entries) == entries.maxlen:
                 self._size -= 1
             entries.append(exchange)
             self._size += 1
-            while self._size > self.total_limit:
-                quietest_key, quietest = next(iter(self._by_tenant.items()))
-                quietest.popleft()
-                self._size -= 1
-                if not quietest:
-                    del self._by_tenant[quietest_key]
+            self._trim()
+
+    def _share(self, tenant_key: str | None) -> None:
+        """A tenant no longer in use (its records gone, say) moves its journal into the bucket: kept
+        apart, it would count against the tenants in use."""
+        entries = self._by_tenant.pop(tenant_key, None) if tenant_key is not None else None
+        if entries:
+            self._size -= len(entries)
+            merged = heapq.merge(self._shared, entries, key=lambda e: e.seq)
+            self._shared = deque(merged, maxlen=self.limit)
+
+    def _trim(self) -> None:
+        """Past the total, the longest journal (of those, the least recently active) loses its oldest."""
+        while self._size > self.total_limit:
+            longest_key, longest = max(self._by_tenant.items(), key=lambda item: len(item[1]))
+            longest.popleft()
+            self._size -= 1
+            if not longest:
+                del self._by_tenant[longest_key]
 
     def entries(
         self,
@@ -76,21 +113,78 @@ class Journal:
         """Entries oldest first, as JSON-ready dicts: one tenant's when named, else everyone's."""
         with self._lock:
             if tenant_key is not None:
-                chosen = list(self._by_tenant.get(tenant_key, ()))
+                shared = [e for e in self._shared if e.tenant_key == tenant_key]
+                chosen = list(heapq.merge(shared, self._by_tenant.get(tenant_key, ()), key=lambda e: e.seq))
             else:
-                chosen = sorted((e for entries in self._by_tenant.values() for e in entries), key=lambda e: e.seq)
+                chosen = sorted((e for entries in (self._shared, *self._by_tenant.values()) for e in entries),
+                                key=lambda e: e.seq)
         return [entry_to_json(e) for e in chosen if match is None or match(e)]
 
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:
             if tenant_key is None:
-                removed = self._size
+                removed = self._size + len(self._shared)
                 self._by_tenant.clear()
-            else:
-                removed = len(self._by_tenant.pop(tenant_key, ()))
-            self._size -= removed
+                self._shared.clear()
+                self._size = 0
+                return removed
+            own = len(self._by_tenant.pop(tenant_key, ()))
+            self._size -= own
+            kept = deque((e for e in self._shared if e.tenant_key != tenant_key), maxlen=self.limit)
+            removed = own + len(self._shared) - len(kept)
+            self._shared = kept
             return removed
+
+
+def _bound(exchange: Exchange) -> None:
+    """Cut an exchange to what an entry keeps: bodies to what a preview shows (plus a byte to tell
+    it was cut); secret headers to their fingerprints, so no token is kept; the path, names and
+    values to their limits, with CUT_MARK; the headers and query values to MAX_FIELDS each and
+    MAX_FIELDS_CHARS together (headers first). What was cut is named in `cut`."""
+    exchange.body = exchange.body[:BODY_PREVIEW_BYTES + 1]
+    exchange.response_body = exchange.response_body[:BODY_PREVIEW_BYTES + 1]
+    cut = exchange.cut
+    if len(exchange.path) > MAX_PATH_CHARS:
+        exchange.path = _shortened(exchange.path, MAX_PATH_CHARS)
+        cut.append("path")
+    budget = [MAX_FIELDS_CHARS]
+
+    def kept(text: str, part: str) -> str | None:
+        """`text` within its limit and the entry's budget; None once the budget is spent."""
+        if len(text) > MAX_TEXT_CHARS:
+            text = _shortened(text, MAX_TEXT_CHARS)
+            cut.append(part)
+        if len(text) > budget[0]:
+            cut.append(part)
+            return None
+        budget[0] -= len(text)
+        return text
+
+    headers: dict[str, str] = {}
+    for name, value in exchange.headers.items():
+        short_name = kept(name, "headers") if len(headers) < MAX_FIELDS else None
+        short_value = kept(_masked(name, value), "headers") if short_name is not None else None
+        if short_value is None:
+            cut.append("headers")
+            break
+        headers[short_name] = short_value
+    exchange.headers = headers
+    query: dict[str, list[str]] = {}
+    pairs = ((name, value) for name, values in exchange.query.items() for value in values)
+    for index, (name, value) in enumerate(pairs):
+        short_name = kept(name, "query") if index < MAX_FIELDS else None
+        short_value = kept(value, "query") if short_name is not None else None
+        if short_value is None:
+            cut.append("query")
+            break
+        query.setdefault(short_name, []).append(short_value)
+    exchange.query = query
+    exchange.cut = list(dict.fromkeys(cut))
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text[:limit - len(CUT_MARK)] + CUT_MARK
 
 
 def entry_filter(method: str | None = None, path: str | None = None, status: int | None = None) -> Callable[[Exchange], bool]:
@@ -116,15 +210,16 @@ def entry_to_json(exchange: Exchange) -> dict[str, Any]:
         "method": exchange.method,
         "path": exchange.path,
         "query": {name: values[0] if len(values) == 1 else values for name, values in exchange.query.items()},
-        "headers": {name: _masked(name, value) for name, value in exchange.headers.items()},
+        "headers": dict(exchange.headers),
         "body": body,
         "status": exchange.status,
         "response": response,
         "scenarios": list(exchange.scenarios),
         "violation": exchange.violation,
     }
-    if body_truncated or response_truncated:
-        entry["truncated"] = [name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut]
+    truncated = [*exchange.cut, *(name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut)]
+    if truncated:
+        entry["truncated"] = truncated
     if exchange.fault:
         entry["fault"] = exchange.fault
     return entry

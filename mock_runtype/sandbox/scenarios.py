@@ -4,7 +4,10 @@ A scenario has a matcher (`when`: method, glob path, tenant, query, headers, bod
 (`after`, `every`, `probability`, `times`) and what it does: `respond` with a status, body and
 headers, `delayMs` before going on, `rateLimit` (429 with Retry-After past a limit), or a `fault`
 (connection_reset, empty_response, malformed_json). Counters are kept per tenant, so tests that
-run in parallel under different keys never consume each other's `times` or rate limit. A
+run in parallel under different keys never consume each other's `times` or rate limit, and no
+counter is dropped while its scenario exists. Bounded all the same: past MAX_COUNTED_TENANTS
+tenants, a new tenant that keeps nothing (no records, declaration, scenarios or clock of its own)
+counts in one count shared by all such, while a tenant in use always gets its own. A
 scenario may be scoped to one tenant: it then applies to that tenant's requests alone.
 
 `Scenarios.decide(exchange)` is the one entry point; it returns an Outcome and never sleeps or
@@ -48,7 +51,7 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-MAX_COUNTED_TENANTS = 10_000  # per scenario: counters of more tenants than this start over, oldest first
+MAX_COUNTED_TENANTS = 10_000  # per scenario: past this, new tenants that keep nothing share one count
 
 class Matcher:
     """`when`: every part given must match; an empty `when` matches every request."""
@@ -128,16 +131,25 @@ class Scenario:
         self.rate_limit = spec.get("rateLimit")
         self._seed = seed
         self._counts: dict[str | None, _Counts] = {}
+        self._shared: _Counts | None = None  # of the tenants past MAX_COUNTED_TENANTS that keep nothing
 
-    def counts(self, tenant_key: str | None) -> _Counts:
+    def counts(self, tenant_key: str | None, in_use: Callable[[str], bool]) -> _Counts:
+        """The tenant's counters, never dropped; past MAX_COUNTED_TENANTS a new tenant that is not
+        `in_use` gets the shared ones, so a stream of new keys cannot grow them."""
         counts = self._counts.get(tenant_key)
         if counts is None:
-            if len(self._counts) >= MAX_COUNTED_TENANTS:  # bounded: a stream of new keys cannot grow it
-                del self._counts[next(iter(self._counts))]  # the tenant counted first goes first
-            counts = self._counts[tenant_key] = _Counts()
-            if self.probability is not None:
-                seed = None if self._seed is None else f"{self._seed}/{self.scope or ''}/{self.name}/{tenant_key or ''}"
-                counts.random = random.Random(seed)
+            if len(self._counts) >= MAX_COUNTED_TENANTS and (tenant_key is None or not in_use(tenant_key)):
+                if self._shared is None:
+                    self._shared = self._new_counts("*")
+                return self._shared
+            counts = self._counts[tenant_key] = self._new_counts(tenant_key or "")
+        return counts
+
+    def _new_counts(self, who: str) -> _Counts:
+        counts = _Counts()
+        if self.probability is not None:
+            seed = None if self._seed is None else f"{self._seed}/{self.scope or ''}/{self.name}/{who}"
+            counts.random = random.Random(seed)
         return counts
 
     def forget(self, tenant_key: str) -> None:
@@ -155,7 +167,8 @@ class Scenario:
 
     def to_json(self, tenant_key: str | None = None, *, everyone: bool = True) -> dict[str, Any]:
         """The spec with its scope and counters (everyone's summed, or one tenant's)."""
-        chosen = list(self._counts.values()) if everyone else [self._counts.get(tenant_key) or _Counts()]
+        chosen = [*self._counts.values(), *([self._shared] if self._shared else [])] if everyone \
+            else [self._counts.get(tenant_key) or _Counts()]
         return {
             **self.spec,
             "scopedTo": self.scope,
@@ -167,8 +180,11 @@ class Scenario:
 class Scenarios:
     """Every scenario of a server, in order: a tenant's own come before the server-wide ones."""
 
-    def __init__(self, clock: Clock, seed: Callable[[], int | None]) -> None:
+    def __init__(self, clock: Clock, seed: Callable[[], int | None],
+                 in_use: Callable[[str], bool] = lambda tenant_key: False) -> None:
+        """`in_use(tenant_key)`, whether a tenant keeps something, must take no lock of this object."""
         self._lock = threading.Lock()
+        self._in_use = in_use
         self._clock = clock
         self._seed = seed
         self._server_wide: list[Scenario] = []
@@ -243,6 +259,11 @@ class Scenarios:
             applicable = [*self._by_tenant.get(tenant_key, ()), *self._server_wide]
             return [s.to_json(tenant_key, everyone=False) for s in applicable]
 
+    def has_own(self, tenant_key: str) -> bool:
+        """Whether the tenant has scenarios of its own. Without the lock (one dict lookup), so that
+        it can be asked while deciding."""
+        return bool(self._by_tenant.get(tenant_key))
+
     def scopes(self) -> list[str]:
         """The tenants that have scenarios of their own."""
         with self._lock:
@@ -274,7 +295,7 @@ class Scenarios:
             for scenario in [*scoped, *self._server_wide]:
                 if not scenario.matcher.matches(exchange, parsed_body):
                     continue
-                counts = scenario.counts(tenant_key)
+                counts = scenario.counts(tenant_key, self._in_use)
                 counts.matched += 1
                 if scenario.rate_limit is not None:
                     self._apply_rate_limit(scenario, counts, tenant_key, outcome)

@@ -9,7 +9,7 @@ import pytest
 
 from mock_runtype.model.clock import Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
-from mock_runtype.model.listing import ListQuery, decode_cursor
+from mock_runtype.model.listing import ListQuery
 from mock_runtype.model.store import SORT_KEYS, Store
 from mock_runtype.model.tenancy import open_tenant
 
@@ -104,9 +104,7 @@ def _walk_all(store: Store, tenant: str, query: ListQuery) -> list[str]:
         seen += [r.name for r in page.records]
         if not page.has_more:
             return seen
-        from mock_runtype.model.listing import encode_cursor
-
-        cursor = encode_cursor(page.next_position, query.fingerprint(tenant))
+        cursor = store.cursors.encode(page.next_position, query.fingerprint(tenant))
 
 
 def test_cursor_walk_returns_every_record_once_newest_first(store: Store) -> None:
@@ -128,34 +126,30 @@ def test_listing_by_type_name_order_and_filters(store: Store) -> None:
 
 
 def test_previous_page_mirrors_next(store: Store) -> None:
-    from mock_runtype.model.listing import encode_cursor
-
     for i in range(25):
         store.create(ACME, {"type": "t", "name": f"r{i:02d}"})
     query = ListQuery(limit=10)
     first = store.list(ACME.tenant_key, query)
     fp = query.fingerprint(ACME.tenant_key)
-    second = store.list(ACME.tenant_key, ListQuery(limit=10, cursor=encode_cursor(first.next_position, fp)))
+    second = store.list(ACME.tenant_key, ListQuery(limit=10, cursor=store.cursors.encode(first.next_position, fp)))
     assert second.offset == 10 and second.has_prev
-    back = store.list(ACME.tenant_key, ListQuery(limit=10, backward=True, cursor=encode_cursor(second.prev_position, fp)))
+    back = store.list(ACME.tenant_key, ListQuery(limit=10, backward=True, cursor=store.cursors.encode(second.prev_position, fp)))
     assert [r.id for r in back.records] == [r.id for r in first.records]
     assert back.offset == 0 and not back.has_prev and back.has_more
 
 
 def test_cursor_of_another_tenant_or_query_is_rejected(store: Store) -> None:
-    from mock_runtype.model.listing import encode_cursor
-
     for i in range(3):
         store.create(ACME, {"type": "t", "name": f"r{i}"})
     query = ListQuery(limit=1)
     page = store.list(ACME.tenant_key, query)
-    cursor = encode_cursor(page.next_position, query.fingerprint(ACME.tenant_key))
+    cursor = store.cursors.encode(page.next_position, query.fingerprint(ACME.tenant_key))
     with pytest.raises(InvalidRequest):
         store.list(GLOBEX.tenant_key, ListQuery(limit=1, cursor=cursor))
     with pytest.raises(InvalidRequest):
         store.list(ACME.tenant_key, ListQuery(limit=1, cursor=cursor, type="t"))
     with pytest.raises(InvalidRequest):
-        decode_cursor("not-a-cursor", query.fingerprint(ACME.tenant_key))
+        store.cursors.decode("not-a-cursor", query.fingerprint(ACME.tenant_key))
 
 
 def test_parallel_creates_of_one_name_give_exactly_one_record(store: Store) -> None:

@@ -20,7 +20,7 @@ def test_one_busy_tenant_never_pushes_out_another_tenants_entries():
     assert len(journal.entries("busy")) == 3 and len(journal.entries("quiet")) == 1
 
 
-def test_the_total_bound_drops_the_longest_quiet_tenants_oldest_entries_first():
+def test_the_total_bound_drops_the_oldest_entries_of_the_longest_journal_first():
     journal = Journal(limit=2, total_limit=3)
     for tenant in ("a", "a", "b", "c"):
         journal.record(exchange(tenant))
@@ -37,3 +37,19 @@ def test_entries_show_fingerprints_never_tokens_and_filter():
     assert "sk_secret" not in str(journal.entries())
     assert [e["status"] for e in journal.entries(match=entry_filter(path="/v1/records/*/costs"))] == [404]
     assert journal.clear("sk_secret") == 2 and journal.entries() == []
+
+
+def test_keys_that_keep_nothing_share_one_bucket_and_a_key_that_stops_keeping_joins_it():
+    in_use = {"kept"}
+    journal = Journal(limit=3, in_use=lambda key: key in in_use)
+    journal.record(exchange("kept"))
+    journal.record(exchange("gone"))
+    for number in range(10):
+        journal.record(exchange(f"fresh{number}"))
+    journal.record(exchange(None))
+    assert [len(journal.entries(t)) for t in ("kept", "gone", "fresh9")] == [1, 0, 1]
+    assert len(journal.entries()) == 4
+    in_use.discard("kept")  # its own entry joins the bucket as the oldest there, and goes first
+    journal.record(exchange("kept"))
+    assert [e["id"] for e in journal.entries("kept")] == [14] and len(journal.entries()) == 3
+    assert journal.clear("kept") == 1 and len(journal.entries()) == 2
