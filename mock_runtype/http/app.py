@@ -28,6 +28,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     register_error_handlers(app)
     if sandbox.settings.check_responses:
         register_response_check(app)
+    app.before_request(admin.refuse_web_pages)  # first: not even a preflight is answered to a web page
     register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
     interception.install(app, sandbox)
     app.before_request(admin.require_admin_token)  # after the preflight and the scenarios, as before
