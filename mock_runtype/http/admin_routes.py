@@ -48,8 +48,8 @@ def refuse_web_pages() -> None:
     site = (request.headers.get("Sec-Fetch-Site") or "").strip().lower()
     if site in ("cross-site", "same-site"):
         raise Forbidden(f"Forbidden: the control API takes no requests from web pages (Sec-Fetch-Site: {site})")
-    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if has_body and not is_document_type(request.mimetype):
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if ((request.content_length or 0) > 0 or chunked) and not is_document_type(request.mimetype):
         raise UnsupportedMediaType(
             f"Send the control API's bodies as application/json or application/yaml (got '{request.mimetype or 'none'}')")
 

@@ -24,7 +24,8 @@ class SandboxApp(Flask):
         response = super().make_default_options_response()
         rule = request.url_rule
         if rule is not None:
-            methods = set().union(*(other.methods or () for other in self.url_map.iter_rules() if other.rule == rule.rule))
+            same_path = (other.methods or () for other in self.url_map.iter_rules() if other.rule == rule.rule)
+            methods = set().union(*same_path)
             response.allow.clear()
             response.allow.update(methods)
         return response
