@@ -3,9 +3,11 @@ process, as the state is in memory; plus logging, signals and the errors a user 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 
 from mock_runtype import __version__
@@ -41,12 +43,30 @@ def serve(sandbox: Sandbox, settings: ServerSettings | None = None) -> int:
         log.info("mock-runtype %s listening on %s (%s, %d threads)", __version__, url, server.name,
                  settings.threads, extra={"fields": {"url": url, "version": __version__, "engine": server.name,
                                                      "threads": settings.threads}})
+        if not sandbox.settings.admin_token and beyond_loopback(settings.host):
+            log.warning("the control API (/__admin) is open to anyone who can reach %s: it can read every API key "
+                        "and rewrite every record; set a token with --admin-token (or MOCK_RUNTYPE_ADMIN_TOKEN, "
+                        "--admin-token-file)", url, extra={"fields": {"url": url, "flag": "--admin-token"}})
         name = signal.Signals(signal.sigwait(STOP_SIGNALS)).name
         log.info("stopping on %s", name, extra={"fields": {"signal": name}})
         server.close()
         return 0
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def beyond_loopback(host: str) -> bool:
+    """Whether a server bound on `host` (its first address, as `bind` takes it) is reachable from
+    other machines: `0.0.0.0`, `::` or an interface's address, not 127.x or ::1."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:  # a name: the address it resolves to
+        try:
+            resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+            address = ipaddress.ip_address(resolved.partition("%")[0])
+        except OSError:
+            return True  # cannot tell: warn rather than stay silent
+    return not address.is_loopback
 
 
 def _reason(error: OSError) -> str:

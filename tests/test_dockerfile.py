@@ -239,6 +239,7 @@ def test_the_image_serves_passes_its_healthcheck_and_stops_on_sigterm(image):
     assert status == 0 and elapsed < STOP_BOUND_S, f"stopping took {elapsed:.2f} s: {err}"
     assert "did not stop in time" not in err
     assert "listening on http://0.0.0.0:8080" in err and "stopping on SIGTERM" in err
+    assert "WARNING the control API (/__admin) is open" in err, "no token on 0.0.0.0: warned, as docs/docker.md says"
     assert container.exec(*healthcheck()).returncode != 0  # the namespace is gone with its PID 1
 
 

@@ -1,8 +1,8 @@
 """The control API under `/__admin`: fixtures, reset, scenarios, the journal, the state, the clock.
 
 Every operation takes `?tenant=<apiKey>` to act on that tenant alone. Guarded by the admin token
-when one is configured (`Authorization: Bearer <token>` or `X-Admin-Token`). Thin: parse, call
-the Sandbox, shape.
+when one is configured (`Authorization: Bearer <token>` or `X-Admin-Token`), and never open to a web
+page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 """
 
 from __future__ import annotations
@@ -12,14 +12,56 @@ import hmac
 from flask import request
 
 from mock_runtype.model.clock import parse_duration, parse_timestamp
-from mock_runtype.model.errors import InvalidRequest, Unauthenticated, UnsupportedMediaType
+from mock_runtype.model.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated, UnsupportedMediaType
 from mock_runtype.sandbox.fixtures import parse_scenario
+from mock_runtype.http.interception import is_admin
 from mock_runtype.http.routes import operation_for, route
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.sandbox.journal import entry_filter
 from mock_runtype.model.params import QueryParams
 
-DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain", "")
+# Not text/plain nor a form type: a web page may send those cross-site without asking (no preflight).
+DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def is_document_type(mimetype: str) -> bool:
+    return mimetype in DOCUMENT_TYPES or mimetype.endswith(("+json", "+yaml"))
+
+
+def refuse_web_pages() -> None:
+    """Before anything else on an `/__admin` path (a `before_request` hook): the control API is for
+    the test that drives it, never for a web page. A browser names the page's origin (`Origin`) on
+    every cross-origin request and on every POST, and says `Sec-Fetch-Site`; curl, requests and
+    urllib send neither. So a request from another origin is 403 (its preflight too), and a body
+    is read only in a JSON or YAML media type, which no page can send cross-site unasked (415)."""
+    if not is_admin(request.path):
+        return
+    raw_target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    if raw_target.startswith("/") and not is_admin(raw_target.partition("?")[0]):
+        # `/%5F%5Fadmin/...`: decoded, it is the control API, but a proxy's rule on `/__admin` missed it
+        raise NotFound(f"Not found: {request.method} {raw_target.partition('?')[0][:200]}")
+    origin = request.headers.get("Origin")
+    if origin is not None and not _same_origin(origin, request.headers.get("Host", "")):
+        raise Forbidden(f"Forbidden: the control API takes no requests from web pages "
+                        f"(Origin {origin[:200]} is not this server's own)")
+    site = (request.headers.get("Sec-Fetch-Site") or "").strip().lower()
+    if site in ("cross-site", "same-site"):
+        raise Forbidden(f"Forbidden: the control API takes no requests from web pages (Sec-Fetch-Site: {site})")
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if ((request.content_length or 0) > 0 or chunked) and not is_document_type(request.mimetype):
+        raise UnsupportedMediaType(
+            f"Send the control API's bodies as application/json or application/yaml (got '{request.mimetype or 'none'}')")
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Whether `origin` (`http://host:port`) is the server the request was sent to (its `Host`)."""
+    scheme, sep, authority = origin.strip().lower().partition("://")
+    host = host.strip().lower()
+    if not sep or scheme not in DEFAULT_PORTS or not host:
+        return False  # `null` (a sandboxed frame, a file), or no Host to compare with
+    default = DEFAULT_PORTS[scheme]
+    return authority.removesuffix(default) == host.removesuffix(default)
 
 
 def require_admin_token() -> None:
@@ -51,7 +93,7 @@ def tenant_key_of(params: QueryParams) -> str | None:
 
 def document_text() -> str:
     """The request body as text: a YAML or JSON document."""
-    if request.mimetype not in DOCUMENT_TYPES and not request.mimetype.endswith(("+json", "+yaml")):
+    if request.mimetype and not is_document_type(request.mimetype):
         raise UnsupportedMediaType(f"Send the document as application/json or application/yaml (got '{request.mimetype}')")
     raw = request.get_data(cache=False)
     try:

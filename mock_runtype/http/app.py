@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from mock_runtype import __version__
 from mock_runtype.http import interception
@@ -12,15 +12,29 @@ from mock_runtype.http import bulk_routes, discovery_routes, execution_routes, r
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.response_check_hook import register_response_check
-from mock_runtype.http.responses import json_response
+from mock_runtype.http.responses import json_response, refuse_encoded_bodies
 from mock_runtype.http.routes import add_routes, route
 from mock_runtype.sandbox.core import Sandbox
+
+
+class SandboxApp(Flask):
+    def make_default_options_response(self) -> Response:
+        """`OPTIONS`: the `Allow` of the path's own rule. Werkzeug joins every rule that matches the
+        path, so `/v1/records/bulk-delete` would list those of `/v1/records/{record_id}` too."""
+        response = super().make_default_options_response()
+        rule = request.url_rule
+        if rule is not None:
+            same_path = (other.methods or () for other in self.url_map.iter_rules() if other.rule == rule.rule)
+            methods = set().union(*same_path)
+            response.allow.clear()
+            response.allow.update(methods)
+        return response
 
 
 def create_app(sandbox: Sandbox | None = None) -> Flask:
     """A WSGI app serving `sandbox` (a fresh one with default settings when not given)."""
     sandbox = sandbox or Sandbox()
-    app = Flask("mock_runtype", static_folder=None)
+    app = SandboxApp("mock_runtype", static_folder=None)
     app.extensions["mock_runtype"] = sandbox
     app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
     app.url_map.strict_slashes = False
@@ -28,9 +42,11 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     register_error_handlers(app)
     if sandbox.settings.check_responses:
         register_response_check(app)
+    app.before_request(admin.refuse_web_pages)  # first: not even a preflight is answered to a web page
     register_cors(app)  # before the scenarios' hooks: a preflight is answered whatever they say
     interception.install(app, sandbox)
     app.before_request(admin.require_admin_token)  # after the preflight and the scenarios, as before
+    app.before_request(refuse_encoded_bodies)
     return app
 
 

@@ -1,7 +1,8 @@
-"""CORS, so that code in a browser can call the sandbox.
+"""CORS, so that code in a browser can call the sandbox's API (never its control API: `/__admin`
+answers no preflight and names no origin, so no page can read it; see `admin_routes.refuse_web_pages`).
 
 A preflight (OPTIONS with `Origin` and `Access-Control-Request-Method`) is answered 204 on any
-path before routing; every answer to a request with an allowed `Origin` names that origin (or
+other path before routing; every answer to a request with an allowed `Origin` names that origin (or
 `*`) and exposes the headers a client reads. `SandboxSettings.cors_origins` is `("*",)` or a list of
 origins; a preflight from an origin not on the list is 403.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from mock_runtype.model.errors import Forbidden
+from mock_runtype.http.interception import is_admin
 from mock_runtype.http.responses import sandbox
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -41,7 +43,8 @@ def register_cors(app: Flask) -> None:
     @app.before_request
     def preflight():
         origin = request.headers.get("Origin")
-        if request.method != "OPTIONS" or not origin or "Access-Control-Request-Method" not in request.headers:
+        if (request.method != "OPTIONS" or not origin or "Access-Control-Request-Method" not in request.headers
+                or is_admin(request.path)):
             return None
         allowed = allowed_origin(origin, sandbox().settings.cors_origins)
         if allowed is None:
@@ -58,7 +61,7 @@ def register_cors(app: Flask) -> None:
     @app.after_request
     def allow_origin(response: Response) -> Response:
         origin = request.headers.get("Origin")
-        if not origin:
+        if not origin or is_admin(request.path):
             return response
         allowed = allowed_origin(origin, sandbox().settings.cors_origins)
         if allowed != "*":

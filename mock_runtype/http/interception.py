@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map
 
 from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, request_work
@@ -231,15 +232,19 @@ def answer_for_scenario() -> Response | None:
 
 
 def scenario_response(respond: dict[str, Any]) -> Response:
-    """`respond: {status, body | text, headers}` as a response."""
+    """`respond: {status, body | text, headers}` as a response; without a body, an error status
+    answers `{"error": "<its reason phrase>"}`."""
     status = respond.get("status", 200)
     headers = dict(respond.get("headers") or {})
     if "text" in respond:
         response = Response(respond["text"], status=status, mimetype="text/plain")
     elif "body" in respond:
         response = json_response(respond["body"], status)
+    elif status >= 400:  # an error is JSON, as everywhere else
+        response = json_response({"error": HTTP_STATUS_CODES.get(status, "Error")}, status)
     else:
         response = Response(b"", status=status)
+        del response.headers["Content-Type"]  # no body, so no media type
     for name, value in headers.items():
         response.headers[name] = value
     return response

@@ -65,6 +65,16 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
+def refuse_encoded_bodies() -> None:
+    """Before a handler (a `before_request` hook): 415 for a body in a `Content-Encoding` (gzip, br,
+    ...), which no endpoint decodes; read as it is, it would be taken for the text it is not."""
+    encodings = [part.strip().lower() for part in request.headers.get("Content-Encoding", "").split(",")]
+    refused = [name for name in encodings if name and name != "identity"]
+    if refused:
+        raise UnsupportedMediaType(f"Content-Encoding '{', '.join(refused)[:100]}' is not supported: send the body "
+                                   "unencoded")
+
+
 def json_object_body() -> dict[str, Any]:
     """The request body as a JSON object: 415 unless it is sent as JSON, 400 unless it is an object."""
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):

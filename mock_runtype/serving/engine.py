@@ -631,6 +631,7 @@ class AsyncEngine:
         path = path.partition(b"#")[0]
         environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
         environ["QUERY_STRING"] = query.partition(b"#")[0].decode("latin-1")
+        environ["RAW_URI"] = request.target.decode("latin-1")  # as gunicorn: the target before decoding
         environ["REQUEST_METHOD"] = request.method
         environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = peer[0], str(peer[1])

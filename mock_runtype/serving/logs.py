@@ -2,7 +2,9 @@
 
 Access lines go to stdout, everything else (start-up, warnings, errors) to stderr, each either as
 text or as one JSON object per line (`--log-format json`). The access log is WSGI middleware, so
-it sees every answer whatever the server; it never prints headers, so no token reaches a log.
+it sees every answer whatever the server; it never prints headers, and writes the query
+parameters that hold an API key (the control API's `?tenant=`) as the key's fingerprint
+(`tenant=fp:…`, as the journal names a tenant), so no key or token reaches a log.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import sys
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TextIO
+from urllib.parse import unquote_plus
 
 from mock_runtype.http.context import context_of
+from mock_runtype.model.tenancy import fingerprint
 
 ACCESS = "mock_runtype.access"
 MAX_LOGGED_PATH = 2000
+KEY_PARAMETERS = frozenset({"tenant"})  # query parameters whose value is an API key
 
 
 def _timestamp(created: float) -> str:
@@ -80,6 +85,16 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def _without_keys(query: str) -> str:
+    """The query string (UTF-8 text) with each key-holding parameter's value as its fingerprint."""
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name, equals, value = part.partition("=")
+        if equals and value and unquote_plus(name) in KEY_PARAMETERS:
+            parts[index] = f"{name}=fp:{fingerprint(unquote_plus(value))}"
+    return "&".join(parts)
+
+
 class AccessLog:
     """WSGI middleware logging method, path (with the query), status and milliseconds per request,
     once the answer has been sent (or the client went away)."""
@@ -98,11 +113,10 @@ class AccessLog:
             return start_response(line, headers, exc_info)
 
         def log() -> None:
-            path = environ.get("PATH_INFO", "")
-            if environ.get("QUERY_STRING"):
-                path += "?" + environ["QUERY_STRING"]
             # PEP 3333: PATH_INFO holds the raw bytes as latin-1; show them as the UTF-8 they were.
-            path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+            path = _utf8(environ.get("PATH_INFO", ""))
+            if environ.get("QUERY_STRING"):
+                path += "?" + _without_keys(_utf8(environ["QUERY_STRING"]))
             self.logger.info("access", extra={"access": {
                 "method": environ.get("REQUEST_METHOD", "-"),
                 "path": _printable(path),
@@ -116,6 +130,10 @@ class AccessLog:
             log()
             raise
         return _AfterClose(body, log)
+
+
+def _utf8(latin1: str) -> str:
+    return latin1.encode("latin-1", "replace").decode("utf-8", "replace")
 
 
 class _AfterClose:
