@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 SERVER_WIDE_SETTINGS = ("strictAuth", "seed", "journalLimit")
 
+# What aliases may add to a document: each alias counts as every node of what it names (nested
+# aliases too), so a "billion laughs" of a few hundred bytes is refused before anything expands it.
+MAX_ALIAS_NODES = 1_000_000
+# Nesting beyond what any fixture needs (records' metadata has a limit of its own) is refused
+# before anything walks it recursively.
+MAX_DOCUMENT_DEPTH = 128
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -140,6 +147,7 @@ def parse_fixture(
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _NotPlain(Exception):
@@ -183,9 +191,10 @@ def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tu
 
 
 def _constructed_document(loader: Any, node: yaml.Node, source: str) -> tuple[Any, dict[tuple, int]]:
+    _check_shape(node, source)
     lines: dict[tuple, int] = {}
     duplicates: list[Problem] = []
-    _index_lines(loader, node, (), lines, duplicates, source)
+    _index_lines(loader, node, (), lines, duplicates, source, set())
     if duplicates:
         raise FixtureError(duplicates)
     return loader.construct_document(node), lines
@@ -207,7 +216,7 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
             return loader.construct_object(node)
         except Exception:  # the constructor redoes it, and raises, in its own order
             raise _NotPlain from None
-    if id(node) in collections:  # an alias: the constructor shares the object
+    if id(node) in collections or len(path) >= MAX_DOCUMENT_DEPTH:  # an alias, or too deep: _check_shape says
         raise _NotPlain
     collections.add(id(node))
     if node.id == "mapping" and node.tag == _MAP_TAG:
@@ -228,12 +237,60 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
     raise _NotPlain
 
 
+def _children(node: yaml.Node) -> list[tuple[yaml.Node, int]]:
+    """A collection node's children, each with the line that names it (a value's key's line)."""
+    if node.id == "mapping":
+        return [child for key_node, value_node in node.value
+                for child in ((key_node, key_node.start_mark.line + 1), (value_node, key_node.start_mark.line + 1))]
+    if node.id == "sequence":
+        return [(item, item.start_mark.line + 1) for item in node.value]
+    return []
+
+
+def _check_shape(root: yaml.Node, source: str) -> None:
+    """FixtureError for a recursive alias, for aliases that expand past MAX_ALIAS_NODES, or for
+    collections nested past MAX_DOCUMENT_DEPTH. One walk without recursion, each node once (by identity)."""
+    sizes: dict[int, int] = {}  # a node's nodes once its aliases are expanded
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the nodes on the path being walked
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, root.start_mark.line + 1, False)]
+    while stack:
+        node, line, finished = stack.pop()
+        key = id(node)
+        if finished:
+            children = [id(child) for child, _ in _children(node)]
+            sizes[key] = 1 + sum(sizes[child] for child in children)
+            depths[key] = (node.id != "scalar") + max((depths[child] for child in children), default=0)
+            open_nodes.discard(key)
+        elif key in open_nodes:
+            raise FixtureError([Problem(source, line, "", f"a recursive alias at line {line}: "
+                                        "what an anchor names cannot hold an alias of itself")])
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, line, True))
+            stack.extend((child, child_line, False) for child, child_line in reversed(_children(node)))
+    expanded, written = sizes[id(root)], len(sizes)
+    if expanded - written > MAX_ALIAS_NODES:
+        raise FixtureError([Problem(source, None, "", f"aliases expand the document to {expanded} nodes from {written}: "
+                                    f"they may add at most {MAX_ALIAS_NODES} nodes")])
+    if depths[id(root)] > MAX_DOCUMENT_DEPTH:
+        raise FixtureError([Problem(source, None, "", f"the document nests {depths[id(root)]} levels deep, "
+                                    f"past the limit of {MAX_DOCUMENT_DEPTH}")])
+
+
 def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int],
-                 duplicates: list[Problem], source: str) -> None:
+                 duplicates: list[Problem], source: str, visited: set[int]) -> None:
+    """Note the line of each path, each node once: a path through a second alias of a node has
+    the line of its nearest noted ancestor."""
     lines[path] = node.start_mark.line + 1
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if node.id == "mapping":
         seen: set[Any] = set()
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *base`: the merged keys' paths take this mapping's line
+                continue
             if key_node.tag == _STR_TAG:
                 key = key_node.value  # the common case, without the constructor's cost
             else:
@@ -242,11 +299,11 @@ def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
                 duplicates.append(Problem(source, key_node.start_mark.line + 1, format_path([*path, key]),
                                           f"duplicate key '{key}'"))
             seen.add(key)
-            _index_lines(loader, value_node, (*path, key), lines, duplicates, source)
+            _index_lines(loader, value_node, (*path, key), lines, duplicates, source, visited)
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif node.id == "sequence":
         for index, item in enumerate(node.value):
-            _index_lines(loader, item, (*path, index), lines, duplicates, source)
+            _index_lines(loader, item, (*path, index), lines, duplicates, source, visited)
 
 
 def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:
