@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
 
 from sortedcontainers import SortedKeyList
 
-from mock_runtype.model.clock import Clock, IdSource
+from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.model.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
 from mock_runtype.model.records import Record, check_metadata_size
@@ -239,7 +239,7 @@ class Store:
                 metadata=metadata,
                 messages=changes["messages"] if "messages" in changes else old.messages,
                 owner_id=owner if sets_owner else old.owner_id,
-                updated_at=max(self.clock.now_ms(tenant_key), old.updated_at + 1),
+                updated_at=min(max(self.clock.now_ms(tenant_key), old.updated_at + 1), LAST_MS),
             )
             data.remove(old)
             data.add(record)
@@ -323,7 +323,7 @@ class Store:
             record,
             metadata=metadata,
             owner_id=owner if sets_owner else record.owner_id,
-            updated_at=max(now, record.updated_at + 1),
+            updated_at=min(max(now, record.updated_at + 1), LAST_MS),
         )
         return MetadataEdit(record, after)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from mock_runtype.model.clock import parse_timestamp
+from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.executions import TIMESTAMP_FIELDS
 from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size
@@ -433,7 +433,7 @@ class _Checker:
 
     def _timestamp(self, path: list[Any], value: str) -> int | None:
         try:
-            return parse_timestamp(value)
+            return check_writable(parse_timestamp(value))
         except ValueError as error:
             self.problem(path, f"not a valid date-time: {error}")
             return None
