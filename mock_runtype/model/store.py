@@ -16,7 +16,7 @@ from sortedcontainers import SortedKeyList
 from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.model.listing import CursorPosition, ListQuery, decode_cursor, keep_distinct
-from mock_runtype.model.records import Record, check_metadata_size
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting
 from mock_runtype.model.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
@@ -157,6 +157,7 @@ class Store:
         tenant is at its record cap, or is new while the server is at its tenant cap (unless not
         `capped`: fixtures, which the operator chose, load whole).
         """
+        check_nesting(fields)
         metadata = dict(fields.get("metadata") or {})
         check_metadata_size(metadata, "the record's")
         _, owner = owner_from(fields, metadata)
@@ -221,6 +222,7 @@ class Store:
         if not any(key in changes for key in UPDATABLE_FIELDS):
             raise InvalidRequest("Nothing to update: give at least one of " + ", ".join(UPDATABLE_FIELDS),
                                  details=[{"path": "", "message": "no updatable field in the body"}])
+        check_nesting(changes)
         if "metadata" in changes:
             check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
         with self._lock:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.executions import TIMESTAMP_FIELDS
-from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size
+from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size, nesting_problem
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.model.validation import format_path, schema_problems
 
@@ -388,6 +388,9 @@ class _Checker:
                 if (tenant_key, entry["id"]) in ids:
                     self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant_key, entry['id'])]}]")
                 ids.setdefault((tenant_key, entry["id"]), index)
+            for name in ("metadata", "messages"):
+                if (nesting := nesting_problem(entry.get(name))) is not None:
+                    self.problem([*path, name], nesting)
             size = metadata_size(entry.get("metadata") or {})
             if size > MAX_METADATA_BYTES:
                 self.problem([*path, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
