@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.filters import conditions_to_filter, parse_record_filter
-from mock_runtype.model.records import Record, check_metadata_size
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting
 from mock_runtype.model.store import MetadataEdit, Store
 
 MAX_BULK_EDIT_RECORDS = 10_000
@@ -56,6 +56,7 @@ def parse_bulk_edit(body: Mapping[str, Any]) -> BulkEdit:
             details=[{"path": key, "message": "one selector only"} for key in chosen]
             or [{"path": "", "message": "no selector"}],
         )
+    check_nesting(body, ("updates",))  # the keys it sets sit at the metadata's top level
     updates = dict(body.get("updates") or {})
     delete_fields = list(dict.fromkeys(body.get("deleteFields") or []))
     if not updates and not delete_fields:

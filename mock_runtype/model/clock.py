@@ -15,10 +15,25 @@ import uuid
 from datetime import datetime, timezone
 
 
+# The instants the date-time format can write (a four-digit year): 0001-01-01T00:00:00.000Z to
+# 9999-12-31T23:59:59.999Z. A controlled clock stays within them, and so do fixtures' times.
+FIRST_MS = -62135596800000
+LAST_MS = 253402300799999
+
+
 def format_timestamp(ms: int) -> str:
     """`1718010930000` -> `"2024-06-10T09:15:30.000Z"`."""
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    moment = time.gmtime(seconds)
+    return f"{moment.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
+
+
+def check_writable(ms: int) -> int:
+    """`ms`, if the date-time format can write it; ValueError naming the range otherwise."""
+    if not FIRST_MS <= ms <= LAST_MS:
+        raise ValueError(f"must be from {format_timestamp(FIRST_MS)} to {format_timestamp(LAST_MS)}, "
+                         "the instants a date-time can write")
+    return ms
 
 
 def parse_timestamp(text: str) -> int:
@@ -49,7 +64,10 @@ def parse_duration(text: str) -> int:
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError("a duration is a number and a unit: ms, s, m, h or d (e.g. 90s)")
-    return round(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    amount = float(match.group(1)) * _UNIT_MS[match.group(2)]
+    if amount == float("inf"):
+        raise ValueError("the duration is too long")
+    return round(amount)
 
 
 class Clock:
@@ -84,7 +102,9 @@ class Clock:
         return int(time.time() * 1000) if frozen is None else frozen
 
     def set(self, ms: int, tenant_key: str | None = None) -> None:
-        """Freeze the clock at `ms` (it becomes controlled); for one tenant alone when named."""
+        """Freeze the clock at `ms` (it becomes controlled); for one tenant alone when named.
+        ValueError, and nothing changed, past what a date-time can write."""
+        check_writable(ms)
         with self._lock:
             if tenant_key is None:
                 self._frozen_ms = ms
@@ -93,16 +113,23 @@ class Clock:
 
     def advance(self, ms: int, tenant_key: str | None = None) -> None:
         """Move a controlled clock forward by `ms` milliseconds (one tenant's alone when named;
-        it starts from the server's controlled time if the tenant has no clock of its own yet)."""
+        it starts from the server's controlled time if the tenant has no clock of its own yet).
+        ValueError, and nothing changed, past what a date-time can write."""
         with self._lock:
             if tenant_key is not None and tenant_key in self._tenant_ms:
-                self._tenant_ms[tenant_key] += ms
+                start = self._tenant_ms[tenant_key]
             elif self._frozen_ms is None:
                 raise ValueError("the clock is not controlled; set it first")
-            elif tenant_key is None:
-                self._frozen_ms += ms
             else:
-                self._tenant_ms[tenant_key] = self._frozen_ms + ms
+                start = self._frozen_ms
+            moved = start + ms
+            if moved > LAST_MS:
+                raise ValueError(f"it would pass {format_timestamp(LAST_MS)}, the last instant a date-time can write "
+                                 f"(at most {LAST_MS - start} ms from {format_timestamp(start)})")
+            if tenant_key is None:
+                self._frozen_ms = moved
+            else:
+                self._tenant_ms[tenant_key] = moved
 
     def release(self, tenant_key: str | None = None) -> None:
         """Back to wall time: a tenant's own clock goes (None: the server's clock, not the tenants')."""

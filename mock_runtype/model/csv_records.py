@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from mock_runtype.model.clock import format_timestamp
 from mock_runtype.model.errors import Conflict, InvalidRequest, QuotaExceeded
 from mock_runtype.model.json_text import JSONTextError, loads_strict
-from mock_runtype.model.records import MAX_METADATA_BYTES, Record, metadata_size, record_summary_json
+from mock_runtype.model.records import MAX_METADATA_BYTES, Record, metadata_size, nesting_problem, record_summary_json
 from mock_runtype.model.store import Store
 from mock_runtype.model.tenancy import Tenant
 from mock_runtype.model.validation import UNSTORABLE_TEXT, unstorable_text_path
@@ -337,6 +337,8 @@ def _record_problem(row: UploadRow, seen: dict[tuple[str, str], int]) -> str | N
         return f"the type is longer than {MAX_TYPE_LENGTH} characters"
     if metadata_size(row.metadata) > MAX_METADATA_BYTES:
         return f"the metadata is over {MAX_METADATA_BYTES} bytes"
+    if (problem := nesting_problem(row.metadata)) is not None:
+        return f"the metadata {problem}"
     first = seen.setdefault((row.type, row.name), row.number)
     if first != row.number:
         return f"duplicate of row {first} (type '{row.type[:80]}', name '{row.name[:80]}')"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 from mock_runtype.model.clock import format_timestamp
-from mock_runtype.model.errors import Unprocessable
+from mock_runtype.model.errors import InvalidRequest, Unprocessable
 
 COMPACT_LIMIT = 100
 MAX_METADATA_BYTES = 1024 * 1024
+# How deep a record's metadata (and messages) may nest, the value itself being level 1: every
+# read (compact view, discovery, dotted paths, exports) can then walk what a write accepted.
+MAX_NESTING = 64
 
 # Formatting a timestamp costs about 1.6 µs, two per record shown: the hot records' are remembered.
 _wire_timestamp = lru_cache(maxsize=8192)(format_timestamp)
@@ -63,6 +66,32 @@ def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "me
             details=[{"path": path, "message": f"{whose} metadata is too large"}],
             **extra,
         )
+
+
+def nesting_depth(value: Any) -> int:
+    """Levels of objects and arrays in `value` (0 for a scalar), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def nesting_problem(value: Any) -> str | None:
+    """What is wrong with `value`'s nesting (past MAX_NESTING levels), or None."""
+    depth = nesting_depth(value)
+    return f"nests {depth} levels deep, past the limit of {MAX_NESTING}" if depth > MAX_NESTING else None
+
+
+def check_nesting(fields: Any, names: tuple[str, ...] = ("metadata", "messages"), *, path: str = "") -> None:
+    """400 naming the limit if any of `fields[names]` nests past MAX_NESTING: the depth rule of every write."""
+    details = [{"path": path or name, "message": problem} for name in names
+               if isinstance(fields, Mapping) and (problem := nesting_problem(fields.get(name))) is not None]
+    if details:
+        raise InvalidRequest(f"{details[0]['path']} {details[0]['message']}; nothing was changed", details=details)
 
 
 def compact(value: Any) -> Any:

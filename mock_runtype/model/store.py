@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
 
 from sortedcontainers import SortedKeyList
 
-from mock_runtype.model.clock import Clock, IdSource
+from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
-from mock_runtype.model.records import Record, check_metadata_size
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting
 from mock_runtype.model.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
@@ -159,6 +159,7 @@ class Store:
         tenant is at its record cap, or is new while the server is at its tenant cap (unless not
         `capped`: fixtures, which the operator chose, load whole).
         """
+        check_nesting(fields)
         metadata = dict(fields.get("metadata") or {})
         check_metadata_size(metadata, "the record's")
         _, owner = owner_from(fields, metadata)
@@ -229,6 +230,7 @@ class Store:
         if not any(key in changes for key in UPDATABLE_FIELDS):
             raise InvalidRequest("Nothing to update: give at least one of " + ", ".join(UPDATABLE_FIELDS),
                                  details=[{"path": "", "message": "no updatable field in the body"}])
+        check_nesting(changes)
         if "metadata" in changes:
             check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
         with self._lock:
@@ -247,7 +249,7 @@ class Store:
                 metadata=metadata,
                 messages=changes["messages"] if "messages" in changes else old.messages,
                 owner_id=owner if sets_owner else old.owner_id,
-                updated_at=max(self.clock.now_ms(tenant_key), old.updated_at + 1),
+                updated_at=min(max(self.clock.now_ms(tenant_key), old.updated_at + 1), LAST_MS),
             )
             data.remove(old)
             data.add(record)
@@ -339,7 +341,7 @@ class Store:
             record,
             metadata=metadata,
             owner_id=owner if sets_owner else record.owner_id,
-            updated_at=max(now, record.updated_at + 1),
+            updated_at=min(max(now, record.updated_at + 1), LAST_MS),
         )
         return MetadataEdit(record, after)
 

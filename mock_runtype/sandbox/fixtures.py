@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from mock_runtype.model.clock import parse_timestamp
+from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.executions import TIMESTAMP_FIELDS
-from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size
+from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size, nesting_problem
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.model.validation import format_path, schema_problems
 
@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     import yaml
 
 SERVER_WIDE_SETTINGS = ("strictAuth", "seed", "journalLimit")
+
+# Nodes a document may hold once its aliases are expanded (each alias counts as every node of what
+# it names, nested aliases too): as many as its characters (a document without aliases has fewer),
+# and at least this many for a short one. Every later check walks the expanded document, so a
+# "billion laughs" of a few hundred bytes is refused before anything expands it, and the work of a
+# load stays in proportion to its size, which is what its cost is estimated from.
+MIN_EXPANDED_NODES = 10_000
+# Nesting beyond what any fixture needs (records' metadata has a limit of its own) is refused
+# before anything walks it recursively.
+MAX_DOCUMENT_DEPTH = 128
 
 
 @dataclass(frozen=True)
@@ -137,14 +147,11 @@ def parse_fixture(
     return fixture
 
 
-# Values a document may hold once its aliases are expanded: as many as its characters (a document
-# without aliases has fewer), and at least this many for a short one. Every check walks the
-# expanded document, so doubling aliases would otherwise cost seconds per few hundred bytes.
-MIN_EXPANDED_VALUES = 10_000
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _NotPlain(Exception):
@@ -169,8 +176,7 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         try:
             return _read_nodes(loader_class(text), _plain_document)
         except _NotPlain:
-            budget = [max(len(text), MIN_EXPANDED_VALUES)]
-            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source, budget))
+            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source, len(text)))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
@@ -191,10 +197,11 @@ def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tu
         loader.dispose()
 
 
-def _constructed_document(loader: Any, node: yaml.Node, source: str, budget: list[int]) -> tuple[Any, dict[tuple, int]]:
+def _constructed_document(loader: Any, node: yaml.Node, source: str, chars: int) -> tuple[Any, dict[tuple, int]]:
+    _check_shape(node, source, max(chars, MIN_EXPANDED_NODES))
     lines: dict[tuple, int] = {}
     duplicates: list[Problem] = []
-    _index_lines(loader, node, (), lines, duplicates, source, budget)
+    _index_lines(loader, node, (), lines, duplicates, source, set())
     if duplicates:
         raise FixtureError(duplicates)
     return loader.construct_document(node), lines
@@ -216,7 +223,7 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
             return loader.construct_object(node)
         except Exception:  # the constructor redoes it, and raises, in its own order
             raise _NotPlain from None
-    if id(node) in collections:  # an alias: the constructor shares the object
+    if id(node) in collections or len(path) >= MAX_DOCUMENT_DEPTH:  # an alias, or too deep: _check_shape says
         raise _NotPlain
     collections.add(id(node))
     if node.id == "mapping" and node.tag == _MAP_TAG:
@@ -237,18 +244,61 @@ def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
     raise _NotPlain
 
 
+def _children(node: yaml.Node) -> list[tuple[yaml.Node, int]]:
+    """A collection node's children, each with the line that names it (a value's key's line)."""
+    if node.id == "mapping":
+        return [child for key_node, value_node in node.value
+                for child in ((key_node, key_node.start_mark.line + 1), (value_node, key_node.start_mark.line + 1))]
+    if node.id == "sequence":
+        return [(item, item.start_mark.line + 1) for item in node.value]
+    return []
+
+
+def _check_shape(root: yaml.Node, source: str, most_nodes: int) -> None:
+    """FixtureError for a recursive alias, for aliases that expand it past `most_nodes`, or for
+    collections nested past MAX_DOCUMENT_DEPTH. One walk without recursion, each node once (by identity)."""
+    sizes: dict[int, int] = {}  # a node's nodes once its aliases are expanded
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the nodes on the path being walked
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, root.start_mark.line + 1, False)]
+    while stack:
+        node, line, finished = stack.pop()
+        key = id(node)
+        if finished:
+            children = [id(child) for child, _ in _children(node)]
+            sizes[key] = 1 + sum(sizes[child] for child in children)
+            depths[key] = (node.id != "scalar") + max((depths[child] for child in children), default=0)
+            open_nodes.discard(key)
+        elif key in open_nodes:
+            raise FixtureError([Problem(source, line, "", f"a recursive alias at line {line}: "
+                                        "what an anchor names cannot hold an alias of itself")])
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, line, True))
+            stack.extend((child, child_line, False) for child, child_line in reversed(_children(node)))
+    expanded, written = sizes[id(root)], len(sizes)
+    if expanded > max(written, most_nodes):
+        raise FixtureError([Problem(source, None, "", f"aliases expand the document to {expanded} nodes from {written}: "
+                                    f"it may expand to at most {most_nodes} nodes (as many as its characters, "
+                                    f"at least {MIN_EXPANDED_NODES})")])
+    if depths[id(root)] > MAX_DOCUMENT_DEPTH:
+        raise FixtureError([Problem(source, None, "", f"the document nests {depths[id(root)]} levels deep, "
+                                    f"past the limit of {MAX_DOCUMENT_DEPTH}")])
+
+
 def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int],
-                 duplicates: list[Problem], source: str, budget: list[int]) -> None:
-    """Note the line of every path, and the duplicate keys; FixtureError once the values seen
-    (aliases expanded) use up `budget[0]`."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise FixtureError([Problem(source, node.start_mark.line + 1, format_path(path),
-                                    "aliases expand the document to more values than it has characters")])
+                 duplicates: list[Problem], source: str, visited: set[int]) -> None:
+    """Note the line of each path, each node once: a path through a second alias of a node has
+    the line of its nearest noted ancestor."""
     lines[path] = node.start_mark.line + 1
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if node.id == "mapping":
         seen: set[Any] = set()
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *base`: the merged keys' paths take this mapping's line
+                continue
             if key_node.tag == _STR_TAG:
                 key = key_node.value  # the common case, without the constructor's cost
             else:
@@ -257,11 +307,11 @@ def _index_lines(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, i
                 duplicates.append(Problem(source, key_node.start_mark.line + 1, format_path([*path, key]),
                                           f"duplicate key '{key}'"))
             seen.add(key)
-            _index_lines(loader, value_node, (*path, key), lines, duplicates, source, budget)
+            _index_lines(loader, value_node, (*path, key), lines, duplicates, source, visited)
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif node.id == "sequence":
         for index, item in enumerate(node.value):
-            _index_lines(loader, item, (*path, index), lines, duplicates, source, budget)
+            _index_lines(loader, item, (*path, index), lines, duplicates, source, visited)
 
 
 def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:
@@ -346,6 +396,9 @@ class _Checker:
                 if (tenant_key, entry["id"]) in ids:
                     self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant_key, entry['id'])]}]")
                 ids.setdefault((tenant_key, entry["id"]), index)
+            for name in ("metadata", "messages"):
+                if (nesting := nesting_problem(entry.get(name))) is not None:
+                    self.problem([*path, name], nesting)
             size = metadata_size(entry.get("metadata") or {})
             if size > MAX_METADATA_BYTES:
                 self.problem([*path, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
@@ -391,7 +444,7 @@ class _Checker:
 
     def _timestamp(self, path: list[Any], value: str) -> int | None:
         try:
-            return parse_timestamp(value)
+            return check_writable(parse_timestamp(value))
         except ValueError as error:
             self.problem(path, f"not a valid date-time: {error}")
             return None
