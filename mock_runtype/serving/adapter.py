@@ -16,11 +16,12 @@ from typing import Any, Callable, Iterable
 
 from flask import Flask
 
-from mock_runtype.http.interception import DropConnection, interception_of
-from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule
+from mock_runtype.http.interception import DropConnection, Interception, interception_of
+from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule, inline
 from mock_runtype.serving.logs import AccessLog
 
 SHUTDOWN_GRACE = 0.5  # seconds a request being answered gets to finish (and be logged) on a stop
+OTHER_APP_BODY_CAP = 64 * 1024 * 1024  # the engine buffers a whole body; an app not of ours names no limit
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: b
     twice its largest body limit are refused from their headers (the app's own 413, which names
     the limit, answers those in between); any other WSGI app is called inline."""
     settings = settings or ServerSettings()
-    flask_app = app if isinstance(app, Flask) else None
+    if isinstance(app, Flask):
+        interception = interception_of(app)
+        schedule, body_cap = _schedule_of(interception), 2 * interception.body_limit
+    else:
+        schedule, body_cap = inline, OTHER_APP_BODY_CAP
     served = _Dropping(app)
     if access_log:
         served = AccessLog(served)  # outermost: it logs the answer the client got
-    schedule = _schedule_of(flask_app) if flask_app is not None else _inline
-    body_cap = 2 * interception_of(flask_app).body_limit if flask_app is not None else 2 * 1024 * 1024 * 1024
     # One socket on the first address `host` resolves to, bound here so that every failure to
     # listen (unknown host, port in use, no permission) is an OSError.
     sock = socket.create_server((settings.host, settings.port), family=_family(settings.host), backlog=1024)
@@ -80,13 +83,7 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
 
 
-def _inline(environ: dict[str, Any]) -> Schedule:
-    return INLINE
-
-
-def _schedule_of(app: Flask) -> Callable[[dict[str, Any]], Schedule]:
-    interception = interception_of(app)
-
+def _schedule_of(interception: Interception) -> Callable[[dict[str, Any]], Schedule]:
     def schedule(environ: dict[str, Any]) -> Schedule:
         context = interception.plan(environ)
         if not context.delay_s and not context.heavy:
