@@ -177,6 +177,29 @@ def conformance(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def proxy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", required=True, metavar="URL", help="the service to forward to (https://api.runtype.com)")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8081, help="the port to listen on (default 8081; 0: any free one)")
+    parser.add_argument("--threads", type=int, default=8, help="requests forwarded at once (default 8)")
+
+
+@command("proxy", "forward every request to an upstream and check its answers against the sandbox's document",
+         proxy_arguments)
+def proxy(args: argparse.Namespace) -> int:
+    from mock_runtype.conformance.proxy import Proxy, serve_proxy
+    from mock_runtype.serving.adapter import ServerSettings
+
+    try:
+        app = Proxy(args.upstream)
+    except ValueError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    if not 0 <= args.port <= 65535 or args.threads < 1:
+        raise CommandError("--port must be 0-65535 and --threads at least 1", USAGE_ERROR)
+    settings = ServerSettings(host=args.host, port=args.port, threads=args.threads)
+    return serve_proxy(app, settings, lambda line: print(line, file=sys.stderr, flush=True))
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="mock-runtype",

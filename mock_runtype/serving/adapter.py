@@ -20,6 +20,7 @@ from mock_runtype.http.interception import DropConnection, interception_of
 from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule
 from mock_runtype.serving.logs import AccessLog
 
+OFF_LOOP = Schedule(off_loop=True)
 SHUTDOWN_GRACE = 0.5  # seconds a request being answered gets to finish (and be logged) on a stop
 
 
@@ -55,17 +56,19 @@ class Server:
         self._engine.close(grace=grace)
 
 
-def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: bool = False) -> Server:
+def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: bool = False,
+         off_loop: bool = False) -> Server:
     """`app` bound on `settings.host:port` (OSError if that fails). An app made by `create_app` has
     its delays held without a thread and its heavy requests answered off the loop, and bodies over
     twice its largest body limit are refused from their headers (the app's own 413, which names
-    the limit, answers those in between); any other WSGI app is called inline."""
+    the limit, answers those in between); any other WSGI app is called inline, or on a worker
+    with `off_loop` (an app that waits on the network, as the conformance proxy does)."""
     settings = settings or ServerSettings()
     flask_app = app if isinstance(app, Flask) else None
     served = _Dropping(app)
     if access_log:
         served = AccessLog(served)  # outermost: it logs the answer the client got
-    schedule = _schedule_of(flask_app) if flask_app is not None else _inline
+    schedule = _schedule_of(flask_app) if flask_app is not None else (_off_loop if off_loop else _inline)
     body_cap = 2 * interception_of(flask_app).body_limit if flask_app is not None else 2 * 1024 * 1024 * 1024
     # One socket on the first address `host` resolves to, bound here so that every failure to
     # listen (unknown host, port in use, no permission) is an OSError.
@@ -82,6 +85,10 @@ def _family(host: str) -> socket.AddressFamily:
 
 def _inline(environ: dict[str, Any]) -> Schedule:
     return INLINE
+
+
+def _off_loop(environ: dict[str, Any]) -> Schedule:
+    return OFF_LOOP
 
 
 def _schedule_of(app: Flask) -> Callable[[dict[str, Any]], Schedule]:
