@@ -155,4 +155,5 @@ def schema_problems(request: Request, answer: Answer) -> list[dict[str, str]]:
                               answer.mimetype, answer.body)
     if mismatch is None:
         return []
-    return [{"path": "", "message": mismatch.summary}] + [d for d in mismatch.details if d.get("path")]
+    fields = [d for d in mismatch.details if d.get("path")]
+    return fields or [{"path": "", "message": mismatch.summary}]

@@ -45,7 +45,7 @@ def _case_lines(case: CaseResult) -> list[str]:
                              f" {_cell(_shown(difference.sandbox), CELL * 2)}")
         if len(step.differences) > MAX_LINES:
             lines.append(f"      ... {len(step.differences) - MAX_LINES} more differences (the JSON report has them all)")
-        for problem in step.schema:
+        for problem in step.schema[:MAX_LINES]:
             where = f" at {problem['path']}" if problem.get("path") else ""
             lines.append(f"      the target's answer breaks the document{where}: {problem['message']}")
     if case.error and not any(step.error for step in case.steps):
