@@ -1,4 +1,4 @@
-"""The command line: `mock-runtype serve | validate FILE... | openapi`.
+"""The command line: `mock-runtype serve | validate FILE... | openapi | conformance | proxy`.
 
 A subcommand is one function taking the parsed arguments and returning the exit status, declared
 with `@command(name, help, arguments)`. Anything a user got wrong (a bad flag, a bad value, a file
@@ -122,6 +122,82 @@ def openapi(args: argparse.Namespace) -> int:
 
     print(json.dumps(build_document(), indent=2, ensure_ascii=False))
     return 0
+
+
+def conformance_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, metavar="URL", help="the service's root URL (https://api.runtype.com)")
+    parser.add_argument("--api-key", metavar="KEY", help="the key to call the target with (env MOCK_RUNTYPE_CONFORMANCE_KEY)")
+    parser.add_argument("--cases", action="append", metavar="DIR", help="run the cases in DIR too (repeatable)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only the case NAME (repeatable)")
+    parser.add_argument("--no-shipped", action="store_true", help="leave out the cases shipped with mock-runtype")
+    parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    parser.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML")
+    parser.add_argument("--i-understand-this-writes-to", metavar="HOST", dest="writes_to",
+                        help="needed for a target that is not loopback: records are created and deleted on HOST")
+
+
+@command("conformance", "run scripted cases against a target and a fresh sandbox; exit 1 on a difference",
+         conformance_arguments)
+def conformance(args: argparse.Namespace) -> int:
+    from mock_runtype.conformance import report
+    from mock_runtype.conformance.cases import CaseError, read_cases, shipped_cases
+    from mock_runtype.conformance.runner import Run
+    from mock_runtype.conformance.transport import HttpSide, host_of, is_loopback
+
+    api_key = args.api_key or os.environ.get("MOCK_RUNTYPE_CONFORMANCE_KEY")
+    if not api_key:
+        raise CommandError("give --api-key (or MOCK_RUNTYPE_CONFORMANCE_KEY)", USAGE_ERROR)
+    try:
+        target = HttpSide(args.target, api_key)
+    except ValueError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    host = host_of(args.target)
+    if not is_loopback(args.target) and (args.writes_to or "").lower() != host:
+        raise CommandError(f"{host} is not this machine, and the run creates and deletes records there;"
+                           f" pass --i-understand-this-writes-to {host} to go on", USAGE_ERROR)
+    try:
+        cases = ([] if args.no_shipped else shipped_cases()) + [c for d in args.cases or [] for c in read_cases(d)]
+    except CaseError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    if args.only:
+        unknown = set(args.only) - {case.name for case in cases}
+        if unknown:
+            raise CommandError(f"no case named {', '.join(sorted(unknown))}", USAGE_ERROR)
+        cases = [case for case in cases if case.name in args.only]
+    if not cases:
+        raise CommandError("no case to run", USAGE_ERROR)
+    result = Run(target, cases, say=lambda line: print(line, file=sys.stderr, flush=True)).execute()
+    print(report.text(result))
+    for path, render in ((args.json, report.to_json), (args.junit, report.junit)):
+        if path:
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(render(result))
+    if result.interrupted:
+        return 130
+    return 0 if result.ok else 1
+
+
+def proxy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", required=True, metavar="URL", help="the service to forward to (https://api.runtype.com)")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8081, help="the port to listen on (default 8081; 0: any free one)")
+    parser.add_argument("--threads", type=int, default=8, help="requests forwarded at once (default 8)")
+
+
+@command("proxy", "forward every request to an upstream and check its answers against the sandbox's document",
+         proxy_arguments)
+def proxy(args: argparse.Namespace) -> int:
+    from mock_runtype.conformance.proxy import Proxy, serve_proxy
+    from mock_runtype.serving.adapter import ServerSettings
+
+    try:
+        app = Proxy(args.upstream)
+    except ValueError as error:
+        raise CommandError(str(error), USAGE_ERROR) from None
+    if not 0 <= args.port <= 65535 or args.threads < 1:
+        raise CommandError("--port must be 0-65535 and --threads at least 1", USAGE_ERROR)
+    settings = ServerSettings(host=args.host, port=args.port, threads=args.threads)
+    return serve_proxy(app, settings, lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def build_parser() -> ArgumentParser:

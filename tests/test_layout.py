@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mock_runtype"
 COMPOSITION_ROOT = {"__init__.py", "__main__.py", "cli.py", "config.py", "healthcheck.py", "server.py"}
-ROLES = {"model", "sandbox", "contract", "http", "serving", "testing"}
+ROLES = {"model", "sandbox", "contract", "http", "serving", "testing", "conformance"}
 WEB = ("flask", "werkzeug")
 
 
@@ -57,7 +57,14 @@ def test_only_the_serving_adapter_imports_the_engine():
                         "mock_runtype.server")),
     ("http", ("mock_runtype.serving", "mock_runtype.testing", "mock_runtype.server", "mock_runtype.cli")),
     ("serving", ("mock_runtype.testing", "mock_runtype.server", "mock_runtype.cli")),
+    ("conformance", ("mock_runtype.testing", "mock_runtype.server", "mock_runtype.cli", "mock_runtype.config")),
 ])
 def test_imports_point_inwards(role, forbidden):
     """model <- sandbox <- http <- serving, with contract beside the model: no layer reaches out."""
     assert offending(role, forbidden) == []
+
+
+@pytest.mark.parametrize("role", sorted(ROLES - {"conformance"}))
+def test_only_the_composition_root_uses_the_conformance_tools(role):
+    """The conformance run and the proxy sit on top of the sandbox: no role reaches into them."""
+    assert offending(role, ("mock_runtype.conformance",)) == []

@@ -20,6 +20,7 @@ from mock_runtype.http.interception import DropConnection, Interception, interce
 from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule, inline
 from mock_runtype.serving.logs import AccessLog
 
+OFF_LOOP = Schedule(off_loop=True)
 SHUTDOWN_GRACE = 0.5  # seconds a request being answered gets to finish (and be logged) on a stop
 OTHER_APP_BODY_CAP = 64 * 1024 * 1024  # the engine buffers a whole body; an app not of ours names no limit
 
@@ -56,17 +57,19 @@ class Server:
         self._engine.close(grace=grace)
 
 
-def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: bool = False) -> Server:
+def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: bool = False,
+         off_loop: bool = False) -> Server:
     """`app` bound on `settings.host:port` (OSError if that fails). An app made by `create_app` has
     its delays held without a thread and its heavy requests answered off the loop, and bodies over
     twice its largest body limit are refused from their headers (the app's own 413, which names
-    the limit, answers those in between); any other WSGI app is called inline."""
+    the limit, answers those in between); any other WSGI app is called inline, or on a worker
+    with `off_loop` (an app that waits on the network, as the conformance proxy does)."""
     settings = settings or ServerSettings()
     if isinstance(app, Flask):
         interception = interception_of(app)
         schedule, body_cap = _schedule_of(interception), 2 * interception.body_limit
     else:
-        schedule, body_cap = inline, OTHER_APP_BODY_CAP
+        schedule, body_cap = (_off_loop if off_loop else inline), OTHER_APP_BODY_CAP
     served = _Dropping(app)
     if access_log:
         served = AccessLog(served)  # outermost: it logs the answer the client got
@@ -81,6 +84,10 @@ def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: b
 def _family(host: str) -> socket.AddressFamily:
     """The address family of the first address `host` resolves to (OSError if none)."""
     return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
+
+
+def _off_loop(environ: dict[str, Any]) -> Schedule:
+    return OFF_LOOP
 
 
 def _schedule_of(interception: Interception) -> Callable[[dict[str, Any]], Schedule]:
