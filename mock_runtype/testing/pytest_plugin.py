@@ -13,6 +13,9 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
   unknown route or a wrong method fails (or warns: `--runtype-violations=warn`), listing them,
   unless inside `runtype_mock.expect_errors()` or marked `@pytest.mark.runtype_expect_errors`.
 - `--runtype-url URL` (or `MOCK_RUNTYPE_URL`): use a running sandbox instead of starting one.
+- `runtype_inprocess`: the in-process mode (`mock_runtype.mock()`) for one test: the code under
+  test calls https://api.runtype.com unchanged and a fresh sandbox in this process answers; the
+  markers and the contract check above apply to it too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
@@ -35,11 +38,15 @@ from mock_runtype.testing.helpers import (
     new_api_key,
 )
 
+if TYPE_CHECKING:
+    from mock_runtype.testing.inprocess import InProcessMock
+
 URL_ENV = "MOCK_RUNTYPE_URL"
 ADMIN_TOKEN_ENV = "MOCK_RUNTYPE_ADMIN_TOKEN"
 VIOLATION_MODES = ("fail", "warn", "off")
 
 _mock_key = pytest.StashKey["RuntypeMock"]()
+_inprocess_key = pytest.StashKey["InProcessMock"]()
 
 
 class RuntypeContractWarning(UserWarning):
@@ -240,6 +247,24 @@ def runtype_client(runtype_mock: RuntypeMock) -> Any:
     return runtype_mock.sdk_client()
 
 
+@pytest.fixture
+def runtype_inprocess(request: pytest.FixtureRequest) -> Iterator[InProcessMock]:
+    """A fresh sandbox in this process answering https://api.runtype.com for httpx and requests,
+    with the test's `runtype_fixtures` files loaded; its handle (see `mock_runtype.mock`)."""
+    from mock_runtype.testing.inprocess import mock
+
+    handle = mock(*_marker_fixture_paths(request))
+    try:
+        handle.start()
+    except AdminError as error:
+        pytest.fail(f"mock-runtype: {error}", pytrace=False)
+    request.node.stash[_inprocess_key] = handle
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
 def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:
     """The files every `runtype_fixtures` marker of the test names, relative to the test's file."""
     base = Path(request.node.path).parent
@@ -270,11 +295,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
     """Fail the test listing them; when it failed already, or in warn mode, only tell."""
-    mock = item.stash.get(_mock_key, None)
+    mocks = {name: item.stash.get(key, None) for name, key in
+             (("runtype_mock", _mock_key), ("runtype_inprocess", _inprocess_key))}
     mode = _violation_mode(item.config)
-    if mock is None or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
+    if not any(mocks.values()) or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
         return
-    message = _violations_message(mock)
+    message = "\n".join(filter(None, (_violations_message(m, name) for name, m in mocks.items() if m))) or None
     if message is None:
         return
     if mode == "warn":
@@ -285,7 +311,7 @@ def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
         pytest.fail(message, pytrace=False)
 
 
-def _violations_message(mock: RuntypeMock) -> str | None:
+def _violations_message(mock: RuntypeMock | InProcessMock, fixture: str = "runtype_mock") -> str | None:
     """What to tell about the test's unexpected violations; None when there are none."""
     try:
         found = mock.unexpected_violations()
@@ -296,7 +322,7 @@ def _violations_message(mock: RuntypeMock) -> str | None:
     many = len(found) != 1
     lines = [
         f"mock-runtype: the sandbox answered {len(found)} request{'s' if many else ''} of this test as "
-        f"contract violation{'s' if many else ''} (wrap expected ones in runtype_mock.expect_errors() "
+        f"contract violation{'s' if many else ''} (wrap expected ones in {fixture}.expect_errors() "
         "or mark the test runtype_expect_errors):",
         *(f"  {violation}" for violation in found),
     ]
