@@ -327,9 +327,9 @@ def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
 
 
 def docs_block(caption: str) -> str:
-    """The code block that follows `caption` in docs/pytest.md, before its first section."""
+    """The code block that follows `caption` in docs/pytest.md's section on the session's server."""
     page = Path(__file__).resolve().parents[2].joinpath("docs", "pytest.md").read_text("utf-8")
-    section = page.split("# The pytest plugin", 1)[1].split("\n## ", 1)[0]
+    section = page.split("\n## A server for the session", 1)[1].split("\n## ", 1)[0]
     return re.search(re.escape(caption) + r".*?```\w*\n(.*?)```", section, re.S).group(1)
 
 
