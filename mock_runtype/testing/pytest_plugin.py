@@ -5,8 +5,9 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 - `runtype_mock`: the test's handle on the sandbox: `url`, its own `api_key`, and the control API
   scoped to that key (fixtures, journal, scenarios, clock, state, reset). Every test gets a new
   key, so tests never see each other's data and need no global reset, also under pytest-xdist.
-- `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key
-  (the test is skipped when the SDK is not installed).
+- `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key,
+  its typed layer making no retries unless `--runtype-sdk-retries N` says (the test errors with
+  the install command when the SDK is not installed).
 - `@pytest.mark.runtype_fixtures("file.yaml", ...)`: load fixture files for one test; the tenants
   they declare are reset to their fixture state before it, by tenant.
 - Contract violations: a test whose requests the sandbox answered with a validation error, an
@@ -20,6 +21,7 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from contextlib import contextmanager
@@ -71,7 +73,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="what a test whose requests broke the API contract does: fail (default), warn or off",
     )
+    group.addoption(
+        "--runtype-sdk-retries",
+        type=int,
+        default=None,
+        help="retries the typed layer of runtype_client makes on a 409, 429 or 5xx (default 0: none)",
+    )
     parser.addini("runtype_violations", "fail (default), warn or off: see --runtype-violations", default="fail")
+    parser.addini("runtype_sdk_retries", "retries of runtype_client's typed layer: see --runtype-sdk-retries",
+                  default="0")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "runtype_expect_errors: this test expects the sandbox to answer contract violations (400/404/405)",
     )
+    _sdk_retries(config)
     mode = _violation_mode(config)
     if mode not in VIOLATION_MODES:
         raise pytest.UsageError(f"runtype_violations must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
@@ -89,6 +100,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _external_url(config: pytest.Config) -> str | None:
     return config.getoption("--runtype-url") or os.environ.get(URL_ENV) or None
+
+
+def _sdk_retries(config: pytest.Config) -> int:
+    value = config.getoption("--runtype-sdk-retries")
+    if value is None:
+        text = config.getini("runtype_sdk_retries")
+        if not str(text).isdigit():
+            raise pytest.UsageError(f"runtype_sdk_retries must be a whole number, not {text!r}")
+        value = int(text)
+    if value < 0:
+        raise pytest.UsageError(f"--runtype-sdk-retries must be 0 or more, not {value}")
+    return value
 
 
 def _violation_mode(config: pytest.Config) -> str:
@@ -104,10 +127,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 class RuntypeMock(TenantControl):
     """One test's view of the sandbox: its URL, its own API key, the control API for that key."""
 
-    def __init__(self, control: Control, api_key: str, local: LocalServer | None) -> None:
+    def __init__(self, control: Control, api_key: str, local: LocalServer | None, *, sdk_retries: int = 0) -> None:
         super().__init__(control, api_key)
         self.url = control.url
         self._local = local
+        self.sdk_retries = sdk_retries
         self._expected = ExpectedErrors([self])
         self._clients: list[Any] = []
 
@@ -121,11 +145,13 @@ class RuntypeMock(TenantControl):
         """The in-process Sandbox object when the plugin started the server (None for --runtype-url)."""
         return self._local.sandbox if self._local else None
 
-    def sdk_client(self, api_key: str | None = None) -> Any:
+    def sdk_client(self, api_key: str | None = None, *, retries: int | None = None) -> Any:
         """A runtype-sdk RuntypeClient pointed at the sandbox with `api_key` (default: the test's),
-        closed when the test ends. Skips the test when the SDK is not installed."""
-        runtype = pytest.importorskip("runtype", reason="runtype-sdk is not installed")
-        client = runtype.RuntypeClient(api_key=api_key or self.api_key, base_url=self.url)
+        closed when the test ends. Its typed layer (`client.api`) retries `retries` times (default:
+        the plugin's `--runtype-sdk-retries`, 0), since the SDK's own default of two retries makes a
+        409 take seconds and waits out a rate limit's whole `Retry-After`."""
+        client = _sdk_client_class()(api_key=api_key or self.api_key, base_url=self.url)
+        client.max_retries = self.sdk_retries if retries is None else retries
         self._clients.append(client)
         return client
 
@@ -171,6 +197,30 @@ class RuntypeMock(TenantControl):
     def unexpected_violations(self) -> list[Violation]:
         """The test's tenants' violations outside its `expect_errors()` blocks."""
         return self._expected.unexpected()
+
+
+def _sdk_client_class() -> type:
+    """RuntypeClient, its typed layer made with `max_retries` retries; a test error naming the
+    install command when the SDK is missing (a skip would let a CI run pass green untested)."""
+    try:
+        import runtype
+    except ImportError:
+        pytest.fail("mock-runtype: runtype_client needs runtype-sdk: pip install runtype-sdk", pytrace=False)
+    return _without_retries(runtype.RuntypeClient)
+
+
+@functools.cache
+def _without_retries(base: type) -> type:
+    class RuntypeClient(base):
+        max_retries = 0
+
+        @property
+        def api(self) -> Any:
+            api = super().api
+            api._client_wrapper.httpx_client.base_max_retries = self.max_retries  # the SDK takes no option for it
+            return api
+
+    return RuntypeClient
 
 
 class RuntypeServer:
@@ -222,7 +272,8 @@ def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
 @pytest.fixture
 def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) -> Iterator[RuntypeMock]:
     """This test's tenant on the session's sandbox (see the module docstring)."""
-    mock = RuntypeMock(runtype_server.control, new_api_key(), runtype_server.local)
+    mock = RuntypeMock(runtype_server.control, new_api_key(), runtype_server.local,
+                       sdk_retries=_sdk_retries(request.config))
     problem = None
     try:
         for path in _marker_fixture_paths(request):
@@ -243,7 +294,7 @@ def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) 
 
 @pytest.fixture
 def runtype_client(runtype_mock: RuntypeMock) -> Any:
-    """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key."""
+    """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key, without retries."""
     return runtype_mock.sdk_client()
 
 
