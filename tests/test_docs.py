@@ -151,7 +151,7 @@ def run_test_file(block: Block, pytester: pytest.Pytester) -> None:
     for name, text in page_files(block.page).items():
         pytester.path.joinpath(name).write_text(text)
     tests = len(re.findall(r"^def test_", block.code, re.M))
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider", block.directives["file"])  # a page may hold several
     result.assert_outcomes(passed=tests)
 
 

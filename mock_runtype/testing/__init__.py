@@ -1,4 +1,5 @@
-"""Driving a sandbox from tests, in any framework (`helpers`), and the pytest plugin built on them."""
+"""Driving a sandbox from tests, in any framework (`helpers`), the in-process mode (`inprocess`) and
+the pytest plugin built on them."""
 
 from mock_runtype.testing.helpers import (
     AdminError,
@@ -10,6 +11,7 @@ from mock_runtype.testing.helpers import (
     declared_tenants,
     new_api_key,
 )
+from mock_runtype.testing.inprocess import InProcessMock, mock
 
-__all__ = ["AdminError", "Control", "ExpectedErrors", "LocalServer", "TenantControl", "Violation",
-           "declared_tenants", "new_api_key"]
+__all__ = ["AdminError", "Control", "ExpectedErrors", "InProcessMock", "LocalServer", "TenantControl", "Violation",
+           "declared_tenants", "mock", "new_api_key"]

@@ -5,23 +5,28 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 - `runtype_mock`: the test's handle on the sandbox: `url`, its own `api_key`, and the control API
   scoped to that key (fixtures, journal, scenarios, clock, state, reset). Every test gets a new
   key, so tests never see each other's data and need no global reset, also under pytest-xdist.
-- `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key
-  (the test is skipped when the SDK is not installed).
+- `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key,
+  its typed layer making no retries unless `--runtype-sdk-retries N` says (the test errors with
+  the install command when the SDK is not installed).
 - `@pytest.mark.runtype_fixtures("file.yaml", ...)`: load fixture files for one test; the tenants
   they declare are reset to their fixture state before it, by tenant.
 - Contract violations: a test whose requests the sandbox answered with a validation error, an
   unknown route or a wrong method fails (or warns: `--runtype-violations=warn`), listing them,
   unless inside `runtype_mock.expect_errors()` or marked `@pytest.mark.runtype_expect_errors`.
 - `--runtype-url URL` (or `MOCK_RUNTYPE_URL`): use a running sandbox instead of starting one.
+- `runtype_inprocess`: the in-process mode (`mock_runtype.mock()`) for one test: the code under
+  test calls https://api.runtype.com unchanged and a fresh sandbox in this process answers; the
+  markers and the contract check above apply to it too.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
@@ -35,11 +40,15 @@ from mock_runtype.testing.helpers import (
     new_api_key,
 )
 
+if TYPE_CHECKING:
+    from mock_runtype.testing.inprocess import InProcessMock
+
 URL_ENV = "MOCK_RUNTYPE_URL"
 ADMIN_TOKEN_ENV = "MOCK_RUNTYPE_ADMIN_TOKEN"
 VIOLATION_MODES = ("fail", "warn", "off")
 
 _mock_key = pytest.StashKey["RuntypeMock"]()
+_inprocess_key = pytest.StashKey["InProcessMock"]()
 
 
 class RuntypeContractWarning(UserWarning):
@@ -64,7 +73,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="what a test whose requests broke the API contract does: fail (default), warn or off",
     )
+    group.addoption(
+        "--runtype-sdk-retries",
+        type=int,
+        default=None,
+        help="retries the typed layer of runtype_client makes on a 409, 429 or 5xx (default 0: none)",
+    )
     parser.addini("runtype_violations", "fail (default), warn or off: see --runtype-violations", default="fail")
+    parser.addini("runtype_sdk_retries", "retries of runtype_client's typed layer: see --runtype-sdk-retries",
+                  default="0")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "runtype_expect_errors: this test expects the sandbox to answer contract violations (400/404/405)",
     )
+    _sdk_retries(config)
     mode = _violation_mode(config)
     if mode not in VIOLATION_MODES:
         raise pytest.UsageError(f"runtype_violations must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
@@ -82,6 +100,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _external_url(config: pytest.Config) -> str | None:
     return config.getoption("--runtype-url") or os.environ.get(URL_ENV) or None
+
+
+def _sdk_retries(config: pytest.Config) -> int:
+    value = config.getoption("--runtype-sdk-retries")
+    if value is None:
+        text = config.getini("runtype_sdk_retries")
+        if not str(text).isdigit():
+            raise pytest.UsageError(f"runtype_sdk_retries must be a whole number, not {text!r}")
+        value = int(text)
+    if value < 0:
+        raise pytest.UsageError(f"--runtype-sdk-retries must be 0 or more, not {value}")
+    return value
 
 
 def _violation_mode(config: pytest.Config) -> str:
@@ -97,10 +127,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 class RuntypeMock(TenantControl):
     """One test's view of the sandbox: its URL, its own API key, the control API for that key."""
 
-    def __init__(self, control: Control, api_key: str, local: LocalServer | None) -> None:
+    def __init__(self, control: Control, api_key: str, local: LocalServer | None, *, sdk_retries: int = 0) -> None:
         super().__init__(control, api_key)
         self.url = control.url
         self._local = local
+        self.sdk_retries = sdk_retries
         self._expected = ExpectedErrors([self])
         self._clients: list[Any] = []
 
@@ -114,11 +145,13 @@ class RuntypeMock(TenantControl):
         """The in-process Sandbox object when the plugin started the server (None for --runtype-url)."""
         return self._local.sandbox if self._local else None
 
-    def sdk_client(self, api_key: str | None = None) -> Any:
+    def sdk_client(self, api_key: str | None = None, *, retries: int | None = None) -> Any:
         """A runtype-sdk RuntypeClient pointed at the sandbox with `api_key` (default: the test's),
-        closed when the test ends. Skips the test when the SDK is not installed."""
-        runtype = pytest.importorskip("runtype", reason="runtype-sdk is not installed")
-        client = runtype.RuntypeClient(api_key=api_key or self.api_key, base_url=self.url)
+        closed when the test ends. Its typed layer (`client.api`) retries `retries` times (default:
+        the plugin's `--runtype-sdk-retries`, 0), since the SDK's own default of two retries makes a
+        409 take seconds and waits out a rate limit's whole `Retry-After`."""
+        client = _sdk_client_class()(api_key=api_key or self.api_key, base_url=self.url)
+        client.max_retries = self.sdk_retries if retries is None else retries
         self._clients.append(client)
         return client
 
@@ -164,6 +197,30 @@ class RuntypeMock(TenantControl):
     def unexpected_violations(self) -> list[Violation]:
         """The test's tenants' violations outside its `expect_errors()` blocks."""
         return self._expected.unexpected()
+
+
+def _sdk_client_class() -> type:
+    """RuntypeClient, its typed layer made with `max_retries` retries; a test error naming the
+    install command when the SDK is missing (a skip would let a CI run pass green untested)."""
+    try:
+        import runtype
+    except ImportError:
+        pytest.fail("mock-runtype: runtype_client needs runtype-sdk: pip install runtype-sdk", pytrace=False)
+    return _without_retries(runtype.RuntypeClient)
+
+
+@functools.cache
+def _without_retries(base: type) -> type:
+    class RuntypeClient(base):
+        max_retries = 0
+
+        @property
+        def api(self) -> Any:
+            api = super().api
+            api._client_wrapper.httpx_client.base_max_retries = self.max_retries  # the SDK takes no option for it
+            return api
+
+    return RuntypeClient
 
 
 class RuntypeServer:
@@ -215,7 +272,8 @@ def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
 @pytest.fixture
 def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) -> Iterator[RuntypeMock]:
     """This test's tenant on the session's sandbox (see the module docstring)."""
-    mock = RuntypeMock(runtype_server.control, new_api_key(), runtype_server.local)
+    mock = RuntypeMock(runtype_server.control, new_api_key(), runtype_server.local,
+                       sdk_retries=_sdk_retries(request.config))
     problem = None
     try:
         for path in _marker_fixture_paths(request):
@@ -236,8 +294,26 @@ def runtype_mock(runtype_server: RuntypeServer, request: pytest.FixtureRequest) 
 
 @pytest.fixture
 def runtype_client(runtype_mock: RuntypeMock) -> Any:
-    """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key."""
+    """A runtype-sdk RuntypeClient pointed at the sandbox with this test's key, without retries."""
     return runtype_mock.sdk_client()
+
+
+@pytest.fixture
+def runtype_inprocess(request: pytest.FixtureRequest) -> Iterator[InProcessMock]:
+    """A fresh sandbox in this process answering https://api.runtype.com for httpx and requests,
+    with the test's `runtype_fixtures` files loaded; its handle (see `mock_runtype.mock`)."""
+    from mock_runtype.testing.inprocess import mock
+
+    handle = mock(*_marker_fixture_paths(request))
+    try:
+        handle.start()
+    except AdminError as error:
+        pytest.fail(f"mock-runtype: {error}", pytrace=False)
+    request.node.stash[_inprocess_key] = handle
+    try:
+        yield handle
+    finally:
+        handle.stop()
 
 
 def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:
@@ -270,11 +346,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
     """Fail the test listing them; when it failed already, or in warn mode, only tell."""
-    mock = item.stash.get(_mock_key, None)
+    mocks = {name: item.stash.get(key, None) for name, key in
+             (("runtype_mock", _mock_key), ("runtype_inprocess", _inprocess_key))}
     mode = _violation_mode(item.config)
-    if mock is None or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
+    if not any(mocks.values()) or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
         return
-    message = _violations_message(mock)
+    message = "\n".join(filter(None, (_violations_message(m, name) for name, m in mocks.items() if m))) or None
     if message is None:
         return
     if mode == "warn":
@@ -285,7 +362,7 @@ def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
         pytest.fail(message, pytrace=False)
 
 
-def _violations_message(mock: RuntypeMock) -> str | None:
+def _violations_message(mock: RuntypeMock | InProcessMock, fixture: str = "runtype_mock") -> str | None:
     """What to tell about the test's unexpected violations; None when there are none."""
     try:
         found = mock.unexpected_violations()
@@ -296,7 +373,7 @@ def _violations_message(mock: RuntypeMock) -> str | None:
     many = len(found) != 1
     lines = [
         f"mock-runtype: the sandbox answered {len(found)} request{'s' if many else ''} of this test as "
-        f"contract violation{'s' if many else ''} (wrap expected ones in runtype_mock.expect_errors() "
+        f"contract violation{'s' if many else ''} (wrap expected ones in {fixture}.expect_errors() "
         "or mark the test runtype_expect_errors):",
         *(f"  {violation}" for violation in found),
     ]

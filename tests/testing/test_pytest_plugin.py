@@ -303,14 +303,34 @@ def test_runtype_url_from_the_environment_and_a_clear_error_when_nothing_answers
     result.stdout.fnmatch_lines(["*mock-runtype: no sandbox answers at http://127.0.0.1:9*"])
 
 
-def test_runtype_client_skips_cleanly_without_the_sdk(pytester):
+def test_runtype_client_without_the_sdk_is_an_error_naming_the_install_command(pytester):
     pytester.makeconftest("import sys\nsys.modules['runtype'] = None\n")
     write_tests(pytester, """
         def test_sdk(runtype_client):
             raise AssertionError("not reached")
     """)
-    result = run(pytester, "-rs", skipped=1)
-    result.stdout.fnmatch_lines(["*runtype-sdk is not installed*"])
+    result = run(pytester, errors=1)
+    result.stdout.fnmatch_lines(["*runtype_client needs runtype-sdk: pip install runtype-sdk*"])
+
+
+def test_runtype_client_makes_no_retries_unless_told(pytester):
+    """The SDK's typed layer retries a 409 twice by default (seconds of backoff, three POSTs)."""
+    write_tests(pytester, """
+        import pytest
+        from runtype._generated.errors.conflict_error import ConflictError
+
+        def test_one_post(runtype_client, runtype_mock, request):
+            runtype_client.records.create(type="customer", name="Dup")
+            with runtype_mock.expect_errors(), pytest.raises(ConflictError):
+                runtype_client.api.records.create_record(type="customer", name="Dup")
+            expected = 2 + (request.config.getoption("--runtype-sdk-retries") or 0)
+            assert len(runtype_mock.requests(method="POST")) == expected
+    """)
+    run(pytester, passed=1)
+    run(pytester, "--runtype-sdk-retries", "1", passed=1)
+    pytester.makeini("[pytest]\nruntype_sdk_retries = many\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stderr.fnmatch_lines(["*runtype_sdk_retries must be a whole number, not 'many'*"])
 
 
 def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
@@ -327,9 +347,9 @@ def test_an_in_process_test_client_needs_no_socket_and_is_checked_too(pytester):
 
 
 def docs_block(caption: str) -> str:
-    """The code block that follows `caption` in docs/pytest.md, before its first section."""
+    """The code block that follows `caption` in docs/pytest.md's section on the session's server."""
     page = Path(__file__).resolve().parents[2].joinpath("docs", "pytest.md").read_text("utf-8")
-    section = page.split("# The pytest plugin", 1)[1].split("\n## ", 1)[0]
+    section = page.split("\n## A server for the session", 1)[1].split("\n## ", 1)[0]
     return re.search(re.escape(caption) + r".*?```\w*\n(.*?)```", section, re.S).group(1)
 
 
