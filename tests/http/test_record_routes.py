@@ -36,6 +36,7 @@ def test_create_returns_every_field_of_the_record(http):
     assert uuid.UUID(record["id"]).version == 4
     assert ISO_Z.match(record["createdAt"]) and record["createdAt"] == record["updatedAt"]
     assert record["metadataSchema"] == {"keys": ["industry"]}
+    assert record["metadataLabels"] == {}  # as in the reference's create example
     assert record["metadata"] == {"industry": "tech"}
     assert record["userId"].startswith("user_") and record["organizationId"].startswith("org_")
     assert http.get(url(http, f"/v1/records/{record['id']}")).json() == {
