@@ -131,7 +131,7 @@ def record_to_json(
         "messages": messages,
         "productSurfaceId": record.product_surface_id,
         "metadataSchema": metadata_schema(record.metadata),
-        "metadataLabels": None,
+        "metadataLabels": {},
         "schemaValid": None,
         "createdAt": _wire_timestamp(record.created_at),
         "updatedAt": _wire_timestamp(record.updated_at),

@@ -226,10 +226,11 @@ class Store:
 
         `metadata` replaces the whole metadata object. `updatedAt` always moves forward, by at
         least a millisecond, so a client can see that the update happened even on a frozen clock.
+        With no updatable field there is no update: the record comes back as it is (the
+        reference's own example sends `{}` and gets the record).
         """
         if not any(key in changes for key in UPDATABLE_FIELDS):
-            raise InvalidRequest("Nothing to update: give at least one of " + ", ".join(UPDATABLE_FIELDS),
-                                 details=[{"path": "", "message": "no updatable field in the body"}])
+            return self.get(tenant_key, record_id)
         check_nesting(changes)
         if "metadata" in changes:
             check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")

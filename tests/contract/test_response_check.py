@@ -10,7 +10,7 @@ RECORD_RULE = "/v1/records/<record_id>"
 RECORD = {
     "id": "0b5e5d1e-7d43-4c55-9b5a-2b1f4f0c8d11", "userId": "user_1", "organizationId": "org_1",
     "ownerId": None, "type": "customer", "name": "Acme", "metadata": {"tier": "gold"}, "messages": None,
-    "productSurfaceId": None, "metadataSchema": {"keys": ["tier"]}, "metadataLabels": None,
+    "productSurfaceId": None, "metadataSchema": {"keys": ["tier"]}, "metadataLabels": {},
     "schemaValid": None, "createdAt": "2024-06-10T09:15:30.000Z", "updatedAt": "2024-06-10T09:15:30.000Z",
 }
 

@@ -208,7 +208,7 @@ CASES = [
          lambda c: "/v1/records/export?" + name_query(c, recordFilter='{"where":' + deep_filter(100) + "}").split("?")[1], None),
     Case("preview where groups 10k deep", "POST", "/v1/records/preview-filter", ('{"type":"lead","where":' + deep_filter(10_000) + "}").encode()),
     Case("bulk edit recordFilter 10k deep", "POST", "/v1/records/bulk-edit",
-         ('{"updates":{"a":1},"recordFilter":{"where":' + deep_filter(10_000) + "}}").encode()),
+         ('{"updates":{"a":1},"recordFilter":{"type":"lead","where":' + deep_filter(10_000) + "}}").encode()),
     Case("preview where with 20k conditions", "POST", "/v1/records/preview-filter",
          js({"type": "lead", "where": many_conditions(20_000)})),
     Case("preview where with 100k empty conditions", "POST", "/v1/records/preview-filter",

@@ -93,6 +93,9 @@ def test_bulk_edit_that_fails_half_way_leaves_every_record_unchanged(http, api):
     ({"recordFilter": {"type": "t", "where": {"field": "x", "op": "near", "value": 1}}, "updates": {"x": 1}},
      "recordFilter.where.op"),
     ({"applyToAll": "yes", "updates": {"x": 1}}, "applyToAll"),
+    ({"recordFilter": {"where": {"field": "x", "op": "eq", "value": 1}}, "updates": {"x": 2}}, "recordFilter.type"),
+    ({"recordFilter": {"op": "and", "conditions": []}, "updates": {"x": 2}}, "recordFilter.type"),
+    ({"recordFilter": {"type": None}, "updates": {"x": 2}}, "recordFilter.type"),
 ])
 def test_bad_bulk_edits_are_400_naming_the_part(http, api, body, path):
     response = http.post(url(http, "/v1/records/bulk-edit"), json=body)

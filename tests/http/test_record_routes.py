@@ -36,6 +36,7 @@ def test_create_returns_every_field_of_the_record(http):
     assert uuid.UUID(record["id"]).version == 4
     assert ISO_Z.match(record["createdAt"]) and record["createdAt"] == record["updatedAt"]
     assert record["metadataSchema"] == {"keys": ["industry"]}
+    assert record["metadataLabels"] == {}  # as in the reference's create example
     assert record["metadata"] == {"industry": "tech"}
     assert record["userId"].startswith("user_") and record["organizationId"].startswith("org_")
     assert http.get(url(http, f"/v1/records/{record['id']}")).json() == {
@@ -165,11 +166,21 @@ def test_update_errors(http):
     record = create(http, type="t", name="free").json()
     path = url(http, f"/v1/records/{record['id']}")
     assert http.put(path, json={"name": "taken"}).status_code == 409
-    assert http.put(path, json={}).status_code == 400
     bad = http.patch(path, json={"name": "", "type": 3})
     assert bad.status_code == 400 and {d["path"] for d in bad.json()["details"]} == {"name", "type"}
     assert http.get(path).json()["name"] == "free"
     assert http.put(url(http, "/v1/records/nope"), json={"name": "x"}).status_code == 404
+
+
+def test_an_update_with_no_field_answers_the_record_unchanged(http):
+    record = create(http, type="t", name="kept", metadata={"x": 1}).json()
+    path = url(http, f"/v1/records/{record['id']}")
+    for method in ("put", "patch"):
+        response = http.request(method, path, json={})
+        assert response.status_code == 200
+        assert response.json() == record
+    assert http.get(path).json()["updatedAt"] == record["updatedAt"]
+    assert http.put(url(http, "/v1/records/nope"), json={}).status_code == 404
 
 
 def test_delete_then_second_delete_is_404(http):

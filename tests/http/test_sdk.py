@@ -50,6 +50,7 @@ def test_typed_layer_parses_every_response(client):
     created = api.create_record(type="customer", name="Typed", metadata={"a": 1}, owner_id="o1",
                                 messages=[{"role": "user", "content": "hi"}])
     assert created.owner_id == "o1" and created.metadata_schema.keys == ["a"]
+    assert created.metadata_labels == {}
     fetched = api.get_record_details(created.id)
     assert fetched.id == created.id and fetched.messages == [{"role": "user", "content": "hi"}]
     updated = api.update_record(created.id, name="Typed 2", owner_id=None)
@@ -71,3 +72,12 @@ def test_typed_layer_errors(client):
     with pytest.raises(BadRequestError) as bad:
         api.create_record(type="", name="x")
     assert bad.value.body["details"][0]["path"] == "type"
+
+
+def test_an_update_with_no_field_answers_the_record_on_both_layers(client):
+    record = client.records.create(type="customer", name="Untouched", metadata={"a": 1})
+    same = client.records.update(record.id)  # PATCH {}
+    assert same.name == "Untouched" and same.updated_at == record.updated_at
+    typed = client.api.records.update_record(record.id)  # PUT {}
+    assert typed.metadata == {"a": 1} and typed.updated_at == record.updated_at
+    assert typed.metadata_labels == {}

@@ -76,16 +76,21 @@ def test_update_is_partial_replaces_metadata_and_moves_updated_at(store: Store) 
     assert updated.created_at == record.created_at
 
 
-def test_update_needs_a_field_and_rename_onto_existing_conflicts(store: Store) -> None:
+def test_rename_onto_existing_conflicts(store: Store) -> None:
     store.create(ACME, {"type": "t", "name": "taken"})
     record = store.create(ACME, {"type": "t", "name": "free"})
     with pytest.raises(Conflict):
         store.update(ACME.tenant_key, record.id, {"name": "taken"})
-    with pytest.raises(InvalidRequest):
-        store.update(ACME.tenant_key, record.id, {})
     assert store.get(ACME.tenant_key, record.id).name == "free"
     renamed = store.update(ACME.tenant_key, record.id, {"name": "free"})  # onto itself is fine
     assert store.find_by_name(ACME.tenant_key, "t", "free") == renamed
+
+
+def test_an_update_with_no_field_changes_nothing(store: Store) -> None:
+    record = store.create(ACME, {"type": "t", "name": "a", "metadata": {"x": 1}})
+    assert store.update(ACME.tenant_key, record.id, {}) == record  # updatedAt too
+    with pytest.raises(NotFound):
+        store.update(GLOBEX.tenant_key, record.id, {})
 
 
 def test_delete_frees_the_name_and_a_second_delete_is_not_found(store: Store) -> None:
