@@ -85,10 +85,18 @@ def query(*known: str) -> QueryParams:
     return QueryParams(request.args.to_dict(flat=False), ("tenant", *known))
 
 
-def tenant_key_of(params: QueryParams) -> str | None:
-    tenant_key = params.text("tenant")
+def api_key_of(params: QueryParams) -> str | None:
+    """The API key `?tenant=` names, if any."""
+    api_key = params.text("tenant")
     params.finish()
-    return tenant_key
+    return api_key
+
+
+def tenant_key_of(params: QueryParams) -> str | None:
+    """The tenant `?tenant=<apiKey>` scopes to: the partition that key reaches (its user's, for a
+    registered key), so every key of one user addresses the same data, journal and clock."""
+    api_key = api_key_of(params)
+    return None if api_key is None else sandbox().tenancy.partition_of(api_key)
 
 
 def document_text() -> str:
@@ -106,8 +114,7 @@ def document_text() -> str:
 def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
-    tenant_key = tenant_key_of(params)
-    summary = sandbox().load_text(document_text(), source, tenant_key)
+    summary = sandbox().load_text(document_text(), source, api_key_of(params))
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 
@@ -117,7 +124,8 @@ def list_fixtures():
     return json_response({"fixtures": [
         {"source": f.source, "scope": f.scope, "tenants": sorted(f.tenant_keys()),
          "records": len(f.records), "scenarios": len(f.scenarios)}
-        for f in sandbox().fixtures if tenant_key is None or tenant_key in f.tenant_keys()
+        for f in sandbox().fixtures
+        if tenant_key is None or any(sandbox().tenancy.partition_of(key) == tenant_key for key in f.tenant_keys())
     ]})
 
 
@@ -142,8 +150,9 @@ def list_scenarios():
 
 @route("addScenario")
 def add_scenario():
-    tenant_key = tenant_key_of(query())
-    spec = parse_scenario(document_text(), "<request body>", scope=tenant_key)
+    api_key = api_key_of(query())
+    tenant_key = None if api_key is None else sandbox().tenancy.partition_of(api_key)
+    spec = parse_scenario(document_text(), "<request body>", scope=api_key, partition_of=sandbox().tenancy.partition_of)
     scenario = sandbox().add_scenario(spec, tenant_key)
     return json_response(scenario.to_json(tenant_key, everyone=tenant_key is None), 201)
 
