@@ -1,6 +1,7 @@
 """The control API under `/__admin`: fixtures, reset, scenarios, the journal, the state, the clock.
 
-Every operation takes `?tenant=<apiKey>` to act on that tenant alone. Guarded by the admin token
+Every operation takes `?tenant=<apiKey>` to act on that tenant alone: the partition the key
+reaches, shared by every key of its user. Guarded by the admin token
 when one is configured (`Authorization: Bearer <token>` or `X-Admin-Token`), and never open to a web
 page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 """
@@ -8,6 +9,7 @@ page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import request
 
@@ -145,7 +147,7 @@ def reset():
 @route("listScenarios")
 def list_scenarios():
     tenant_key = tenant_key_of(query())
-    return json_response({"scenarios": sandbox().scenarios.listing(tenant_key)})
+    return json_response({"scenarios": [named_scope(s) for s in sandbox().scenarios.listing(tenant_key)]})
 
 
 @route("addScenario")
@@ -154,7 +156,13 @@ def add_scenario():
     tenant_key = None if api_key is None else sandbox().tenancy.partition_of(api_key)
     spec = parse_scenario(document_text(), "<request body>", scope=api_key, partition_of=sandbox().tenancy.partition_of)
     scenario = sandbox().add_scenario(spec, tenant_key)
-    return json_response(scenario.to_json(tenant_key, everyone=tenant_key is None), 201)
+    return json_response(named_scope(scenario.to_json(tenant_key, everyone=tenant_key is None)), 201)
+
+
+def named_scope(listed: dict[str, Any]) -> dict[str, Any]:
+    """A listed scenario with `scopedTo` as an API key of its tenant, as a client names it."""
+    scope = listed["scopedTo"]
+    return listed if scope is None else {**listed, "scopedTo": sandbox().api_key_naming(scope)}
 
 
 @route("removeScenario")

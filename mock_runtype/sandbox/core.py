@@ -367,6 +367,10 @@ class Sandbox:
         """The keys that name a tenant in a document: its registered keys, or the open-mode key it is."""
         return self.tenancy.keys_of(tenant_key) or [open_tenant(tenant_key)]
 
+    def api_key_naming(self, tenant_key: str) -> str:
+        """An API key that names the tenant: its first registered key, or the open-mode key it is."""
+        return self._keys_reaching(tenant_key)[0].api_key
+
     def _scoped_scenarios_as_server_wide(self) -> list[dict[str, Any]]:
         """Tenant-scoped scenarios, written as server-wide ones matching their tenant."""
         taken = {spec["name"] for spec in self.scenarios.specs(None)}
@@ -377,8 +381,7 @@ class Sandbox:
                 while name in taken:
                     name, number = f"{spec['name']}-{number}", number + 1
                 taken.add(name)
-                api_key = self._keys_reaching(tenant_key)[0].api_key
-                converted.append({**spec, "name": name, "when": {**(spec.get("when") or {}), "tenant": api_key}})
+                converted.append({**spec, "name": name, "when": {**(spec.get("when") or {}), "tenant": self.api_key_naming(tenant_key)}})
         return converted
 
     def _results_by_record(self, tenant_key: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
