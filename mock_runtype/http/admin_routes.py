@@ -1,6 +1,7 @@
 """The control API under `/__admin`: fixtures, reset, scenarios, the journal, the state, the clock.
 
-Every operation takes `?tenant=<apiKey>` to act on that tenant alone. Guarded by the admin token
+Every operation takes `?tenant=<apiKey>` to act on that tenant alone: the partition the key
+reaches, shared by every key of its user. Guarded by the admin token
 when one is configured (`Authorization: Bearer <token>` or `X-Admin-Token`), and never open to a web
 page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 """
@@ -8,6 +9,7 @@ page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import request
 
@@ -85,10 +87,18 @@ def query(*known: str) -> QueryParams:
     return QueryParams(request.args.to_dict(flat=False), ("tenant", *known))
 
 
-def tenant_key_of(params: QueryParams) -> str | None:
-    tenant_key = params.text("tenant")
+def api_key_of(params: QueryParams) -> str | None:
+    """The API key `?tenant=` names, if any."""
+    api_key = params.text("tenant")
     params.finish()
-    return tenant_key
+    return api_key
+
+
+def tenant_key_of(params: QueryParams) -> str | None:
+    """The tenant `?tenant=<apiKey>` scopes to: the partition that key reaches (its user's, for a
+    registered key), so every key of one user addresses the same data, journal and clock."""
+    api_key = api_key_of(params)
+    return None if api_key is None else sandbox().tenancy.partition_of(api_key)
 
 
 def document_text() -> str:
@@ -106,8 +116,7 @@ def document_text() -> str:
 def load_fixtures():
     params = query("source")
     source = params.text("source") or "<request body>"
-    tenant_key = tenant_key_of(params)
-    summary = sandbox().load_text(document_text(), source, tenant_key)
+    summary = sandbox().load_text(document_text(), source, api_key_of(params))
     return json_response(summary, 201 if summary["loaded"] else 200)
 
 
@@ -117,7 +126,8 @@ def list_fixtures():
     return json_response({"fixtures": [
         {"source": f.source, "scope": f.scope, "tenants": sorted(f.tenant_keys()),
          "records": len(f.records), "scenarios": len(f.scenarios)}
-        for f in sandbox().fixtures if tenant_key is None or tenant_key in f.tenant_keys()
+        for f in sandbox().fixtures
+        if tenant_key is None or any(sandbox().tenancy.partition_of(key) == tenant_key for key in f.tenant_keys())
     ]})
 
 
@@ -137,15 +147,22 @@ def reset():
 @route("listScenarios")
 def list_scenarios():
     tenant_key = tenant_key_of(query())
-    return json_response({"scenarios": sandbox().scenarios.listing(tenant_key)})
+    return json_response({"scenarios": [named_scope(s) for s in sandbox().scenarios.listing(tenant_key)]})
 
 
 @route("addScenario")
 def add_scenario():
-    tenant_key = tenant_key_of(query())
-    spec = parse_scenario(document_text(), "<request body>", scope=tenant_key)
+    api_key = api_key_of(query())
+    tenant_key = None if api_key is None else sandbox().tenancy.partition_of(api_key)
+    spec = parse_scenario(document_text(), "<request body>", scope=api_key, partition_of=sandbox().tenancy.partition_of)
     scenario = sandbox().add_scenario(spec, tenant_key)
-    return json_response(scenario.to_json(tenant_key, everyone=tenant_key is None), 201)
+    return json_response(named_scope(scenario.to_json(tenant_key, everyone=tenant_key is None)), 201)
+
+
+def named_scope(listed: dict[str, Any]) -> dict[str, Any]:
+    """A listed scenario with `scopedTo` as an API key of its tenant, as a client names it."""
+    scope = listed["scopedTo"]
+    return listed if scope is None else {**listed, "scopedTo": sandbox().api_key_naming(scope)}
 
 
 @route("removeScenario")

@@ -10,7 +10,7 @@ from mock_runtype.model.errors import UnsupportedMediaType
 from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import parse_list_query
-from mock_runtype.model.tenancy import READ, WRITE
+from mock_runtype.model.tenancy import DELETE, READ, WRITE
 from mock_runtype.model.validation import validate
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -18,7 +18,7 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 @route("bulkDeleteRecords")
 def bulk_delete_records():
-    tenant = authenticate(WRITE)
+    tenant = authenticate(DELETE)
     body = json_object_body()
     validate("bulk-delete", body)
     return json_response(bulk_delete(sandbox().store, tenant.tenant_key, body))

@@ -7,7 +7,7 @@ from flask import request
 from mock_runtype.model.executions import parse_results_query, parse_step_results_query
 from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
-from mock_runtype.model.tenancy import READ, WRITE
+from mock_runtype.model.tenancy import DELETE, READ
 from mock_runtype.model.validation import validate
 
 
@@ -20,7 +20,7 @@ def get_record_results(record_id: str):
 
 @route("deleteRecordResult")
 def delete_record_result(record_id: str):
-    tenant = authenticate(WRITE)
+    tenant = authenticate(DELETE)
     body = json_object_body()
     validate("delete-result", body)
     result = sandbox().executions.delete_result(tenant.tenant_key, record_id, body["resultId"])

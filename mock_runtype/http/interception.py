@@ -148,7 +148,7 @@ class Interception:
             if environ.get(key):
                 headers[key.replace("_", "-").lower()] = environ[key]
         try:
-            tenant_key: str | None = token_from_header(headers.get("authorization"))
+            tenant_key: str | None = self.sandbox.tenancy.partition_of(token_from_header(headers.get("authorization")))
         except Unauthenticated:
             tenant_key = None
         return Exchange(

@@ -8,7 +8,7 @@ from mock_runtype.http.routes import route
 from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import pagination_json, parse_list_query
 from mock_runtype.model.records import record_to_json
-from mock_runtype.model.tenancy import READ, WRITE
+from mock_runtype.model.tenancy import DELETE, READ, WRITE
 from mock_runtype.model.validation import validate
 
 
@@ -54,6 +54,6 @@ def update_record(record_id: str):
 
 @route("deleteRecord")
 def delete_record(record_id: str):
-    tenant = authenticate(WRITE)
+    tenant = authenticate(DELETE)
     record = sandbox().store.delete(tenant.tenant_key, record_id)
     return json_response({"success": True, "id": record.id, "message": "Record deleted"})

@@ -6,6 +6,9 @@ load begins (`sandbox/heap.py`): once per operation, and nowhere else.
 
 Fixtures loaded (at start or at runtime) form the baseline that a reset goes back to. Every
 control operation can be scoped to one tenant, and then touches nothing of any other tenant.
+A tenant is a data partition (`tenant_key`, see `model/tenancy.py`): a registered user's, which
+every key of that user reaches, or an open-mode key's own. Control operations and fixtures name a
+tenant by an API key; the sandbox works on the partition that key reaches.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class Sandbox:
                            max_tenants=self.settings.max_tenants)
         self.executions = Executions(self.store)
         self.tenancy = Tenancy(strict=self.settings.strict_auth)
-        self.scenarios = Scenarios(self.clock, lambda: self.ids.seed, self.in_use)
+        self.scenarios = Scenarios(self.clock, lambda: self.ids.seed, self.in_use, self.tenancy.partition_of)
         self.journal = Journal(self.settings.journal_limit, in_use=self.in_use)
         self.fixtures: list[Fixture] = []
         self._control = threading.RLock()
@@ -77,15 +80,25 @@ class Sandbox:
         clock of its own. Such a tenant has a journal and scenario counters of its own that no other
         tenant's traffic pushes out. Takes no lock (a lookup in each part), so that the journal and
         the scenarios can ask while holding theirs."""
-        return (self.store.holds_records(tenant_key) or self.tenancy.get(tenant_key) is not None
+        return (self.store.holds_records(tenant_key) or bool(self.tenancy.keys_of(tenant_key))
                 or self.scenarios.has_own(tenant_key) or self.clock.has_own_clock(tenant_key))
 
     # -- fixtures ---------------------------------------------------------------------------
 
-    def declared_tenants(self) -> set[str]:
-        """API keys the loaded fixtures declare (records of later documents may name them)."""
+    def declared_tenants(self) -> dict[str, str]:
+        """API keys the loaded fixtures declare (records of later documents may name them), each
+        with the `tenant_key` it reaches."""
         with self._control:
-            return {t.tenant_key for f in self.fixtures for t in f.tenants}
+            return {t.api_key: t.tenant_key for f in self.fixtures for t in f.tenants}
+
+    def partition_of(self, api_key: str, fixture: Fixture | None = None) -> str:
+        """The `tenant_key` a key reaches, counting the tenants `fixture` declares (before they
+        are registered)."""
+        declared = next((t for t in fixture.tenants if t.api_key == api_key), None) if fixture else None
+        return declared.tenant_key if declared is not None else self.tenancy.partition_of(api_key)
+
+    def _scope_of(self, fixture: Fixture) -> str | None:
+        return None if fixture.scope is None else self.partition_of(fixture.scope, fixture)
 
     def load(self, fixture: Fixture) -> dict[str, Any]:
         """Apply a checked fixture and add it to the baseline, all or nothing.
@@ -96,12 +109,12 @@ class Sandbox:
         with bulk_load():
             return self._load(fixture)
 
-    def load_text(self, text: str, source: str, tenant_key: str | None = None) -> dict[str, Any]:
-        """Read a fixture document (for one tenant, when named) and load it, as `load` does;
-        FixtureError (400) if it is not a valid fixture. Reading allocates as much as loading,
-        so both run in the one bulk load."""
+    def load_text(self, text: str, source: str, scope: str | None = None) -> dict[str, Any]:
+        """Read a fixture document (for the tenant of the API key `scope`, when named) and load it,
+        as `load` does; FixtureError (400) if it is not a valid fixture. Reading allocates as much
+        as loading, so both run in the one bulk load."""
         with bulk_load():
-            fixture = parse_fixture(text, source, scope=tenant_key, known_tenants=self.declared_tenants())
+            fixture = parse_fixture(text, source, scope=scope, known_tenants=self.declared_tenants())
             return self._load(fixture)
 
     def load_files(self, paths: list[str]) -> None:
@@ -131,36 +144,39 @@ class Sandbox:
         }
 
     def _check_against_baseline(self, fixture: Fixture) -> None:
-        declared = {t.tenant_key: t for f in self.fixtures for t in f.tenants}
-        seeded = {(r.tenant_key, r.fields["type"], r.fields["name"]): f.source for f in self.fixtures for r in f.records}
-        ids = {(r.tenant_key, r.id): f.source for f in self.fixtures for r in f.records if r.id}
+        declared = {t.api_key: t for f in self.fixtures for t in f.tenants}
+        seeded = {(self.partition_of(r.tenant_key), r.fields["type"], r.fields["name"]): f.source
+                  for f in self.fixtures for r in f.records}
+        ids = {(self.partition_of(r.tenant_key), r.id): f.source for f in self.fixtures for r in f.records if r.id}
         problems = []
         for index, tenant in enumerate(fixture.tenants):
-            if tenant.tenant_key in declared and declared[tenant.tenant_key] != tenant:
+            if tenant.api_key in declared and declared[tenant.api_key] != tenant:
                 problems.append(fixture.problem(["tenants", index], "tenant is already declared differently by an earlier fixture"))
         for index, record in enumerate(fixture.records):
-            source = seeded.get((record.tenant_key, record.fields["type"], record.fields["name"]))
+            partition = self.partition_of(record.tenant_key, fixture)
+            source = seeded.get((partition, record.fields["type"], record.fields["name"]))
             if source:
                 problems.append(fixture.problem(["records", index, "name"], f"duplicate record: {source} already seeds this type and name"))
-            if record.id and (record.tenant_key, record.id) in ids:
-                problems.append(fixture.problem(["records", index, "id"], f"duplicate id: {ids[(record.tenant_key, record.id)]} already seeds it"))
-        problems += self._scenario_clashes(fixture, self._baseline_scenario_names(fixture.scope))
+            if record.id and (partition, record.id) in ids:
+                problems.append(fixture.problem(["records", index, "id"], f"duplicate id: {ids[(partition, record.id)]} already seeds it"))
+        problems += self._scenario_clashes(fixture, self._baseline_scenario_names(self._scope_of(fixture)))
         if problems:
             raise FixtureError(problems, status=409)
 
     def _check_against_live(self, fixture: Fixture) -> None:
         problems = []
         for index, record in enumerate(fixture.records):
-            if self.store.find_by_name(record.tenant_key, record.fields["type"], record.fields["name"]):
+            partition = self.partition_of(record.tenant_key, fixture)
+            if self.store.find_by_name(partition, record.fields["type"], record.fields["name"]):
                 problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
-            elif self.store.has_id(record.tenant_key, record.id):
+            elif self.store.has_id(partition, record.id):
                 problems.append(fixture.problem(["records", index, "id"], "a record with this id already exists"))
-        problems += self._scenario_clashes(fixture, self._live_scenario_names(fixture.scope))
+        problems += self._scenario_clashes(fixture, self._live_scenario_names(self._scope_of(fixture)))
         if problems:
             raise FixtureError(problems, status=409)
 
     def _baseline_scenario_names(self, tenant_key: str | None) -> set[str]:
-        return {spec["name"] for f in self.fixtures if f.scope == tenant_key for spec in f.scenarios}
+        return {spec["name"] for f in self.fixtures if self._scope_of(f) == tenant_key for spec in f.scenarios}
 
     def _live_scenario_names(self, tenant_key: str | None) -> set[str]:
         return {spec["name"] for spec in self.scenarios.specs(tenant_key)}
@@ -176,7 +192,7 @@ class Sandbox:
         # The document's own seed, which it applies only later, decides its ids as much as the server's.
         ids = IdSource(fixture.settings["seed"]) if "seed" in fixture.settings else self.ids
         for record in fixture.records:
-            now = clock_ms if clock_ms is not None else self.clock.now_ms(record.tenant_key)
+            now = clock_ms if clock_ms is not None else self.clock.now_ms(self.partition_of(record.tenant_key, fixture))
             if record.id is None:
                 record.id = ids.derived_id(record.tenant_key, record.fields["type"], record.fields["name"])
             if record.created_at is None:  # a record is not updated before it exists
@@ -187,7 +203,8 @@ class Sandbox:
                     item.setdefault("id", ids.derived_id(record.tenant_key, record.id, kind, str(index)))
                     item.setdefault("createdAt", format_timestamp(record.created_at))
         names = {spec["name"] for spec in fixture.scenarios if spec.get("name")}
-        names |= self._baseline_scenario_names(fixture.scope) | self._live_scenario_names(fixture.scope)
+        scope = self._scope_of(fixture)
+        names |= self._baseline_scenario_names(scope) | self._live_scenario_names(scope)
         for index, spec in enumerate(fixture.scenarios):
             if not spec.get("name"):
                 number = index + 1
@@ -199,6 +216,7 @@ class Sandbox:
     def _apply(self, fixture: Fixture, tenant_key: str | None = None) -> None:
         """Apply a pinned fixture: all of it, or only what concerns one tenant (for its reset)."""
         settings = fixture.settings
+        scope = self._scope_of(fixture)
         if tenant_key is None:
             if "strictAuth" in settings:
                 self.tenancy.strict = settings["strictAuth"]
@@ -207,17 +225,17 @@ class Sandbox:
             if "journalLimit" in settings:
                 self.journal.resize(settings["journalLimit"])
             if "clock" in settings:
-                self._set_clock(settings["clock"], fixture.scope)
+                self._set_clock(settings["clock"], scope)
             for tenant in fixture.tenants:
                 self.tenancy.register(tenant)
-        elif fixture.scope == tenant_key and "clock" in settings:
+        elif scope == tenant_key and "clock" in settings:
             self._set_clock(settings["clock"], tenant_key)
         for record in fixture.records:
-            if tenant_key is None or record.tenant_key == tenant_key:
+            if tenant_key is None or self.partition_of(record.tenant_key) == tenant_key:
                 self._seed_record(record)
-        if tenant_key is None or fixture.scope == tenant_key:
+        if tenant_key is None or scope == tenant_key:
             for spec in fixture.scenarios:
-                self.scenarios.add(spec, fixture.scope)
+                self.scenarios.add(spec, scope)
 
     def _set_clock(self, ms: int | None, tenant_key: str | None) -> None:
         if ms is None:
@@ -226,15 +244,16 @@ class Sandbox:
             self.clock.set(ms, tenant_key)
 
     def _seed_record(self, seed: SeedRecord) -> None:
+        tenant = self.tenant(seed.tenant_key)
         record = self.store.create(
-            self.tenant(seed.tenant_key), seed.fields, record_id=seed.id, created_at=seed.created_at,
+            tenant, seed.fields, record_id=seed.id, created_at=seed.created_at,
             updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
             capped=False,
         )
         for result in seed.results:
-            self.executions.add_result(seed.tenant_key, record.id, result)
+            self.executions.add_result(tenant.tenant_key, record.id, result)
         for step in seed.step_results:
-            self.executions.add_step_result(seed.tenant_key, record.id, step)
+            self.executions.add_step_result(tenant.tenant_key, record.id, step)
 
     # -- bulk work on records ---------------------------------------------------------------
 
@@ -250,9 +269,9 @@ class Sandbox:
         with bulk_load():
             return bulk_edit(self.store, tenant_key, edit)
 
-    def tenant(self, tenant_key: str) -> Tenant:
+    def tenant(self, api_key: str) -> Tenant:
         """The registered tenant with this key, or the open-mode tenant it stands for."""
-        return self.tenancy.get(tenant_key) or open_tenant(tenant_key)
+        return self.tenancy.get(api_key) or open_tenant(api_key)
 
     def add_scenario(self, spec: dict[str, Any], tenant_key: str | None = None) -> Scenario:
         """Add a scenario at runtime (for one tenant, when named); 409 if its name is taken.
@@ -289,19 +308,23 @@ class Sandbox:
                 self._apply(fixture, tenant_key)
 
     def _restore_registration(self, tenant_key: str) -> None:
-        """Register the tenant as the fixtures declare it (all declarations agree), or not at all
-        when none does: in one step, so that no request sees it unregistered in between."""
-        declared = [t for f in self.fixtures for t in f.tenants if t.tenant_key == tenant_key]
-        if declared:
-            self.tenancy.register(declared[0])
-        else:
-            self.tenancy.unregister(tenant_key)
+        """Register the keys reaching the tenant as the fixtures declare them (all declarations
+        agree), and unregister those none declares: each in one step, so that no request sees a
+        key unregistered in between."""
+        declared = {t.api_key: t for f in self.fixtures for t in f.tenants}
+        keys = [t.api_key for t in self.tenancy.keys_of(tenant_key)]
+        keys += [key for key, t in declared.items() if t.tenant_key == tenant_key and key not in keys]
+        for key in keys:
+            if key in declared:
+                self.tenancy.register(declared[key])
+            else:
+                self.tenancy.unregister(key)
 
     def forget_fixtures(self, tenant_key: str | None = None) -> int:
         """Drop fixtures from the baseline (only those loaded for one tenant, when named), then
         reset (that tenant). Returns how many went."""
         with self._control:
-            kept = [f for f in self.fixtures if tenant_key is not None and f.scope != tenant_key]
+            kept = [f for f in self.fixtures if tenant_key is not None and self._scope_of(f) != tenant_key]
             dropped = len(self.fixtures) - len(kept)
             self.fixtures = kept
             self.reset(tenant_key)
@@ -315,7 +338,7 @@ class Sandbox:
         with self._control, self.store.exclusive():
             if tenant_key is None:
                 registered = [t.tenant_key for t in self.tenancy.registered()]
-                keys = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
+                partitions = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
                 settings: dict[str, Any] = {"strictAuth": self.tenancy.strict, "journalLimit": self.journal.limit}
                 if self.ids.seed is not None:
                     settings["seed"] = self.ids.seed
@@ -324,20 +347,29 @@ class Sandbox:
                 # A tenant's own scenarios come before the server-wide ones: first, they still do.
                 scenarios = self._scoped_scenarios_as_server_wide() + self.scenarios.specs(None)
             else:
-                keys = [tenant_key]
+                partitions = [tenant_key]
                 settings = {}
                 if self.clock.has_own_clock(tenant_key):
                     settings["clock"] = format_timestamp(self.clock.now_ms(tenant_key))
                 scenarios = self.scenarios.specs(tenant_key)
-            records = [self._record_to_fixture(r, results) for key in keys
-                       for results in [self._results_by_record(key)] for r in self.store.records_of(key)]
+            keys = {partition: self._keys_reaching(partition) for partition in partitions}
+            records = [self._record_to_fixture(r, results, keys[partition][0].api_key) for partition in partitions
+                       for results in [self._results_by_record(partition)] for r in self.store.records_of(partition)]
             document: dict[str, Any] = {}
             if settings:
                 document["settings"] = settings
-            document["tenants"] = [_tenant_to_fixture(self.tenant(key)) for key in keys]
+            document["tenants"] = [_tenant_to_fixture(t) for partition in partitions for t in keys[partition]]
             document["records"] = records
             document["scenarios"] = scenarios
             return document
+
+    def _keys_reaching(self, tenant_key: str) -> list[Tenant]:
+        """The keys that name a tenant in a document: its registered keys, or the open-mode key it is."""
+        return self.tenancy.keys_of(tenant_key) or [open_tenant(tenant_key)]
+
+    def api_key_naming(self, tenant_key: str) -> str:
+        """An API key that names the tenant: its first registered key, or the open-mode key it is."""
+        return self._keys_reaching(tenant_key)[0].api_key
 
     def _scoped_scenarios_as_server_wide(self) -> list[dict[str, Any]]:
         """Tenant-scoped scenarios, written as server-wide ones matching their tenant."""
@@ -349,7 +381,7 @@ class Sandbox:
                 while name in taken:
                     name, number = f"{spec['name']}-{number}", number + 1
                 taken.add(name)
-                converted.append({**spec, "name": name, "when": {**(spec.get("when") or {}), "tenant": tenant_key}})
+                converted.append({**spec, "name": name, "when": {**(spec.get("when") or {}), "tenant": self.api_key_naming(tenant_key)}})
         return converted
 
     def _results_by_record(self, tenant_key: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -362,8 +394,8 @@ class Sandbox:
         return grouped
 
     @staticmethod
-    def _record_to_fixture(record: Record, results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"tenant": record.tenant_key, "id": record.id, "type": record.type, "name": record.name,
+    def _record_to_fixture(record: Record, results: dict[str, dict[str, list[dict[str, Any]]]], api_key: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"tenant": api_key, "id": record.id, "type": record.type, "name": record.name,
                                "metadata": record.metadata}
         if record.messages is not None:
             out["messages"] = record.messages
@@ -386,7 +418,7 @@ class Sandbox:
 
 
 def _tenant_to_fixture(tenant: Tenant) -> dict[str, Any]:
-    out: dict[str, Any] = {"apiKey": tenant.tenant_key, "organizationId": tenant.organization_id, "userId": tenant.user_id}
+    out: dict[str, Any] = {"apiKey": tenant.api_key, "organizationId": tenant.organization_id, "userId": tenant.user_id}
     if tenant.permissions != ALL_PERMISSIONS:
         out["permissions"] = sorted(tenant.permissions)
     return out

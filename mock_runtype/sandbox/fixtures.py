@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
@@ -72,7 +72,8 @@ class FixtureError(InvalidRequest):
 
 @dataclass
 class SeedRecord:
-    """A record a fixture seeds, with the fields the store's `create` takes."""
+    """A record a fixture seeds, with the fields the store's `create` takes. `tenant_key` is the
+    API key the document names: the Sandbox seeds the partition that key reaches."""
 
     tenant_key: str
     fields: dict[str, Any]
@@ -86,7 +87,8 @@ class SeedRecord:
 
 @dataclass
 class Fixture:
-    """A checked fixture document. `scope` is the tenant it was loaded for (None: server-wide)."""
+    """A checked fixture document. `scope` is the API key of the tenant it was loaded for (None:
+    server-wide); it stands for that key's user, whichever of its keys the document names."""
 
     source: str
     scope: str | None
@@ -98,7 +100,8 @@ class Fixture:
     lines: dict[tuple, int] = field(default_factory=dict, repr=False)
 
     def tenant_keys(self) -> set[str]:
-        keys = {t.tenant_key for t in self.tenants} | {r.tenant_key for r in self.records}
+        """The API keys the document declares, seeds or was loaded for."""
+        keys = {t.api_key for t in self.tenants} | {r.tenant_key for r in self.records}
         return keys | ({self.scope} if self.scope else set())
 
     def problem(self, path: list[Any], message: str) -> Problem:
@@ -109,7 +112,10 @@ class Fixture:
 # -- reading ------------------------------------------------------------------------------
 
 
-def read_fixture(path: str | Path, *, scope: str | None = None, known_tenants: set[str] | frozenset[str] = frozenset()) -> Fixture:
+KnownTenants = Mapping[str, str] | Collection[str]
+
+
+def read_fixture(path: str | Path, *, scope: str | None = None, known_tenants: KnownTenants = frozenset()) -> Fixture:
     """Read and check the fixture file at `path` (YAML or JSON)."""
     source = str(path)
     try:
@@ -126,12 +132,13 @@ def parse_fixture(
     source: str = "<fixture>",
     *,
     scope: str | None = None,
-    known_tenants: set[str] | frozenset[str] = frozenset(),
+    known_tenants: KnownTenants = frozenset(),
 ) -> Fixture:
     """Check a fixture document given as YAML or JSON text.
 
-    `scope` is the tenant a document is loaded for (`?tenant=`); `known_tenants` are the API keys
-    that earlier documents declared, which records may name too.
+    `scope` is the API key of the tenant a document is loaded for (`?tenant=`); `known_tenants`
+    are the API keys that earlier documents declared, which records may name too (a mapping gives
+    each key's `tenant_key`, so that a scoped document may name any key of the scope's user).
     """
     data, lines = _parse_yaml(text, source)
     problems = [Problem(source, _line(lines, path), format_path(path), message)
@@ -326,12 +333,18 @@ def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:
 
 
 class _Checker:
-    def __init__(self, source: str, lines: dict[tuple, int], scope: str | None, known: set[str] | frozenset[str]) -> None:
+    def __init__(self, source: str, lines: dict[tuple, int], scope: str | None, known: KnownTenants) -> None:
         self.source = source
         self.lines = lines
         self.scope = scope
         self.known = set(known) | ({scope} if scope else set())
+        self.partitions = dict(known) if isinstance(known, Mapping) else {}  # API key -> tenant_key
         self.problems: list[Problem] = []
+
+    def _in_scope(self, api_key: str) -> bool:
+        """Whether a key reaches the partition of the scope key (any key of the same user)."""
+        assert self.scope is not None
+        return self.partitions.get(api_key, api_key) == self.partitions.get(self.scope, self.scope)
 
     def problem(self, path: list[Any], message: str) -> None:
         self.problems.append(Problem(self.source, _line(self.lines, path), format_path(path), message))
@@ -360,17 +373,21 @@ class _Checker:
             key = entry["apiKey"]
             if key in seen:
                 self.problem(["tenants", index, "apiKey"], f"tenant '{key}' is listed twice")
-            if self.scope is not None and key != self.scope:
-                self.problem(["tenants", index, "apiKey"], "a document loaded for one tenant may declare only that tenant")
             seen.add(key)
             derived = open_tenant(key)
             tenants.append(Tenant(
-                tenant_key=key,
+                api_key=key,
                 organization_id=entry.get("organizationId", derived.organization_id),
                 user_id=entry.get("userId", derived.user_id),
                 permissions=frozenset(entry.get("permissions", ALL_PERMISSIONS)),
             ))
         self.known |= seen
+        self.partitions.update((t.api_key, t.tenant_key) for t in tenants)
+        if self.scope is not None:
+            for index, tenant in enumerate(tenants):
+                if not self._in_scope(tenant.api_key):
+                    self.problem(["tenants", index, "apiKey"],
+                                 "a document loaded for one tenant may declare only keys of that tenant's user")
         return tenants
 
     def _records(self, entries: list[dict[str, Any]]) -> list[SeedRecord]:
@@ -383,19 +400,20 @@ class _Checker:
             if tenant_key is None:
                 self.problem([*path, "tenant"], "'tenant' is required (an apiKey listed under tenants)")
                 continue
-            if self.scope is not None and tenant_key != self.scope:
+            if self.scope is not None and not self._in_scope(tenant_key):
                 self.problem([*path, "tenant"], "a document loaded for one tenant may seed only that tenant's records")
             elif tenant_key not in self.known:
                 self.problem([*path, "tenant"], f"unknown tenant '{tenant_key}': list it under tenants first")
-            key = (tenant_key, entry["type"], entry["name"])
+            key = (self.partitions.get(tenant_key, tenant_key), entry["type"], entry["name"])
             if key in names:
                 self.problem([*path, "name"], f"duplicate record: type '{entry['type']}' and name '{entry['name']}'"
                                               f" are already used by records[{names[key]}]")
             names.setdefault(key, index)
             if "id" in entry:
-                if (tenant_key, entry["id"]) in ids:
-                    self.problem([*path, "id"], f"duplicate id: already used by records[{ids[(tenant_key, entry['id'])]}]")
-                ids.setdefault((tenant_key, entry["id"]), index)
+                where = (key[0], entry["id"])
+                if where in ids:
+                    self.problem([*path, "id"], f"duplicate id: already used by records[{ids[where]}]")
+                ids.setdefault(where, index)
             for name in ("metadata", "messages"):
                 if (nesting := nesting_problem(entry.get(name))) is not None:
                     self.problem([*path, name], nesting)
@@ -438,7 +456,7 @@ class _Checker:
                     self.problem(["scenarios", index, "name"], f"duplicate scenario name: already used by scenarios[{names[name]}]")
                 names.setdefault(name, index)
             tenant_key = (entry.get("when") or {}).get("tenant")
-            if self.scope is not None and tenant_key not in (None, self.scope):
+            if self.scope is not None and tenant_key is not None and not self._in_scope(tenant_key):
                 self.problem(["scenarios", index, "when", "tenant"], "a document loaded for one tenant may match only that tenant")
         return [dict(entry) for entry in entries]
 
@@ -450,13 +468,15 @@ class _Checker:
             return None
 
 
-def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None = None) -> dict[str, Any]:
-    """Check one scenario given as YAML or JSON text (POST /__admin/scenarios)."""
+def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None = None,
+                   partition_of: Callable[[str], str] = lambda api_key: api_key) -> dict[str, Any]:
+    """Check one scenario given as YAML or JSON text (POST /__admin/scenarios); added for the
+    tenant of the key `scope`, it may name in `when.tenant` any key reaching the same partition."""
     data, lines = _parse_yaml(text, source)
     problems = [Problem(source, _line(lines, path), format_path(path), message)
                 for path, message in schema_problems("scenario", data)]
     tenant_key = (data.get("when") or {}).get("tenant") if isinstance(data, dict) else None
-    if not problems and scope is not None and tenant_key not in (None, scope):
+    if not problems and scope is not None and tenant_key is not None and partition_of(tenant_key) != partition_of(scope):
         problems.append(Problem(source, _line(lines, ["when", "tenant"]), "when.tenant",
                                 "a scenario added for one tenant may match only that tenant"))
     if problems:
@@ -467,14 +487,16 @@ def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None =
 def read_fixtures(paths: list[str]) -> list[Fixture]:
     """Read and check several files in order (a later one may name tenants an earlier one declares);
     FixtureError lists the problems of every file."""
-    fixtures, problems, known = [], [], set()
+    fixtures: list[Fixture] = []
+    problems: list[Problem] = []
+    known: dict[str, str] = {}
     for path in paths:
         try:
             fixture = read_fixture(path, known_tenants=known)
         except FixtureError as error:
             problems += error.problems
             continue
-        known |= {t.tenant_key for t in fixture.tenants}
+        known |= {t.api_key: t.tenant_key for t in fixture.tenants}
         fixtures.append(fixture)
     if problems:
         raise FixtureError(problems)

@@ -68,12 +68,15 @@ class Matcher:
                         for name, value in (when.get("headers") or {}).items()}
         self.body = when.get("body", _NO_BODY)
 
-    def matches(self, exchange: Exchange, parsed_body: Callable[[], Any]) -> bool:
+    def matches(self, exchange: Exchange, parsed_body: Callable[[], Any],
+                partition_of: Callable[[str], str] = lambda api_key: api_key) -> bool:
+        """`partition_of(api_key)`: the tenant a key reaches, so that `when.tenant` names any key
+        of a user and matches the requests of all its keys."""
         if self.methods is not None and exchange.method.upper() not in self.methods:
             return False
         if self.path is not None and not self.path.match(normalize_path(exchange.path)):
             return False
-        if self.tenant_key is not None and exchange.tenant_key != self.tenant_key:
+        if self.tenant_key is not None and exchange.tenant_key != partition_of(self.tenant_key):
             return False
         for name, pattern in self.query.items():
             if not any(pattern.match(value) for value in exchange.query.get(name, ())):
@@ -181,10 +184,13 @@ class Scenarios:
     """Every scenario of a server, in order: a tenant's own come before the server-wide ones."""
 
     def __init__(self, clock: Clock, seed: Callable[[], int | None],
-                 in_use: Callable[[str], bool] = lambda tenant_key: False) -> None:
-        """`in_use(tenant_key)`, whether a tenant keeps something, must take no lock of this object."""
+                 in_use: Callable[[str], bool] = lambda tenant_key: False,
+                 partition_of: Callable[[str], str] = lambda api_key: api_key) -> None:
+        """`in_use(tenant_key)`, whether a tenant keeps something, and `partition_of(api_key)`, the
+        tenant a key reaches, must take no lock of this object."""
         self._lock = threading.Lock()
         self._in_use = in_use
+        self._partition_of = partition_of
         self._clock = clock
         self._seed = seed
         self._server_wide: list[Scenario] = []
@@ -293,7 +299,7 @@ class Scenarios:
         with self._lock:
             scoped = self._by_tenant.get(tenant_key, []) if tenant_key is not None else []
             for scenario in [*scoped, *self._server_wide]:
-                if not scenario.matcher.matches(exchange, parsed_body):
+                if not scenario.matcher.matches(exchange, parsed_body, self._partition_of):
                     continue
                 counts = scenario.counts(tenant_key, self._in_use)
                 counts.matched += 1

@@ -172,7 +172,7 @@ def test_strict_auth_refuses_unknown_keys_and_read_only_writes(own_server):
     base = f"{own_server.url}/v1/records"
     assert requests.get(base, headers={"Authorization": "Bearer rt_test_stranger"}).status_code == 401
     reader = {"Authorization": "Bearer rt_test_reader"}
-    assert requests.get(base, headers=reader).json()["data"][0]["name"] == "Initech"
+    assert requests.get(base, headers=reader).json()["data"][0]["name"] == "Acme Corp"
     refused = requests.post(base, json={"type": "t", "name": "n"}, headers=reader)
     assert refused.status_code == 403 and "write" in refused.json()["error"]
     assert requests.post(base, json={"type": "t", "name": "n"}, headers={"Authorization": "Bearer rt_test_writer"}).status_code == 201

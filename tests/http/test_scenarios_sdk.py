@@ -40,7 +40,7 @@ def test_the_sdk_under_strict_auth(own_server):
         with pytest.raises(AuthenticationError) as unknown:
             stranger.records.list()
     with RuntypeClient(api_key="rt_test_reader", base_url=own_server.url) as reader:
-        assert [r.name for r in reader.records.list().data] == ["Initech"]
+        assert [r.name for r in reader.records.list().data] == ["Acme Corp"]
         with pytest.raises(AuthenticationError) as read_only:
             reader.records.create(type="customer", name="Nope")
     assert (unknown.value.status_code, read_only.value.status_code) == (401, 403)

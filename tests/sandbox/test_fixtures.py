@@ -73,7 +73,7 @@ def test_a_later_file_may_seed_records_of_a_tenant_an_earlier_one_declares(tmp_p
     sandbox = Sandbox()
     for fixture in read_fixtures([str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]):
         sandbox.load(fixture)
-    assert [r.name for r in sandbox.store.records_of("k")] == ["n"]
+    assert [r.name for r in sandbox.store.records_of(sandbox.tenancy.partition_of("k"))] == ["n"]
 
 
 def test_a_document_clashing_with_the_live_state_loads_nothing():
@@ -84,7 +84,7 @@ def test_a_document_clashing_with_the_live_state_loads_nothing():
         sandbox.load(parse_fixture(clash, "b.yaml", known_tenants={"k"}))
     assert caught.value.status == 409
     assert "b.yaml:3: records[1].name: duplicate record: a.yaml already seeds this type and name" in str(caught.value)
-    assert [r.name for r in sandbox.store.records_of("k")] == ["n"]
+    assert [r.name for r in sandbox.store.records_of(sandbox.tenancy.partition_of("k"))] == ["n"]
 
 
 def test_a_document_scoped_to_a_tenant_may_touch_only_that_tenant():

@@ -28,7 +28,7 @@ def test_a_scenario_added_while_a_fixture_loads_waits_and_cannot_half_break_the_
     monkeypatch.setattr(Sandbox, "_check_against_live", check_then_let_the_adder_in)
     assert sandbox.load(parse_fixture(SEEDED, "f.yaml"))["loaded"] is True
     adder.join()
-    assert [r.name for r in sandbox.store.records_of("k")] == ["seeded"]
+    assert [r.name for r in sandbox.store.records_of(sandbox.tenancy.partition_of("k"))] == ["seeded"]
     assert [s["delayMs"] for s in sandbox.scenarios.specs(None)] == [5]
     assert isinstance(outcome[0], Conflict)
 
@@ -37,21 +37,21 @@ def test_forgetting_a_tenants_fixtures_forgets_how_they_declared_it():
     sandbox = Sandbox(SandboxSettings())
     sandbox.load(parse_fixture("tenants: [{apiKey: k, permissions: [read]}]\n", "reader.yaml", scope="k"))
     assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
-    assert sandbox.forget_fixtures("k") == 1
-    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read", "write"}
+    assert sandbox.forget_fixtures(sandbox.tenancy.partition_of("k")) == 1
+    assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read", "write", "delete"}
 
 
 def test_a_tenants_reset_keeps_the_declaration_a_server_wide_fixture_makes():
     sandbox = Sandbox(SandboxSettings())
     sandbox.load(parse_fixture("settings: {strictAuth: true}\ntenants: [{apiKey: k, permissions: [read]}]\n", "strict.yaml"))
-    sandbox.reset("k")
+    sandbox.reset(sandbox.tenancy.partition_of("k"))
     assert sandbox.tenancy.authenticate("Bearer k").permissions == {"read"}
 
 
 def test_a_record_given_only_an_earlier_updated_at_is_created_no_later_and_exports_loadably():
     sandbox = Sandbox(SandboxSettings(clock_start_ms=1_718_010_930_000))
     sandbox.load(parse_fixture("tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, updatedAt: '2020-01-01'}\n", "old.yaml"))
-    [record] = sandbox.store.records_of("k")
+    [record] = sandbox.store.records_of(sandbox.tenancy.partition_of("k"))
     assert record.created_at == record.updated_at == 1_577_836_800_000
     state = sandbox.export_state()
     fresh = Sandbox()
@@ -83,7 +83,7 @@ def test_a_documents_own_seed_fixes_its_ids_on_a_server_started_without_one():
     for _ in range(2):
         sandbox = Sandbox(SandboxSettings())
         sandbox.load(parse_fixture(document, "seeded.yaml"))
-        runs.append(([r.id for r in sandbox.store.records_of("k")], sandbox.executions.export("k")["results"][0]["id"]))
+        runs.append(([r.id for r in sandbox.store.records_of(sandbox.tenancy.partition_of("k"))], sandbox.executions.export(sandbox.tenancy.partition_of("k"))["results"][0]["id"]))
     assert runs[0] == runs[1]
 
 
