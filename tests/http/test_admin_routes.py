@@ -325,3 +325,12 @@ def test_forgetting_a_tenants_fixtures_empties_it_and_keeps_the_others(server, a
     server.admin("POST", "/reset", params={"tenant": api_key})
     assert server.admin("GET", "/state", params={"tenant": api_key}).json()["records"] == []
     assert [r["name"] for r in server.admin("GET", "/state", params={"tenant": other}).json()["records"]] == ["theirs"]
+
+
+def test_a_fixture_problem_is_a_400_naming_its_line_on_a_server_checking_its_answers(server, api_key):
+    """The shared server checks every answer against the document: a problem's `line` is part of it."""
+    answer = server.admin("POST", f"/fixtures?tenant={api_key}", data="records:\n  - {type: t}\n",
+                          headers={"Content-Type": "application/yaml"})
+    assert answer.status_code == 400, answer.text
+    problem = answer.json()["details"][0]
+    assert problem["line"] == 2 and "name" in problem["message"]
