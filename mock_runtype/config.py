@@ -174,6 +174,8 @@ OPTIONS: tuple[Option, ...] = (
            "connections open at once (more wait in the listen backlog)", "N"),
     Option("cors_origins", "--cors-origin", "MOCK_RUNTYPE_CORS_ORIGIN", _origins,
            "origins browsers may call from: * or a comma-separated list", "ORIGINS"),
+    Option("strict_contract", "--strict-contract", "MOCK_RUNTYPE_STRICT_CONTRACT", _boolean,
+           "refuse unknown body fields and query parameters with 400 instead of ignoring them", switch=True),
     Option("check_responses", "--check-responses", "MOCK_RUNTYPE_CHECK_RESPONSES", _boolean,
            "check every response against the OpenAPI document; a mismatch is logged and answered 500",
            switch=True),

@@ -12,7 +12,7 @@ from mock_runtype.http import bulk_routes, discovery_routes, execution_routes, r
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.response_check_hook import register_response_check
-from mock_runtype.http.responses import json_response, refuse_encoded_bodies
+from mock_runtype.http.responses import json_response, refuse_encoded_bodies, report_ignored
 from mock_runtype.http.routes import add_routes, route
 from mock_runtype.sandbox.core import Sandbox
 
@@ -47,6 +47,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     interception.install(app, sandbox)
     app.before_request(admin.require_admin_token)  # after the preflight and the scenarios, as before
     app.before_request(refuse_encoded_bodies)
+    app.after_request(report_ignored)
     return app
 
 

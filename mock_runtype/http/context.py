@@ -28,6 +28,7 @@ class RequestContext:
     received_at: float = field(default_factory=time.perf_counter)
     held: bool = False  # the server has already held the request for `delay_s` (without a thread)
     violation: str | None = None  # the kind of contract violation its error answer stands for
+    contract_warning: str | None = None  # what of the request the answer ignored (unknown fields)
 
     @property
     def delay_s(self) -> float:

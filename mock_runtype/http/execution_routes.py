@@ -6,7 +6,7 @@ from flask import request
 
 from mock_runtype.model.executions import parse_results_query, parse_step_results_query
 from mock_runtype.http.routes import route
-from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
+from mock_runtype.http.responses import authenticate, ignored, json_object_body, json_response, sandbox
 from mock_runtype.model.tenancy import DELETE, READ
 from mock_runtype.model.validation import validate
 
@@ -14,7 +14,7 @@ from mock_runtype.model.validation import validate
 @route("getRecordResults")
 def get_record_results(record_id: str):
     tenant = authenticate(READ)
-    window = parse_results_query(request.args.to_dict(flat=False))
+    window = parse_results_query(request.args.to_dict(flat=False), ignored("query"))
     return json_response(sandbox().executions.results(tenant.tenant_key, record_id, window))
 
 
@@ -22,7 +22,7 @@ def get_record_results(record_id: str):
 def delete_record_result(record_id: str):
     tenant = authenticate(DELETE)
     body = json_object_body()
-    validate("delete-result", body)
+    validate("delete-result", body, ignored("body"))
     result = sandbox().executions.delete_result(tenant.tenant_key, record_id, body["resultId"])
     return json_response({"success": True, "id": result["id"], "message": "Result deleted"})
 
@@ -30,7 +30,7 @@ def delete_record_result(record_id: str):
 @route("getRecordStepResults")
 def get_record_step_results(record_id: str):
     tenant = authenticate(READ)
-    window = parse_step_results_query(request.args.to_dict(flat=False))
+    window = parse_step_results_query(request.args.to_dict(flat=False), ignored("query"))
     return json_response(sandbox().executions.step_results(tenant.tenant_key, record_id, window))
 
 

@@ -124,6 +124,7 @@ class Interception:
         headers = {name.lower(): value for name, value in answer.get("headers", ())}
         exchange.response_type = headers.get("content-type", "")
         exchange.violation = context.violation
+        exchange.contract_warning = context.contract_warning
         if outcome.fault:
             exchange.fault = outcome.fault
         if "content-length" not in headers:

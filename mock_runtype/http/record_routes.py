@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from mock_runtype.http.routes import route
-from mock_runtype.http.responses import authenticate, json_object_body, json_response, sandbox
+from mock_runtype.http.responses import authenticate, ignored, json_object_body, json_response, sandbox
 from mock_runtype.model.listing import pagination_json, parse_list_query
 from mock_runtype.model.records import record_to_json
 from mock_runtype.model.tenancy import DELETE, READ, WRITE
@@ -15,7 +15,7 @@ from mock_runtype.model.validation import validate
 @route("listRecords")
 def list_records():
     tenant = authenticate(READ)
-    query = parse_list_query(request.args.to_dict(flat=False))
+    query = parse_list_query(request.args.to_dict(flat=False), ignored=ignored("query"))
     store = sandbox().store
     page = store.list(tenant.tenant_key, query)
     return json_response({
@@ -32,7 +32,7 @@ def list_records():
 def create_record():
     tenant = authenticate(WRITE)
     body = json_object_body()
-    validate("create-record", body)
+    validate("create-record", body, ignored("body"))
     record = sandbox().store.create(tenant, body)
     return json_response(record_to_json(record, with_warnings=True), 201)
 
@@ -47,7 +47,7 @@ def get_record(record_id: str):
 def update_record(record_id: str):
     tenant = authenticate(WRITE)
     body = json_object_body()
-    validate("update-record", body)
+    validate("update-record", body, ignored("body"))
     record = sandbox().store.update(tenant.tenant_key, record_id, body)
     return json_response(record_to_json(record, with_warnings=True))
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from typing import Any
 
 import orjson
 from flask import Response, current_app, g, request
 
+from mock_runtype.http.context import context_of
 from mock_runtype.model.errors import InvalidRequest, UnsupportedMediaType
 from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.sandbox.core import Sandbox
@@ -32,6 +34,36 @@ def encode_json(payload: Any) -> bytes:
         return orjson.dumps(payload)
     except TypeError:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+IGNORED_HEADER = "X-Mock-Runtype-Ignored"
+MAX_IGNORED_TEXT = 2000  # characters of the header's list of names
+# A name is percent-encoded (as in a URL) except for these, so that any name fits a header and
+# the list splits on ", " unambiguously.
+_NAME_SAFE = "!#$&'()*+-./:;<=>?@[]^_`{|}~"
+
+
+def ignored(part: str) -> list[str] | None:
+    """The list the model adds the unknown fields of `part` ("body" or "query") to as it ignores
+    them, as the real service most plausibly does; None under strictContract, which refuses them."""
+    if sandbox().strict_contract:
+        return None
+    return g.setdefault("mock_runtype_ignored", {}).setdefault(part, [])
+
+
+def report_ignored(response: Response) -> Response:
+    """Name what the answer ignored in a header, and for the journal as a contract warning."""
+    parts = g.get("mock_runtype_ignored") or {}
+    names = list(dict.fromkeys(f"{part}.{quote(name, safe=_NAME_SAFE)}" for part, found in parts.items() for name in found))
+    if names:
+        shown = ", ".join(names)
+        if len(shown) > MAX_IGNORED_TEXT:  # at a name's end: a body may hold thousands of unknown keys
+            shown = shown[:shown.rfind(", ", 0, MAX_IGNORED_TEXT)] + ", ..."
+        response.headers[IGNORED_HEADER] = shown
+        context = context_of(request.environ)
+        if context is not None:
+            context.contract_warning = "ignored unknown fields: " + shown
+    return response
 
 
 def authenticate(permission: str) -> Tenant:

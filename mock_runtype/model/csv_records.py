@@ -126,10 +126,16 @@ def export_csv(records: list[Record]) -> Iterator[str]:
 UPLOAD_OPTIONS = ("nameColumn", "typeColumn", "typeValue")
 
 
-def upload_options(fields: dict[str, list[Any]], parts: dict[str, list[Any]]) -> dict[str, str]:
+def upload_options(fields: dict[str, list[Any]], parts: dict[str, list[Any]],
+                   ignored: list[str] | None = None) -> dict[str, str]:
     """Check an upload form's fields (plain values) and parts (files): only 'file' and the options,
-    each at most once, with exactly one 'file'; return the options given non-empty."""
+    each at most once, with exactly one 'file'; return the options given non-empty. With an
+    `ignored` list, other fields are added to it instead of refused."""
     given = {**fields, **parts}
+    unknown = [key for key in given if key not in ("file", *UPLOAD_OPTIONS)]
+    if ignored is not None:
+        ignored.extend(unknown)
+        given = {key: values for key, values in given.items() if key not in unknown}
     problems = [{"path": key, "message": "unknown form field"} for key in given
                 if key not in ("file", *UPLOAD_OPTIONS)]
     problems += [{"path": key, "message": "given more than once"}

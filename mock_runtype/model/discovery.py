@@ -134,9 +134,9 @@ def _is_timestamp(text: str) -> bool:
     return True
 
 
-def parse_field_values_query(params: Mapping[str, list[str]]) -> tuple[str, str, int]:
+def parse_field_values_query(params: Mapping[str, list[str]], ignored: list[str] | None = None) -> tuple[str, str, int]:
     """GET /v1/records/field-values: (type, field, limit); type and field are required."""
-    args = QueryParams(params, ("type", "field", "limit"))
+    args = QueryParams(params, ("type", "field", "limit"), ignored=ignored)
     record_type = args.text("type", TYPE_MAX_LENGTH, required=True)
     field = args.text("field", required=True)
     limit = args.integer("limit", 1, MAX_FIELD_VALUES) or DEFAULT_FIELD_VALUES
@@ -144,9 +144,9 @@ def parse_field_values_query(params: Mapping[str, list[str]]) -> tuple[str, str,
     return record_type, field, limit
 
 
-def parse_schema_query(params: Mapping[str, list[str]]) -> tuple[str, int]:
+def parse_schema_query(params: Mapping[str, list[str]], ignored: list[str] | None = None) -> tuple[str, int]:
     """GET /v1/records/schema: (type, sample size); type is required."""
-    args = QueryParams(params, ("type", "sample"))
+    args = QueryParams(params, ("type", "sample"), ignored=ignored)
     record_type = args.text("type", TYPE_MAX_LENGTH, required=True)
     sample = args.integer("sample", 1, MAX_SCHEMA_SAMPLE) or DEFAULT_SCHEMA_SAMPLE
     args.finish()

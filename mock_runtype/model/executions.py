@@ -101,10 +101,10 @@ class ListWindow:
         return present + missing
 
 
-def parse_results_query(params: Mapping[str, list[str]]) -> ListWindow:
+def parse_results_query(params: Mapping[str, list[str]], ignored: list[str] | None = None) -> ListWindow:
     """GET /v1/records/{id}/results: page, limit, status, promptId, flowId, from, to, sortBy, sortOrder, includeCount."""
     args = QueryParams(params, ("page", "limit", "status", "promptId", "flowId", "from", "to",
-                                "sortBy", "sortOrder", "includeCount"))
+                                "sortBy", "sortOrder", "includeCount"), ignored=ignored)
     window = _window(args, RESULT_SORTS)
     window.prompt_id = args.text("promptId")
     window.page = args.integer("page", FIRST_PAGE, MAX_PAGE) or FIRST_PAGE
@@ -113,10 +113,10 @@ def parse_results_query(params: Mapping[str, list[str]]) -> ListWindow:
     return window
 
 
-def parse_step_results_query(params: Mapping[str, list[str]]) -> ListWindow:
+def parse_step_results_query(params: Mapping[str, list[str]], ignored: list[str] | None = None) -> ListWindow:
     """GET /v1/records/{id}/step-results: flowId, batchId, status, from, to, sortBy, sortOrder, limit, offset."""
     args = QueryParams(params, ("flowId", "batchId", "status", "from", "to", "sortBy", "sortOrder",
-                                "limit", "offset"))
+                                "limit", "offset"), ignored=ignored)
     window = _window(args, STEP_SORTS)
     window.batch_id = args.text("batchId")
     window.offset = args.integer("offset", 0, MAX_OFFSET) or 0

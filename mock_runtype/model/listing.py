@@ -177,13 +177,15 @@ def _texts(value: Any) -> Iterable[str]:
             yield json.dumps(item)
 
 
-def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True) -> ListQuery:
+def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True,
+                     ignored: list[str] | None = None) -> ListQuery:
     """Check and parse list parameters; every problem is reported at once.
 
     `paged=False` (export) refuses the paging parameters: an export has every matching record.
+    With an `ignored` list, unknown parameters go there instead of being refused.
     """
     refused = {} if paged else {key: "not accepted here: an export is not paged" for key in PAGING_PARAMETERS}
-    args = QueryParams(params, KNOWN_PARAMETERS, refused=refused)
+    args = QueryParams(params, KNOWN_PARAMETERS, refused=refused, ignored=ignored)
     query = ListQuery()
     query.type = args.text("type", TYPE_MAX_LENGTH)
     query.name = args.text("name")

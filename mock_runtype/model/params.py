@@ -14,6 +14,7 @@ from mock_runtype.model.errors import InvalidRequest
 
 _INTEGER = re.compile(r"-?[0-9]{1,11}")  # one optional minus, ASCII digits: "--5" once reached int()
 # The limits shared by several endpoints' parameters (the OpenAPI document reads them too).
+UNKNOWN_IGNORED = "unknown query parameter, ignored (the others refuse the request)"
 TYPE_MAX_LENGTH = 255  # a record type
 TEXT_MAX_LENGTH = 500  # a name, an id, a field, a search
 LIST_MAX_LENGTH = 10_000  # a comma-separated list, whole
@@ -24,16 +25,23 @@ DEFAULT_SORT_ORDER = "desc"
 class QueryParams:
     """Typed access to single-valued parameters; `finish()` raises one 400 naming each problem."""
 
-    def __init__(self, params: Mapping[str, list[str]], known: Iterable[str], *, refused: Mapping[str, str] | None = None) -> None:
-        """`refused` maps names this endpoint does not take (though others do) to the reason."""
+    def __init__(self, params: Mapping[str, list[str]], known: Iterable[str], *, refused: Mapping[str, str] | None = None,
+                 ignored: list[str] | None = None) -> None:
+        """`refused` maps names this endpoint does not take (though others do) to the reason.
+        With an `ignored` list, an unknown name is added to it and ignored instead of refused."""
         self.problems: list[dict[str, str]] = []
         self.values: dict[str, str] = {}
+        self.ignored: list[str] = []
         known = frozenset(known)
         for key, values in params.items():
             if refused and key in refused:
                 self.problem(key, refused[key])
             elif key not in known:
-                self.problem(key, "unknown query parameter")
+                if ignored is None:
+                    self.problem(key, "unknown query parameter")
+                else:
+                    ignored.append(key)
+                    self.ignored.append(key)
             elif len(values) > 1:
                 self.problem(key, "given more than once")
             else:
@@ -116,8 +124,9 @@ class QueryParams:
         return items
 
     def finish(self) -> None:
+        """Raise the 400 naming every problem; the ignored names too, when there is one."""
         if self.problems:
             raise InvalidRequest(
                 "Invalid query parameters: " + ", ".join(dict.fromkeys(p["path"] for p in self.problems)),
-                details=self.problems,
+                details=self.problems + [{"path": key, "message": UNKNOWN_IGNORED} for key in self.ignored],
             )

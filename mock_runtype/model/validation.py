@@ -185,11 +185,39 @@ def describe(details: list[dict[str, str]]) -> str:
     return ", ".join(dict.fromkeys(d["path"] or "(body)" for d in details))
 
 
-def validate(schema_name: str, instance: Any) -> None:
-    """Raise InvalidRequest naming every field of `instance` that breaks the schema."""
+UNKNOWN_IGNORED = "unknown field, ignored (the others refuse the request)"
+
+
+def validate(schema_name: str, instance: Any, ignored: list[str] | None = None) -> None:
+    """Raise InvalidRequest naming every field of `instance` that breaks the schema.
+
+    With an `ignored` list, fields the schema does not know (`additionalProperties: false`) are
+    taken out of `instance`, their paths added to the list, instead of refused; what is left
+    must still pass; when it does not, the answer names the unknown fields too (a typo of a
+    required field is the likely cause).
+    """
+    dropped = drop_unknown_fields(schema_name, instance) if ignored is not None else []
+    if ignored is not None:
+        ignored.extend(dropped)
     details = problems(schema_name, instance)
     if details:
-        raise InvalidRequest(f"Validation failed: {describe(details)}", details=details)
+        message = f"Validation failed: {describe(details)}"
+        raise InvalidRequest(message, details=details + [{"path": path, "message": UNKNOWN_IGNORED} for path in dropped])
+
+
+def drop_unknown_fields(schema_name: str, instance: Any) -> list[str]:
+    """Take the fields the schema does not declare out of `instance` (in place); their paths."""
+    passes = _fast_check(schema_name)
+    if passes is not None and passes(instance):
+        return []
+    found: list[tuple[Any, list[Any], str]] = []
+    for error in _validator(schema_name).iter_errors(instance):
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            declared = error.schema.get("properties", {})
+            found.extend((error.instance, list(error.path), key) for key in error.instance if key not in declared)
+    for holder, _, key in found:
+        holder.pop(key, None)
+    return [format_path([*path, key]) for _, path, key in found]
 
 
 def schema_problems(schema_name: str, instance: Any) -> list[tuple[list[Any], str]]:

@@ -43,6 +43,7 @@ class SandboxSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     strict_auth: bool = False
+    strict_contract: bool = False  # refuse unknown body fields and query parameters (400) instead of ignoring them
     seed: int | None = None
     clock_start_ms: int | None = None
     check_responses: bool = False  # check every response against the OpenAPI document (500 on a mismatch)
@@ -70,6 +71,7 @@ class Sandbox:
                            max_tenants=self.settings.max_tenants)
         self.executions = Executions(self.store)
         self.tenancy = Tenancy(strict=self.settings.strict_auth)
+        self.strict_contract = self.settings.strict_contract
         self.scenarios = Scenarios(self.clock, lambda: self.ids.seed, self.in_use, self.tenancy.partition_of)
         self.journal = Journal(self.settings.journal_limit, in_use=self.in_use)
         self.fixtures: list[Fixture] = []
@@ -220,6 +222,8 @@ class Sandbox:
         if tenant_key is None:
             if "strictAuth" in settings:
                 self.tenancy.strict = settings["strictAuth"]
+            if "strictContract" in settings:
+                self.strict_contract = settings["strictContract"]
             if "seed" in settings:
                 self.ids.reseed(settings["seed"])
             if "journalLimit" in settings:
@@ -292,6 +296,7 @@ class Sandbox:
                 self.store.clear()
                 self.tenancy.clear()
                 self.tenancy.strict = self.settings.strict_auth
+                self.strict_contract = self.settings.strict_contract
                 self.ids.reseed(self.settings.seed)
                 self.clock.reset(self.settings.clock_start_ms)
                 self.journal.clear()
@@ -339,7 +344,8 @@ class Sandbox:
             if tenant_key is None:
                 registered = [t.tenant_key for t in self.tenancy.registered()]
                 partitions = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
-                settings: dict[str, Any] = {"strictAuth": self.tenancy.strict, "journalLimit": self.journal.limit}
+                settings: dict[str, Any] = {"strictAuth": self.tenancy.strict, "strictContract": self.strict_contract,
+                                            "journalLimit": self.journal.limit}
                 if self.ids.seed is not None:
                     settings["seed"] = self.ids.seed
                 if self.clock.controlled:

@@ -24,6 +24,7 @@ class Exchange:
     scenarios: list[str] = field(default_factory=list)
     fault: str | None = None
     violation: str | None = None  # the contract violation the answer reported (http/errors.py)
+    contract_warning: str | None = None  # what the answer ignored of the request (unknown fields)
     seq: int = 0
     cut: list[str] = field(default_factory=list)  # parts the journal shortened: path, query, headers
 

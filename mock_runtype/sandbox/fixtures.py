@@ -24,7 +24,7 @@ from mock_runtype.model.validation import format_path, schema_problems
 if TYPE_CHECKING:
     import yaml
 
-SERVER_WIDE_SETTINGS = ("strictAuth", "seed", "journalLimit")
+SERVER_WIDE_SETTINGS = ("strictAuth", "strictContract", "seed", "journalLimit")
 
 # Nodes a document may hold once its aliases are expanded (each alias counts as every node of what
 # it names, nested aliases too): as many as its characters (a document without aliases has fewer),

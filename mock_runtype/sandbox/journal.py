@@ -216,6 +216,7 @@ def entry_to_json(exchange: Exchange) -> dict[str, Any]:
         "response": response,
         "scenarios": list(exchange.scenarios),
         "violation": exchange.violation,
+        "contractWarning": exchange.contract_warning,
     }
     truncated = [*exchange.cut, *(name for name, cut in (("body", body_truncated), ("response", response_truncated)) if cut)]
     if truncated:

@@ -144,9 +144,13 @@ def _decode(text: str) -> Any:
         return text
 
 
+CONTRACT_WARNING = "contract_warning"
+
+
 @dataclass(frozen=True)
 class Violation:
-    """A request the sandbox answered as a breach of the API contract."""
+    """A request the sandbox answered as a breach of the API contract: a violation (refused), or
+    a contract warning (kind `contract_warning`: answered, with unknown fields ignored)."""
 
     method: str
     path: str
@@ -160,8 +164,11 @@ class Violation:
         if isinstance(query, dict):
             query = urlencode(query, doseq=True)
         path = entry.get("path", "?") + (f"?{query}" if query else "")
-        return cls(entry.get("method", "?"), path, entry.get("status", 0), entry["violation"],
-                   _error_text(entry.get("response")))
+        if entry.get("violation"):
+            return cls(entry.get("method", "?"), path, entry.get("status", 0), entry["violation"],
+                       _error_text(entry.get("response")))
+        return cls(entry.get("method", "?"), path, entry.get("status", 0), CONTRACT_WARNING,
+                   str(entry.get("contractWarning") or ""))
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status} ({self.kind.replace('_', ' ')}): {self.error}"
@@ -244,7 +251,8 @@ class TenantControl:
 
 
 class ExpectedErrors:
-    """The contract violations some tenants' journals hold, less those in spans a test expected.
+    """The contract violations and warnings some tenants' journals hold, less those in spans a
+    test expected.
 
     A span is a range of journal entry ids (they grow with every request the sandbox journals),
     so it holds even when the bounded journal drops old entries."""
@@ -275,6 +283,6 @@ class ExpectedErrors:
                 if entry["id"] in seen:
                     continue
                 seen.add(entry["id"])
-                if entry.get("violation") and not any(start < entry["id"] <= end for start, end in spans):
+                if (entry.get("violation") or entry.get("contractWarning")) and not any(start < entry["id"] <= end for start, end in spans):
                     found.append(Violation.from_entry(entry))
         return found

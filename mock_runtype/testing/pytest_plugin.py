@@ -13,6 +13,7 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 - Contract violations: a test whose requests the sandbox answered with a validation error, an
   unknown route or a wrong method fails (or warns: `--runtype-violations=warn`), listing them,
   unless inside `runtype_mock.expect_errors()` or marked `@pytest.mark.runtype_expect_errors`.
+  Contract warnings (unknown fields the sandbox ignored) do the same (`--runtype-warnings`).
 - `--runtype-url URL` (or `MOCK_RUNTYPE_URL`): use a running sandbox instead of starting one.
 - `runtype_inprocess`: the in-process mode (`mock_runtype.mock()`) for one test: the code under
   test calls https://api.runtype.com unchanged and a fresh sandbox in this process answers; the
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from mock_runtype.testing.helpers import (
+    CONTRACT_WARNING,
     AdminError,
     Control,
     ExpectedErrors,
@@ -82,6 +84,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("runtype_violations", "fail (default), warn or off: see --runtype-violations", default="fail")
     parser.addini("runtype_sdk_retries", "retries of runtype_client's typed layer: see --runtype-sdk-retries",
                   default="0")
+    group.addoption(
+        "--runtype-warnings",
+        choices=VIOLATION_MODES,
+        default=None,
+        help="what a test whose requests sent fields the sandbox ignored (contract warnings) does: "
+             "fail (default), warn or off",
+    )
+    parser.addini("runtype_warnings", "fail (default), warn or off: see --runtype-warnings", default="fail")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,9 +103,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "runtype_expect_errors: this test expects the sandbox to answer contract violations (400/404/405)",
     )
     _sdk_retries(config)
-    mode = _violation_mode(config)
-    if mode not in VIOLATION_MODES:
-        raise pytest.UsageError(f"runtype_violations must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
+    for name, mode in (("runtype_violations", _violation_mode(config)), ("runtype_warnings", _warning_mode(config))):
+        if mode not in VIOLATION_MODES:
+            raise pytest.UsageError(f"{name} must be one of {', '.join(VIOLATION_MODES)}, not {mode!r}")
 
 
 def _external_url(config: pytest.Config) -> str | None:
@@ -118,10 +128,15 @@ def _violation_mode(config: pytest.Config) -> str:
     return config.getoption("--runtype-violations") or config.getini("runtype_violations")
 
 
+def _warning_mode(config: pytest.Config) -> str:
+    return config.getoption("--runtype-warnings") or config.getini("runtype_warnings")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     url = _external_url(config)
     where = f"the sandbox at {url}" if url else "its own sandbox on 127.0.0.1 when a test asks for one"
-    return f"mock-runtype: {where}; contract violations: {_violation_mode(config)}"
+    return (f"mock-runtype: {where}; contract violations: {_violation_mode(config)}; "
+            f"contract warnings: {_warning_mode(config)}")
 
 
 class RuntypeMock(TenantControl):
@@ -196,7 +211,11 @@ class RuntypeMock(TenantControl):
 
     def unexpected_violations(self) -> list[Violation]:
         """The test's tenants' violations outside its `expect_errors()` blocks."""
-        return self._expected.unexpected()
+        return [found for found in self._expected.unexpected() if found.kind != CONTRACT_WARNING]
+
+    def unexpected_warnings(self) -> list[Violation]:
+        """The test's tenants' contract warnings (ignored unknown fields) outside its `expect_errors()` blocks."""
+        return [found for found in self._expected.unexpected() if found.kind == CONTRACT_WARNING]
 
 
 def _sdk_client_class() -> type:
@@ -345,36 +364,48 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _report_violations(item: pytest.Item, *, test_failed: bool) -> None:
-    """Fail the test listing them; when it failed already, or in warn mode, only tell."""
+    """Fail the test listing its violations and contract warnings; when it failed already, or in
+    warn mode, only tell. Each kind follows its own mode."""
     mocks = {name: item.stash.get(key, None) for name, key in
              (("runtype_mock", _mock_key), ("runtype_inprocess", _inprocess_key))}
-    mode = _violation_mode(item.config)
-    if not any(mocks.values()) or mode == "off" or item.get_closest_marker("runtype_expect_errors"):
+    modes = {"violation": _violation_mode(item.config), "warning": _warning_mode(item.config)}
+    if not any(mocks.values()) or set(modes.values()) == {"off"} or item.get_closest_marker("runtype_expect_errors"):
         return
-    message = "\n".join(filter(None, (_violations_message(m, name) for name, m in mocks.items() if m))) or None
-    if message is None:
-        return
-    if mode == "warn":
-        warnings.warn(RuntypeContractWarning(message), stacklevel=1)
-    elif test_failed:
-        item.add_report_section("call", "mock-runtype contract violations", message)
-    else:
-        pytest.fail(message, pytrace=False)
+    kinds = [kind for kind, mode in modes.items() if mode != "off"]
+    failures = []
+    for name, mock in mocks.items():
+        if mock is None:
+            continue
+        for kind, message in _violations_messages(mock, kinds, name).items():
+            if modes[kind] == "warn":
+                warnings.warn(RuntypeContractWarning(message), stacklevel=1)
+            elif test_failed:
+                item.add_report_section("call", f"mock-runtype contract {kind}s", message)
+            else:
+                failures.append(message)
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
 
 
-def _violations_message(mock: RuntypeMock | InProcessMock, fixture: str = "runtype_mock") -> str | None:
-    """What to tell about the test's unexpected violations; None when there are none."""
+def _violations_messages(mock: RuntypeMock | InProcessMock, kinds: list[str],
+                         fixture: str = "runtype_mock") -> dict[str, str]:
+    """What to tell about the test's unexpected violations and warnings, by kind (those it has)."""
     try:
-        found = mock.unexpected_violations()
+        found = mock._expected.unexpected()
     except AdminError as error:
-        return f"mock-runtype: could not read the request journal: {error}"
-    if not found:
-        return None
-    many = len(found) != 1
-    lines = [
-        f"mock-runtype: the sandbox answered {len(found)} request{'s' if many else ''} of this test as "
-        f"contract violation{'s' if many else ''} (wrap expected ones in {fixture}.expect_errors() "
-        "or mark the test runtype_expect_errors):",
-        *(f"  {violation}" for violation in found),
-    ]
-    return "\n".join(lines)
+        return {kinds[0]: f"mock-runtype: could not read the request journal: {error}"}
+    groups = {"violation": [f for f in found if f.kind != CONTRACT_WARNING],
+              "warning": [f for f in found if f.kind == CONTRACT_WARNING]}
+    answered = {"violation": "as contract violation", "warning": "ignoring some of what it sent, with contract warning"}
+    messages = {}
+    for kind in kinds:
+        if not groups[kind]:
+            continue
+        many = len(groups[kind]) != 1
+        messages[kind] = "\n".join([
+            f"mock-runtype: the sandbox answered {len(groups[kind])} request{'s' if many else ''} of this test "
+            f"{answered[kind]}{'s' if many else ''} (wrap expected ones in {fixture}.expect_errors() "
+            "or mark the test runtype_expect_errors):",
+            *(f"  {entry}" for entry in groups[kind]),
+        ])
+    return messages

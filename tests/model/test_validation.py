@@ -47,3 +47,14 @@ def test_refs_to_other_documents_are_inlined():
     schema = {"$id": "https://x.invalid/s.json", "properties": {"name": {"$ref": "d.json#/$defs/name"}}}
     documents = {d["$id"]: d for d in (definitions, schema)}
     assert validation._inlined(schema, schema["$id"], documents) == {"properties": {"name": {"type": "string", "maxLength": 3}}}
+
+
+def test_unknown_fields_are_taken_out_and_listed_when_ignored():
+    from mock_runtype.model.validation import validate
+
+    body = {"type": "t", "name": "n", "id": "x", "colour": "red"}
+    ignored: list[str] = []
+    validate("create-record", body, ignored)
+    assert ignored == ["id", "colour"] and body == {"type": "t", "name": "n"}
+    with pytest.raises(InvalidRequest):
+        validate("create-record", {"type": "t", "name": "n", "id": "x"})  # no list: refused, as before
