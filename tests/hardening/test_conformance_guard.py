@@ -1,5 +1,6 @@
 """The conformance guard against a case file that tries to reach records the run did not make:
-dot segments a server folds away, and a JSON body whose media type is spelled in capitals."""
+dot segments a server folds away, a JSON body whose media type is spelled in capitals, and a
+target named below .localhost (which the resolver may send anywhere)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 
 from mock_runtype.conformance import guard
-from mock_runtype.conformance.transport import Request
+from mock_runtype.conformance.transport import Request, is_loopback
 
 PREFIX = "mrc_abc_"
 OWN = {"rec_own"}
@@ -37,3 +38,10 @@ def test_the_runs_own_steps_still_pass():
     guard.check(Request("DELETE", "/v1/records/rec_own", {}), PREFIX, OWN)
     body = json.dumps({"recordIds": ["rec_own"], "updates": {"x": 1}}).encode()
     guard.check(Request("POST", "/v1/records/bulk-edit", {"Content-Type": "application/json"}, body), PREFIX, OWN)
+
+
+@pytest.mark.parametrize("url", ["http://evil.localhost:8080", "http://127.0.0.1.evil.example",
+                                 "http://localhost@evil.example", "http://localhost.:8080"])
+def test_only_a_literal_loopback_host_counts_as_loopback(url):
+    # a name below .localhost goes to the resolver (glibc sends it to DNS), which may answer any address
+    assert not is_loopback(url)
