@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from mock_runtype.conformance.transport import Request
 
@@ -29,6 +29,9 @@ def check(request: Request, prefix: str, own_ids: set[str]) -> None:
     query = parse_qs(request.path.split("?", 1)[1], keep_blank_values=True) if "?" in request.path else {}
     body = _json(request)
     segments = route.split("/")
+    if any(unquote(segment) in (".", "..") for segment in segments):
+        # a server or proxy that folds dot segments would send it to another path than the one checked
+        raise Unsafe(f"{request.method} {route}: a path with . or .. segments")
     if segments[:3] != ["", "v1", "records"]:
         if request.method != "GET":
             raise Unsafe(f"{request.method} {route}: only reads may go outside /v1/records")
@@ -83,8 +86,13 @@ def _own(ids: Any, own_ids: set[str], route: str) -> None:
             raise Unsafe(f"POST {route}: {strangers[0]!r} is not a record this run created")
 
 
+def _mimetype(request: Request) -> str:
+    content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _json(request: Request) -> Any:
-    if not request.body or not request.headers.get("Content-Type", "").startswith("application/json"):
+    if not request.body or not (_mimetype(request) == "application/json" or _mimetype(request).endswith("+json")):
         return None
     try:
         return json.loads(request.body)
@@ -94,7 +102,7 @@ def _json(request: Request) -> Any:
 
 def _form(request: Request) -> dict[str, str]:
     """The plain fields of the multipart bodies this run builds."""
-    if not request.body or not request.headers.get("Content-Type", "").startswith("multipart/form-data"):
+    if not request.body or _mimetype(request) != "multipart/form-data":
         return {}
     fields = {}
     for part in request.body.decode("utf-8", "replace").split("\r\n--"):

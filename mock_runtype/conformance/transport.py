@@ -177,7 +177,7 @@ def is_loopback(url: str) -> bool:
     """Whether the URL's host is this machine by its literal name: localhost or a loopback address
     (a name is not resolved, so a name that points elsewhere later cannot pass)."""
     host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":  # not a name below it: the resolver may send that to DNS
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
