@@ -250,6 +250,23 @@ class TenantControl:
         return self._call("POST", "/clock", json_body={"advanceMs": round(seconds * 1000)})
 
 
+class WatchedTenant(TenantControl):
+    """A test's own tenant, whose requests are watched for contract violations (`_expected`):
+    what the pytest plugin's `runtype_mock` and the in-process `mock()` hand a test."""
+
+    _expected: ExpectedErrors
+
+    def tenant(self, api_key: str) -> TenantControl:
+        """The control API scoped to another tenant, e.g. one a fixture file declares."""
+        return TenantControl(self.control, api_key)
+
+    @contextmanager
+    def expect_errors(self) -> Iterator[None]:
+        """Requests made inside this block may be answered with contract violations."""
+        with self._expected.span():
+            yield
+
+
 class ExpectedErrors:
     """The contract violations and warnings some tenants' journals hold, less those in spans a
     test expected.

@@ -18,9 +18,8 @@ import http.client
 import inspect
 import json
 import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlencode, urlsplit
 
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
@@ -33,8 +32,8 @@ from mock_runtype.testing.helpers import (
     AdminError,
     Control,
     ExpectedErrors,
-    TenantControl,
     Violation,
+    WatchedTenant,
     _decode,
     _error_text,
 )
@@ -75,7 +74,7 @@ class InProcessControl(Control):
         return _decode(self._client.get("/health").get_data(as_text=True))
 
 
-class InProcessMock(TenantControl):
+class InProcessMock(WatchedTenant):
     """A sandbox answering the Runtype API's hosts in this process while it is active.
 
     The control methods (`requests()`, `state()`, `add_scenario()`, `set_clock()`, `reset()`...)
@@ -174,16 +173,6 @@ class InProcessMock(TenantControl):
         return run
 
     # -- the test's handle
-
-    def tenant(self, api_key: str) -> TenantControl:
-        """The control API scoped to one API key."""
-        return TenantControl(self.control, api_key)
-
-    @contextmanager
-    def expect_errors(self) -> Iterator[None]:
-        """Requests made inside this block may be answered with contract violations."""
-        with self._expected.span():
-            yield
 
     def unexpected_violations(self) -> list[Violation]:
         """The sandbox's contract violations outside `expect_errors()` blocks."""

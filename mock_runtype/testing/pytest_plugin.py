@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -38,6 +37,7 @@ from mock_runtype.testing.helpers import (
     ExpectedErrors,
     LocalServer,
     TenantControl,
+    WatchedTenant,
     Violation,
     new_api_key,
 )
@@ -139,7 +139,7 @@ def pytest_report_header(config: pytest.Config) -> str:
             f"contract warnings: {_warning_mode(config)}")
 
 
-class RuntypeMock(TenantControl):
+class RuntypeMock(WatchedTenant):
     """One test's view of the sandbox: its URL, its own API key, the control API for that key."""
 
     def __init__(self, control: Control, api_key: str, local: LocalServer | None, *, sdk_retries: int = 0) -> None:
@@ -182,16 +182,6 @@ class RuntypeMock(TenantControl):
         client = self._local.app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.api_key}"
         return client
-
-    def tenant(self, api_key: str) -> TenantControl:
-        """The control API scoped to another tenant, e.g. one a fixture file declares."""
-        return TenantControl(self.control, api_key)
-
-    @contextmanager
-    def expect_errors(self) -> Iterator[None]:
-        """Requests made inside this block may be answered with contract violations."""
-        with self._expected.span():
-            yield
 
     def load_fixtures(self, source: str | Path | dict[str, Any]) -> list[str]:
         """Load a fixture document; the tenants it declares become this test's (see `declare`)."""
