@@ -19,6 +19,7 @@ from mock_runtype.serving.adapter import ServerSettings
 MAX_THREADS = 256
 MAX_BODY_LIMIT = 1024 * 1024 * 1024  # the engine buffers a whole body: no limit may ask it to hold more than this
 _ORIGIN = re.compile(r"^https?://[^/\s,*]+$")
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
 class ConfigError(ValueError):
@@ -123,6 +124,15 @@ def _token_file(text: str) -> str:
         raise ValueError(f"{text} must hold one token without spaces") from None
 
 
+def _host_names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower().rstrip(".") for part in text.split(",") if part.strip())
+    if names == ("*",):
+        return names
+    if not names or any(not _HOST_NAME.match(name) for name in names):
+        raise ValueError("must be * or a comma-separated list of host names such as sandbox.internal")
+    return names
+
+
 def _paths(text: str) -> tuple[str, ...]:
     paths = tuple(part.strip() for part in text.split(",") if part.strip())
     if not paths:
@@ -152,6 +162,9 @@ OPTIONS: tuple[Option, ...] = (
            "Bearer token the control API (/__admin) requires", "TOKEN"),
     Option("admin_token", "--admin-token-file", "MOCK_RUNTYPE_ADMIN_TOKEN_FILE", _token_file,
            "read the admin token from this file (a Docker or CI secret)", "PATH"),
+    Option("admin_hosts", "--admin-host", "MOCK_RUNTYPE_ADMIN_HOST", _host_names,
+           "a host name the control API answers to without the admin token, beside localhost, IP addresses "
+           "and one-label names (repeatable; * is any: no defence against DNS rebinding)", "NAME", repeatable=True),
     Option("log_format", "--log-format", "MOCK_RUNTYPE_LOG_FORMAT", _choice("text", "json"),
            "access and server log lines as text or as one JSON object each", "text|json"),
     Option("quiet", "--quiet", "MOCK_RUNTYPE_QUIET", _boolean,

@@ -9,6 +9,7 @@ page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Any
 
 from flask import request
@@ -36,7 +37,8 @@ def refuse_web_pages() -> None:
     the test that drives it, never for a web page. A browser names the page's origin (`Origin`) on
     every cross-origin request and on every POST, and says `Sec-Fetch-Site`; curl, requests and
     urllib send neither. So a request from another origin is 403 (its preflight too), and a body
-    is read only in a JSON or YAML media type, which no page can send cross-site unasked (415)."""
+    is read only in a JSON or YAML media type, which no page can send cross-site unasked (415).
+    Without an admin token, only a `Host` no page can rebind is answered (`answers_to`)."""
     if not is_admin(request.path):
         return
     raw_target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
@@ -50,10 +52,39 @@ def refuse_web_pages() -> None:
     site = (request.headers.get("Sec-Fetch-Site") or "").strip().lower()
     if site in ("cross-site", "same-site"):
         raise Forbidden(f"Forbidden: the control API takes no requests from web pages (Sec-Fetch-Site: {site})")
+    host = request.headers.get("Host", "")
+    settings = sandbox().settings
+    if not settings.admin_token and not answers_to(host, settings.admin_hosts):
+        raise Forbidden(f"Forbidden: the control API answers to localhost, IP addresses and the names given with "
+                        f"--admin-host, not to {host[:200]!r} (a page whose name points here: DNS rebinding); "
+                        f"add the name with --admin-host or set an admin token")
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     if ((request.content_length or 0) > 0 or chunked) and not is_document_type(request.mimetype):
         raise UnsupportedMediaType(
             f"Send the control API's bodies as application/json or application/yaml (got '{request.mimetype or 'none'}')")
+
+
+def answers_to(host: str, admin_hosts: tuple[str, ...]) -> bool:
+    """Whether a control request sent to `host` (the `Host` header) may be answered without the admin
+    token. A web page can point a name it owns at this server (DNS rebinding) and then be same-origin
+    with it; it cannot do that with an IP address, `localhost` and its subdomains (browsers resolve
+    those themselves), or a name of one label (resolved by the developer's own resolver). Other names
+    only when the user listed them (`--admin-host`)."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.rstrip(".")
+    if not name or "." not in name or name == "localhost" or name.endswith(".localhost"):
+        return True
+    if admin_hosts == ("*",) or name in admin_hosts:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -48,6 +48,7 @@ class SandboxSettings:
     clock_start_ms: int | None = None
     check_responses: bool = False  # check every response against the OpenAPI document (500 on a mismatch)
     admin_token: str | None = None
+    admin_hosts: tuple[str, ...] = ()  # host names, beyond the unbindable ones, the control API answers without a token
     journal_limit: int = DEFAULT_LIMIT
     max_records_per_tenant: int = DEFAULT_MAX_RECORDS_PER_TENANT
     max_tenants: int = DEFAULT_MAX_TENANTS  # tenants holding records at once

@@ -18,6 +18,7 @@ import http.client
 import inspect
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urlencode, urlsplit
@@ -102,11 +103,19 @@ class InProcessMock(WatchedTenant):
 
     # -- activation
 
+    def _answering_its_hosts(self, settings: SandboxSettings) -> SandboxSettings:
+        """No page can rebind a name that never reaches the network: the control API answers to
+        the hosts this mock intercepts."""
+        if settings.admin_hosts == ("*",):
+            return settings
+        names = tuple(urlsplit(host).hostname or "" for host in self.hosts)
+        return replace(settings, admin_hosts=settings.admin_hosts + names)
+
     def start(self) -> InProcessMock:
         if self._patches:
             raise RuntimeError("this mock() is active already; make another for a nested one")
         _, responses = _interceptors()
-        self.sandbox = Sandbox(self.settings)
+        self.sandbox = Sandbox(self._answering_its_hosts(self.settings or SandboxSettings()))
         self.app = create_app(self.sandbox)
         self.control = InProcessControl(self.app, self.url)
         self._expected = ExpectedErrors([self])
