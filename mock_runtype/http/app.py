@@ -38,6 +38,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     app.extensions["mock_runtype"] = sandbox
     app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False  # `/v1//records` is a path the API lacks (404 JSON), not an HTML redirect
     add_routes(app)
     register_error_handlers(app)
     if sandbox.settings.check_responses:

@@ -90,3 +90,11 @@ def test_identity_is_no_encoding(http):
     answer = http.post(url(http, "/v1/records"), data=CREATE,
                        headers={"Content-Type": "application/json", "Content-Encoding": "identity"})
     assert answer.status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/__admin//clock", "/v1//records", "/v1/records//bulk-delete"])
+def test_a_doubled_slash_is_a_json_404_not_an_html_redirect(server, api_key, path):
+    answer = send(server.url, "GET", path, headers={"Authorization": f"Bearer {api_key}", "Connection": "close"})
+    assert answer.status == 404
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"error": f"Not found: GET {path}"}
