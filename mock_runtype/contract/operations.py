@@ -31,6 +31,7 @@ from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TEXT_MAX_
 from mock_runtype.model.records import COMPACT_LIMIT
 
 ADMIN_PREFIX = "/__admin"
+CONSOLE_PREFIX = ADMIN_PREFIX + "/ui"
 JSON = "application/json"
 CSV = "text/csv"
 FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -148,6 +149,11 @@ class Operation:
     def admin(self) -> bool:
         """Whether this is the sandbox's own control API (guarded by the admin token, not an API key)."""
         return self.path.startswith(ADMIN_PREFIX)
+
+    @property
+    def console(self) -> bool:
+        """Whether this is a page or action of the web console (HTML, under the control API's guard)."""
+        return self.path == CONSOLE_PREFIX or self.path.startswith(CONSOLE_PREFIX + "/")
 
     def answer(self, status: int) -> Answer | None:
         """The documented answer for `status`: a success, or the error body for an error status."""
@@ -341,6 +347,41 @@ def _admin_operations() -> tuple[Operation, ...]:
     )
 
 
+def every_record(workload: Workload) -> int:
+    """The console names a tenant by a fingerprint, which the estimate cannot resolve: every record
+    is the upper bound of what one of its record pages or exports may visit."""
+    return max(1, workload.all_records)
+
+
+def _console_operations() -> tuple[Operation, ...]:
+    """The web console (`http/console_routes.py`): HTML pages and form actions, served, never published."""
+    def page(method: str, path: str, operation_id: str, summary: str,
+             estimate: Callable[[Workload], int] = one_record) -> Operation:
+        return Operation(method, CONSOLE_PREFIX + path, operation_id, summary, (), errors=(), secured=False,
+                         published=False, estimate=estimate)
+
+    return (
+        page("get", "", "consoleOverview", "Tenants, fixtures, scenarios, the clock, the settings"),
+        page("get", "/records", "consoleRecords", "A tenant's records, filtered and paged", every_record),
+        page("get", "/records/{record_id}", "consoleRecord", "One record with its results and costs"),
+        page("get", "/requests", "consoleRequests", "The journal, newest first"),
+        page("get", "/requests/rows", "consoleRequestRows", "The journal's rows alone, for the live view"),
+        page("get", "/requests/{entry_id}", "consoleRequest", "One journal entry"),
+        page("get", "/actions", "consoleActions", "Forms that change the sandbox"),
+        page("post", "/actions/fixtures", "consoleLoadFixture", "Load a fixture document",
+             per_body(BYTES_PER_FIXTURE_RECORD)),
+        page("post", "/actions/scenarios", "consoleAddScenario", "Add a scenario"),
+        page("post", "/actions/scenarios/remove", "consoleRemoveScenario", "Remove a scenario"),
+        page("post", "/actions/reset", "consoleReset", "Reset a tenant or everything", every_record),
+        page("post", "/actions/clock", "consoleMoveClock", "Set or advance a clock"),
+        page("get", "/export", "consoleExport", "Download the state export", every_record),
+        page("get", "/login", "consoleLoginPage", "Ask for the admin token"),
+        page("post", "/login", "consoleLogin", "Check the admin token and remember it in a cookie"),
+        page("post", "/logout", "consoleLogout", "Forget the console's cookie"),
+        page("get", "/static/{filename}", "consoleStatic", "The console's stylesheet and script"),
+    )
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/health", "health", "Liveness: the server answers and its version",
               (Answer(200, "The server is up", "responses/health"),), errors=(500,), secured=False),
@@ -348,6 +389,7 @@ OPERATIONS: tuple[Operation, ...] = (
               (Answer(200, "The OpenAPI 3.1 document", "responses/openapi"),), errors=(500,), secured=False),
     *_record_operations(),
     *_admin_operations(),
+    *_console_operations(),
 )
 PUBLISHED: tuple[Operation, ...] = tuple(op for op in OPERATIONS if op.published)
 _BY_ID = {op.operation_id: op for op in OPERATIONS}

@@ -18,6 +18,7 @@ import heapq
 import json
 import threading
 from collections import OrderedDict, deque
+from itertools import islice
 from typing import Any, Callable
 
 from mock_runtype.model.clock import format_timestamp
@@ -34,7 +35,7 @@ MAX_TEXT_CHARS = 1024
 MAX_FIELDS = 64
 MAX_FIELDS_CHARS = 8192
 CUT_MARK = "…"
-SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-authorization"})
+SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "set-cookie", "proxy-authorization"})
 
 
 class Journal:
@@ -120,6 +121,21 @@ class Journal:
                                 key=lambda e: e.seq)
         return [entry_to_json(e) for e in chosen if match is None or match(e)]
 
+    def newest(self, count: int, match: Callable[[Exchange], bool] | None = None) -> list[dict[str, Any]]:
+        """The `count` newest entries that `match` admits, newest first, as JSON-ready dicts: only
+        those are decoded, so a page of the console costs its rows, not the journal's size."""
+        with self._lock:
+            journals = (self._shared, *self._by_tenant.values())
+            newest_first = heapq.merge(*(reversed(entries) for entries in journals), key=lambda e: -e.seq)
+            chosen = list(islice(newest_first if match is None else filter(match, newest_first), count))
+        return [entry_to_json(e) for e in chosen]
+
+    def entry(self, seq: int) -> dict[str, Any] | None:
+        """The entry with this `id`, if the journal still holds it."""
+        with self._lock:
+            found = next((e for entries in (self._shared, *self._by_tenant.values()) for e in entries if e.seq == seq), None)
+        return None if found is None else entry_to_json(found)
+
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:
@@ -170,6 +186,8 @@ def _bound(exchange: Exchange) -> None:
             break
         headers[short_name] = short_value
     exchange.headers = headers
+    exchange.response_headers = {name[:MAX_TEXT_CHARS]: _masked(name, value)[:MAX_TEXT_CHARS]
+                                 for name, value in list(exchange.response_headers.items())[:MAX_FIELDS]}
     query: dict[str, list[str]] = {}
     pairs = ((name, value) for name, values in exchange.query.items() for value in values)
     for index, (name, value) in enumerate(pairs):
@@ -214,6 +232,7 @@ def entry_to_json(exchange: Exchange) -> dict[str, Any]:
         "body": body,
         "status": exchange.status,
         "response": response,
+        "responseHeaders": dict(exchange.response_headers),
         "scenarios": list(exchange.scenarios),
         "violation": exchange.violation,
         "contractWarning": exchange.contract_warning,
