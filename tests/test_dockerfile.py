@@ -257,7 +257,8 @@ def test_the_installed_wheel_serves_the_console(image):
     python = shutil.which("python", path=image["PATH"])
     script = ("from mock_runtype.http.app import create_app; client = create_app().test_client();"
               "print(*(client.get('/__admin/ui' + page).status_code for page in"
-              " ('', '/records', '/requests', '/requests/rows', '/actions', '/login', '/static/console.css', '/static/console.js')))")
+              " ('', '/records', '/requests', '/requests/rows', '/actions', '/login', '/static/console.css', '/static/console.js',"
+              " '/static/favicon.svg')))")
     result = subprocess.run([python, "-c", script], capture_output=True, text=True, cwd=image["FIXTURES_DIR"],
                             env={"PATH": image["PATH"]}, timeout=60)
-    assert result.stdout.split() == ["200"] * 8, result.stderr
+    assert result.stdout.split() == ["200"] * 9, result.stderr

@@ -238,10 +238,10 @@ def requests_page():
     try:
         asked, matches = journal_filter()
     except SandboxError as error:
-        return page("requests.html", 400, asked={}, entries=[], tenants=tenants(), problems=problems_of(error),
+        return page("requests.html", 400, asked={}, entries=[], rows_shown=JOURNAL_ROWS, tenants=tenants(), problems=problems_of(error),
                     live_url=None)
     live_url = f"{CONSOLE_PREFIX}/requests/rows?{urlencode({k: v for k, v in asked.items() if v})}"
-    return page("requests.html", asked=asked, entries=sandbox().journal.newest(JOURNAL_ROWS, matches),
+    return page("requests.html", asked=asked, entries=sandbox().journal.newest(JOURNAL_ROWS, matches), rows_shown=JOURNAL_ROWS,
                 tenants=tenants(), live_url=live_url)
 
 
@@ -306,7 +306,10 @@ def load_fixture():
         tenant = chosen_tenant()
         box = sandbox()
         summary = box.load_text(text, source, box.api_key_naming(tenant.key) if tenant else None)
-        return f"{source}: " + json.dumps(summary, ensure_ascii=False)
+        if not summary["loaded"]:
+            return f"{source}: already loaded, nothing changed"
+        return (f"{source}: loaded {summary['records']} records, {len(summary['tenants'])} tenants, "
+                f"{summary['scenarios']} scenarios")  # the summary's tenants are API keys: counted, not shown
     return acted("fixture", work)
 
 

@@ -136,6 +136,7 @@ def test_a_request_appears_in_the_live_journal_and_opens(page, console):
     assert "application/json" in page.inner_text("#response-headers")
     assert api_key not in page.content()
     shoot(page, "entry")
+    assert console.sandbox.journal.newest(1000, lambda e: e.path == "/favicon.ico") == []  # the console's icon is its own
 
 
 def test_a_503_scenario_marks_the_next_request(page, console):
