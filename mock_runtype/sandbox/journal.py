@@ -34,6 +34,7 @@ MAX_PATH_CHARS = 2048
 MAX_TEXT_CHARS = 1024
 MAX_FIELDS = 64
 MAX_FIELDS_CHARS = 8192
+MAX_RESPONSE_HEADER_CHARS = 2048  # the answer's headers, together: the server's own are a few hundred
 CUT_MARK = "…"
 SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "set-cookie", "proxy-authorization"})
 
@@ -186,8 +187,7 @@ def _bound(exchange: Exchange) -> None:
             break
         headers[short_name] = short_value
     exchange.headers = headers
-    exchange.response_headers = {name[:MAX_TEXT_CHARS]: _masked(name, value)[:MAX_TEXT_CHARS]
-                                 for name, value in list(exchange.response_headers.items())[:MAX_FIELDS]}
+    exchange.response_headers = _bounded_response_headers(exchange.response_headers)
     query: dict[str, list[str]] = {}
     pairs = ((name, value) for name, values in exchange.query.items() for value in values)
     for index, (name, value) in enumerate(pairs):
@@ -199,6 +199,20 @@ def _bound(exchange: Exchange) -> None:
         query.setdefault(short_name, []).append(short_value)
     exchange.query = query
     exchange.cut = list(dict.fromkeys(cut))
+
+
+def _bounded_response_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The answer's headers (the server's own, or a scenario's): MAX_FIELDS of them at most, each
+    name and value cut to MAX_TEXT_CHARS, MAX_RESPONSE_HEADER_CHARS together (the rest left out)."""
+    kept: dict[str, str] = {}
+    budget = MAX_RESPONSE_HEADER_CHARS
+    for name, value in list(headers.items())[:MAX_FIELDS]:
+        name, value = name[:MAX_TEXT_CHARS], _masked(name, value)[:MAX_TEXT_CHARS]
+        budget -= len(name) + len(value)
+        if budget < 0:
+            break
+        kept[name] = value
+    return kept
 
 
 def _shortened(text: str, limit: int) -> str:
