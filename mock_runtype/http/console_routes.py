@@ -37,6 +37,7 @@ from mock_runtype.sandbox.journal import entry_filter
 
 STATIC = Path(__file__).parent / "static"
 JOURNAL_ROWS = 200  # newest entries a journal page shows
+JOURNAL_VERSION_HEADER = "X-Journal-Version"
 RECORD_PARAMETERS = ("type", "search", "recordFilter", "limit", "cursor", "direction")
 # No inline script or style, no other origin, no frames: a page that somehow carried injected markup
 # could still run nothing.
@@ -241,18 +242,31 @@ def requests_page():
         return page("requests.html", 400, asked={}, entries=[], rows_shown=JOURNAL_ROWS, tenants=tenants(), problems=problems_of(error),
                     live_url=None)
     live_url = f"{CONSOLE_PREFIX}/requests/rows?{urlencode({k: v for k, v in asked.items() if v})}"
-    return page("requests.html", asked=asked, entries=sandbox().journal.newest(JOURNAL_ROWS, matches), rows_shown=JOURNAL_ROWS,
+    journal = sandbox().journal
+    version = journal.version  # read first: an entry added meanwhile shows at the next poll
+    return page("requests.html", asked=asked, entries=journal.newest(JOURNAL_ROWS, matches), rows_shown=JOURNAL_ROWS,
+                journal_version=version,
                 tenants=tenants(), live_url=live_url)
 
 
 @route("consoleRequestRows")
 def request_rows():
-    """The journal table's rows alone: what the live view fetches each second while it is open."""
+    """The journal table's rows alone: what the live view fetches each second while it is open.
+    It names the journal version it has seen (`?seen=`); while the journal is as it was, the
+    answer is a bodiless 204, so an idle console costs a lookup a second, not a render."""
+    journal = sandbox().journal
+    version = journal.version
+    if request.args.get("seen") == version:
+        unchanged = Response(status=204, headers={JOURNAL_VERSION_HEADER: version, **SECURITY_HEADERS})
+        del unchanged.headers["Content-Type"]  # no body, so no media type
+        return unchanged
     try:
         _, matches = journal_filter()
     except SandboxError:
         return page("_rows.html", 400, entries=[])
-    return page("_rows.html", entries=sandbox().journal.newest(JOURNAL_ROWS, matches))
+    response = page("_rows.html", entries=journal.newest(JOURNAL_ROWS, matches))
+    response.headers[JOURNAL_VERSION_HEADER] = version
+    return response
 
 
 @route("consoleRequest")

@@ -53,6 +53,7 @@ class Journal:
         self._shared: deque[Exchange] = deque(maxlen=limit)
         self._size = 0  # entries in the tenants' own journals
         self._seq = 0
+        self._clears = 0
 
     def resize(self, limit: int) -> None:
         """Keep at most `limit` entries per tenant from now on (the newest stay)."""
@@ -122,6 +123,12 @@ class Journal:
                                 key=lambda e: e.seq)
         return [entry_to_json(e) for e in chosen if match is None or match(e)]
 
+    @property
+    def version(self) -> str:
+        """Changes whenever an entry is added or entries are cleared: a reader that saw this
+        version has seen everything (the console's live view asks before fetching rows again)."""
+        return f"{self._seq}.{self._clears}"
+
     def newest(self, count: int, match: Callable[[Exchange], bool] | None = None) -> list[dict[str, Any]]:
         """The `count` newest entries that `match` admits, newest first, as JSON-ready dicts: only
         those are decoded, so a page of the console costs its rows, not the journal's size."""
@@ -140,6 +147,7 @@ class Journal:
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:
+            self._clears += 1
             if tenant_key is None:
                 removed = self._size + len(self._shared)
                 self._by_tenant.clear()

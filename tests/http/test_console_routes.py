@@ -10,6 +10,7 @@ import requests
 
 from mock_runtype.model.tenancy import fingerprint
 from mock_runtype.sandbox.fixtures import FixtureError, parse_fixture
+from tests.conftest import RunningServer
 
 UI = "/__admin/ui"
 BAD_FIXTURE = "records:\n  - type: note\n    name: a\n  - type: note\n    metadata: 5\n"
@@ -262,3 +263,30 @@ def test_a_console_post_in_text_plain_is_refused(own_server):
     answer = requests.post(own_server.url + UI + "/actions/reset", data=b"tenant=&confirm=yes", timeout=10,
                            headers={"Origin": own_server.url, "Content-Type": "text/plain"})
     assert answer.status_code == 415
+
+
+def test_the_live_view_gets_no_rows_while_the_journal_is_unchanged(server, api_key):
+    create(server, api_key)
+    first = get(server, "/requests/rows", tenant=fingerprint(api_key))
+    assert first.headers["X-Journal-Version"]
+    with RunningServer() as quiet:
+        seen = get(quiet, "/requests/rows").headers["X-Journal-Version"]
+        unchanged = get(quiet, "/requests/rows", seen=seen)
+        assert unchanged.status_code == 204 and unchanged.content == b""
+        create(quiet, api_key)
+        changed = get(quiet, "/requests/rows", seen=seen)
+        assert changed.status_code == 200 and "/v1/records" in changed.text
+        assert changed.headers["X-Journal-Version"] != seen
+
+
+def test_every_console_page_is_answered_off_the_event_loop():
+    """Rendering takes milliseconds: the estimate makes every page heavy, so the engine answers it
+    on a worker and the API's requests on the loop never wait for one."""
+    from mock_runtype.contract.operations import OPERATIONS, Workload
+    from mock_runtype.http.interception import INLINE_WORK_BUDGET
+
+    workload = Workload({}, 0, 0, lambda: 0)
+    light = {"consoleLogin", "consoleLogout", "consoleStatic"}
+    for op in OPERATIONS:
+        if op.console:
+            assert (op.estimate(workload) > INLINE_WORK_BUDGET) == (op.operation_id not in light), op.operation_id
