@@ -30,7 +30,7 @@ from mock_runtype.model.errors import InvalidRequest, NotFound, SandboxError
 from mock_runtype.model.executions import parse_results_query, parse_step_results_query
 from mock_runtype.model.listing import pagination_json, parse_list_query
 from mock_runtype.model.records import record_to_json
-from mock_runtype.model.tenancy import fingerprint
+from mock_runtype.model.tenancy import ALL_PERMISSIONS, fingerprint
 from mock_runtype.sandbox.exchange import Exchange
 from mock_runtype.sandbox.fixtures import FixtureError, parse_scenario
 from mock_runtype.sandbox.journal import entry_filter
@@ -83,7 +83,7 @@ def body_text(value: Any) -> str:
 
 def scenario_effect(listed: dict[str, Any]) -> str:
     """What a scenario does, in a few words: its answer, fault, delay or rate limit."""
-    effects = {name: listed[name] for name in ("respond", "fault", "delayMs", "delay", "rateLimit") if name in listed}
+    effects = {name: listed[name] for name in ("respond", "fault", "delayMs", "rateLimit") if name in listed}
     return json_text(effects) if effects else "—"
 
 
@@ -95,7 +95,7 @@ def register_console(app: Flask) -> None:
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
     response = Response(render_template(template, prefix=CONSOLE_PREFIX, version=__version__,
-                                        signed_in=bool(sandbox().settings.admin_token), **context), status,
+                                        token_required=bool(sandbox().settings.admin_token), **context), status,
                         mimetype="text/html")
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -115,7 +115,7 @@ def tenants() -> list[TenantView]:
             prints = tuple(fingerprint(t.api_key) for t in registered_keys)
             permissions = tuple(",".join(sorted(t.permissions)) for t in registered_keys)
         else:
-            label, prints, permissions = "open-mode key", (fingerprint(key),), ("delete,read,write",)
+            label, prints, permissions = "open-mode key", (fingerprint(key),), (",".join(sorted(ALL_PERMISSIONS)),)
         views.append(TenantView(key, fingerprint(key), label, prints, permissions, box.store.count(key),
                                 len(box.scenarios.specs(key)),
                                 box.clock_json(key) if box.clock.has_own_clock(key) else None))
@@ -162,9 +162,16 @@ def overview():
 
 
 def scenario_views() -> list[dict[str, Any]]:
-    """Every scenario with its counters and the fingerprint of the tenant it is scoped to."""
-    return [{**listed, "scope": fingerprint(listed["scopedTo"]) if listed["scopedTo"] else None}
-            for listed in sandbox().scenarios.listing(None)]
+    """Every scenario with its counters and the fingerprint of the tenant it is scoped to; a
+    `when: {tenant: <apiKey>}` shows the key's fingerprint instead."""
+    views = []
+    for listed in sandbox().scenarios.listing(None):
+        when = dict(listed.get("when") or {})
+        if isinstance(when.get("tenant"), str):
+            when["tenant"] = "fp:" + fingerprint(when["tenant"])
+        views.append({**listed, "when": when, "scopedTo": None,
+                      "scope": fingerprint(listed["scopedTo"]) if listed["scopedTo"] else None})
+    return views
 
 
 @route("consoleRecords")

@@ -80,6 +80,8 @@ def test_no_page_shows_an_api_key_or_the_admin_token(own_server, api_key):
     own_server.admin("POST", "/fixtures", data=f"tenants: [{{apiKey: sk_secret_1, organizationId: o, userId: u}}]\n"
                      f"records: [{{tenant: sk_secret_1, type: t, name: a}}]\n", headers={"Content-Type": "application/yaml"})
     create(own_server, api_key)
+    own_server.admin("POST", "/scenarios", json={"name": "theirs", "when": {"tenant": "sk_secret_1"}, "delayMs": 1})
+    own_server.admin("POST", "/scenarios", params={"tenant": api_key}, json={"name": "mine", "delayMs": 1})
     requests.get(own_server.url + "/v1/records", headers={"Authorization": "Bearer sk_secret_1"}, timeout=10)
     entries = own_server.admin("GET", "/requests").json()["requests"]
     pages = [get(own_server, path).text for path in ("", "/records", "/requests", "/actions")]
@@ -87,7 +89,7 @@ def test_no_page_shows_an_api_key_or_the_admin_token(own_server, api_key):
     pages += [get(own_server, "/records", tenant=fingerprint(key)).text for key in ("sk_secret_1", api_key)]
     for page in pages:
         assert "sk_secret_1" not in page and api_key not in page
-    assert "fp:" + fingerprint("sk_secret_1") in pages[0]
+    assert "fp:" + fingerprint("sk_secret_1") in pages[0] and "theirs" in pages[0] and "mine" in pages[0]
 
 
 def test_records_page_with_the_apis_own_cursors(server, api_key):
