@@ -28,7 +28,7 @@ from mock_runtype.http.responses import encode_json, sandbox
 from mock_runtype.http.routes import route
 from mock_runtype.model.errors import InvalidRequest, NotFound, SandboxError
 from mock_runtype.model.executions import parse_results_query, parse_step_results_query
-from mock_runtype.model.listing import pagination_json, parse_list_query
+from mock_runtype.model.listing import MAX_LIMIT, pagination_json, parse_list_query
 from mock_runtype.model.records import record_to_json
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, fingerprint
 from mock_runtype.sandbox.exchange import Exchange
@@ -94,7 +94,7 @@ def register_console(app: Flask) -> None:
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
-    response = Response(render_template(template, prefix=CONSOLE_PREFIX, version=__version__,
+    response = Response(render_template(template, prefix=CONSOLE_PREFIX, version=__version__, max_limit=MAX_LIMIT,
                                         token_required=bool(sandbox().settings.admin_token), **context), status,
                         mimetype="text/html")
     response.headers.update(SECURITY_HEADERS)
