@@ -43,6 +43,7 @@ def serve(sandbox: Sandbox, settings: ServerSettings | None = None) -> int:
         log.info("mock-runtype %s listening on %s (%s, %d threads)", __version__, url, server.name,
                  settings.threads, extra={"fields": {"url": url, "version": __version__, "engine": server.name,
                                                      "threads": settings.threads}})
+        log.info("web console at %s/__admin/ui", url, extra={"fields": {"console": f"{url}/__admin/ui"}})
         if not sandbox.settings.admin_token and beyond_loopback(settings.host):
             log.warning("the control API (/__admin) is open to anyone who can reach %s: it can read every API key "
                         "and rewrite every record; set a token with --admin-token (or MOCK_RUNTYPE_ADMIN_TOKEN, "

@@ -249,3 +249,16 @@ def test_the_healthcheck_fails_when_nothing_answers(image):
     assert result.returncode == 1
     assert result.stderr.startswith("unhealthy: http://127.0.0.1:9/health:")
     assert json.dumps(result.stderr).count("\\n") == 1
+
+
+def test_the_installed_wheel_serves_the_console(image):
+    """The console's templates and static files are package data: a wheel install (not the
+    editable one tests run from) has them. Run outside the repository, so the tree is not imported."""
+    python = shutil.which("python", path=image["PATH"])
+    script = ("from mock_runtype.http.app import create_app; client = create_app().test_client();"
+              "print(*(client.get('/__admin/ui' + page).status_code for page in"
+              " ('', '/records', '/requests', '/requests/rows', '/actions', '/login', '/static/console.css', '/static/console.js',"
+              " '/static/favicon.svg')))")
+    result = subprocess.run([python, "-c", script], capture_output=True, text=True, cwd=image["FIXTURES_DIR"],
+                            env={"PATH": image["PATH"]}, timeout=60)
+    assert result.stdout.split() == ["200"] * 9, result.stderr

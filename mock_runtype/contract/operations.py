@@ -31,6 +31,7 @@ from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TEXT_MAX_
 from mock_runtype.model.records import COMPACT_LIMIT
 
 ADMIN_PREFIX = "/__admin"
+CONSOLE_PREFIX = ADMIN_PREFIX + "/ui"
 JSON = "application/json"
 CSV = "text/csv"
 FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -148,6 +149,11 @@ class Operation:
     def admin(self) -> bool:
         """Whether this is the sandbox's own control API (guarded by the admin token, not an API key)."""
         return self.path.startswith(ADMIN_PREFIX)
+
+    @property
+    def console(self) -> bool:
+        """Whether this is a page or action of the web console (HTML, under the control API's guard)."""
+        return self.path == CONSOLE_PREFIX or self.path.startswith(CONSOLE_PREFIX + "/")
 
     def answer(self, status: int) -> Answer | None:
         """The documented answer for `status`: a success, or the error body for an error status."""
@@ -341,6 +347,45 @@ def _admin_operations() -> tuple[Operation, ...]:
     )
 
 
+# A console page rendered by Jinja2 takes up to tens of milliseconds (the journal's 200 rows): it is
+# reckoned as heavy as this many visits, past any inline budget, so that a server answers it on a
+# worker and the console never holds up the API's requests on the event loop.
+RENDERED_PAGE_VISITS = 100_000
+
+
+def rendered_page(workload: Workload) -> int:
+    """A console page or action: heavy whatever it shows (see RENDERED_PAGE_VISITS)."""
+    return RENDERED_PAGE_VISITS
+
+
+def _console_operations() -> tuple[Operation, ...]:
+    """The web console (`http/console_routes.py`): HTML pages and form actions, served, never published."""
+    def page(method: str, path: str, operation_id: str, summary: str,
+             estimate: Callable[[Workload], int] = rendered_page) -> Operation:
+        return Operation(method, CONSOLE_PREFIX + path, operation_id, summary, (), errors=(), secured=False,
+                         published=False, estimate=estimate)
+
+    return (
+        page("get", "", "consoleOverview", "Tenants, fixtures, scenarios, the clock, the settings"),
+        page("get", "/records", "consoleRecords", "A tenant's records, filtered and paged"),
+        page("get", "/records/{record_id}", "consoleRecord", "One record with its results and costs"),
+        page("get", "/requests", "consoleRequests", "The journal, newest first"),
+        page("get", "/requests/rows", "consoleRequestRows", "The journal's rows alone, for the live view"),
+        page("get", "/requests/{entry_id}", "consoleRequest", "One journal entry"),
+        page("get", "/actions", "consoleActions", "Forms that change the sandbox"),
+        page("post", "/actions/fixtures", "consoleLoadFixture", "Load a fixture document"),
+        page("post", "/actions/scenarios", "consoleAddScenario", "Add a scenario"),
+        page("post", "/actions/scenarios/remove", "consoleRemoveScenario", "Remove a scenario"),
+        page("post", "/actions/reset", "consoleReset", "Reset a tenant or everything"),
+        page("post", "/actions/clock", "consoleMoveClock", "Set or advance a clock"),
+        page("get", "/export", "consoleExport", "Download the state export"),
+        page("get", "/login", "consoleLoginPage", "Ask for the admin token"),
+        page("post", "/login", "consoleLogin", "Check the admin token and remember it in a cookie", one_record),
+        page("post", "/logout", "consoleLogout", "Forget the console's cookie", one_record),
+        page("get", "/static/{filename}", "consoleStatic", "The console's stylesheet and script", one_record),
+    )
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/health", "health", "Liveness: the server answers and its version",
               (Answer(200, "The server is up", "responses/health"),), errors=(500,), secured=False),
@@ -348,6 +393,7 @@ OPERATIONS: tuple[Operation, ...] = (
               (Answer(200, "The OpenAPI 3.1 document", "responses/openapi"),), errors=(500,), secured=False),
     *_record_operations(),
     *_admin_operations(),
+    *_console_operations(),
 )
 PUBLISHED: tuple[Operation, ...] = tuple(op for op in OPERATIONS if op.published)
 _BY_ID = {op.operation_id: op for op in OPERATIONS}

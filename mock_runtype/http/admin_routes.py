@@ -8,16 +8,18 @@ page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import request
+from flask import Response, redirect, request
 
 from mock_runtype.model.clock import parse_duration, parse_timestamp
 from mock_runtype.model.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated, UnsupportedMediaType
 from mock_runtype.sandbox.fixtures import parse_scenario
-from mock_runtype.http.interception import is_admin
+from mock_runtype.contract.operations import CONSOLE_PREFIX, FORM_MEDIA_TYPES
+from mock_runtype.http import console_auth
+from mock_runtype.http.interception import is_admin, is_console
 from mock_runtype.http.routes import operation_for, route
 from mock_runtype.http.responses import json_object_body, json_response, sandbox
 from mock_runtype.sandbox.journal import entry_filter
@@ -26,6 +28,8 @@ from mock_runtype.model.params import QueryParams
 # Not text/plain nor a form type: a web page may send those cross-site without asking (no preflight).
 DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+# The console's operations a browser reaches before it has the token: nothing in them is secret.
+CONSOLE_OPEN = frozenset({"consoleLoginPage", "consoleLogin", "consoleLogout", "consoleStatic"})
 
 
 def is_document_type(mimetype: str) -> bool:
@@ -38,7 +42,12 @@ def refuse_web_pages() -> None:
     every cross-origin request and on every POST, and says `Sec-Fetch-Site`; curl, requests and
     urllib send neither. So a request from another origin is 403 (its preflight too), and a body
     is read only in a JSON or YAML media type, which no page can send cross-site unasked (415).
-    Without an admin token, only a `Host` no page can rebind is answered (`answers_to`)."""
+    Without an admin token, only a `Host` no page can rebind is answered (`answers_to`).
+
+    The web console's own forms are the one exception, on its paths alone: they post form bodies,
+    so a console POST must name its origin, and it must be this server's (403 otherwise). Every
+    browser sends `Origin` on a POST (the console's `Referrer-Policy: same-origin` keeps it from
+    being `null`); a client that sends none is no console page."""
     if not is_admin(request.path):
         return
     raw_target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
@@ -58,7 +67,12 @@ def refuse_web_pages() -> None:
         raise Forbidden(f"Forbidden: the control API answers to localhost, IP addresses and the names given with "
                         f"--admin-host, not to {host[:200]!r} (a page whose name points here: DNS rebinding); "
                         f"add the name with --admin-host or set an admin token")
+    console_post = is_console(request.path) and request.method == "POST"
+    if console_post and origin is None:
+        raise Forbidden("Forbidden: the console's actions are sent by its own pages, which name their Origin")
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if console_post and request.mimetype in FORM_MEDIA_TYPES:
+        return  # a form of the console's own page: its Origin was checked above
     if ((request.content_length or 0) > 0 or chunked) and not is_document_type(request.mimetype):
         raise UnsupportedMediaType(
             f"Send the control API's bodies as application/json or application/yaml (got '{request.mimetype or 'none'}')")
@@ -97,20 +111,29 @@ def _same_origin(origin: str, host: str) -> bool:
     return authority.removesuffix(default) == host.removesuffix(default)
 
 
-def require_admin_token() -> None:
+def require_admin_token() -> Response | None:
     """Before a control API handler (a `before_request` hook): 401 without the admin token. An
-    unknown path or method is answered as ever, token or not."""
-    if request.endpoint is None or not operation_for(request.endpoint).admin:
-        return
+    unknown path or method is answered as ever, token or not. The web console takes the token in
+    the same headers, or its login cookie (`console_auth`); without either, it sends a browser
+    to its login page (its stylesheet and login form are open: they hold nothing)."""
+    if request.endpoint is None:
+        return None
+    op = operation_for(request.endpoint)
     expected = sandbox().settings.admin_token
-    if not expected:
-        return
+    if not op.admin or not expected or op.operation_id in CONSOLE_OPEN:
+        return None
     given = request.headers.get("X-Admin-Token") or ""
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() == "bearer":
         given = given or token.strip()
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if console_auth.token_matches(given, expected):
+        return None
+    if not op.console:
         raise Unauthenticated("Unauthorized: the control API needs the admin token")
+    if console_auth.signed_in(expected):
+        return None
+    back = request.full_path if request.method == "GET" else CONSOLE_PREFIX
+    return redirect(f"{CONSOLE_PREFIX}/login?{urlencode({'next': back.rstrip('?')})}", 303)
 
 
 def query(*known: str) -> QueryParams:
@@ -234,7 +257,13 @@ def read_clock():
 @route("moveClock")
 def move_clock():
     tenant_key = tenant_key_of(query())
-    body = json_object_body()
+    move_clock_as(json_object_body(), tenant_key)
+    return json_response(sandbox().clock_json(tenant_key))
+
+
+def move_clock_as(body: dict[str, Any], tenant_key: str | None) -> None:
+    """Set or advance the clock (one tenant's, when named) as `body` says: `set`, `advance` or
+    `advanceMs`; 400 for anything else (the control API's and the console's one reading)."""
     unknown = set(body) - {"set", "advance", "advanceMs"}
     if unknown or len(body) != 1:
         raise InvalidRequest("Send exactly one of: set (a date-time), advance (a duration such as 90s), advanceMs",
@@ -251,4 +280,3 @@ def move_clock():
     except ValueError as error:
         raise InvalidRequest(f"Cannot move the clock: {error}",
                              details=[{"path": next(iter(body)), "message": str(error)}]) from None
-    return json_response(sandbox().clock_json(tenant_key))

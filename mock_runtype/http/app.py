@@ -8,7 +8,7 @@ from mock_runtype import __version__
 from mock_runtype.http import interception
 from mock_runtype.http import admin_routes as admin
 # imported for their @route handlers:
-from mock_runtype.http import bulk_routes, discovery_routes, execution_routes, record_routes  # noqa: F401
+from mock_runtype.http import bulk_routes, console_routes, discovery_routes, execution_routes, record_routes  # noqa: F401
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.response_check_hook import register_response_check
@@ -34,12 +34,14 @@ class SandboxApp(Flask):
 def create_app(sandbox: Sandbox | None = None) -> Flask:
     """A WSGI app serving `sandbox` (a fresh one with default settings when not given)."""
     sandbox = sandbox or Sandbox()
-    app = SandboxApp("mock_runtype", static_folder=None)
+    app = SandboxApp("mock_runtype", static_folder=None, template_folder="http/templates")  # the console's
     app.extensions["mock_runtype"] = sandbox
     app.config["MAX_CONTENT_LENGTH"] = sandbox.settings.max_body_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = sandbox.settings.max_body_bytes  # a fixture pasted into the console
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False  # `/v1//records` is a path the API lacks (404 JSON), not an HTML redirect
     add_routes(app)
+    console_routes.register_console(app)
     register_error_handlers(app)
     if sandbox.settings.check_responses:
         register_response_check(app)

@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map
 
-from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, request_work
+from mock_runtype.contract.operations import ADMIN_PREFIX, CONSOLE_PREFIX, Workload, operation, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
 from mock_runtype.model.errors import RateLimited, Unauthenticated
@@ -63,6 +63,11 @@ def interception_of(app: Flask) -> Interception:
 
 def is_admin(path: str) -> bool:
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+def is_console(path: str) -> bool:
+    """The web console's paths: inside the control API's, under its guard."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 class Interception:
@@ -123,6 +128,7 @@ class Interception:
         exchange.status = int(answer["status"].split(" ", 1)[0]) if "status" in answer else None
         headers = {name.lower(): value for name, value in answer.get("headers", ())}
         exchange.response_type = headers.get("content-type", "")
+        exchange.response_headers = headers
         exchange.violation = context.violation
         exchange.contract_warning = context.contract_warning
         if outcome.fault:

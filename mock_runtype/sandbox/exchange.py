@@ -21,6 +21,7 @@ class Exchange:
     status: int | None = None
     response_body: bytes = b""
     response_type: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)  # lower-case names, as answered
     scenarios: list[str] = field(default_factory=list)
     fault: str | None = None
     violation: str | None = None  # the contract violation the answer reported (http/errors.py)

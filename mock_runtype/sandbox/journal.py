@@ -18,6 +18,7 @@ import heapq
 import json
 import threading
 from collections import OrderedDict, deque
+from itertools import islice
 from typing import Any, Callable
 
 from mock_runtype.model.clock import format_timestamp
@@ -33,8 +34,9 @@ MAX_PATH_CHARS = 2048
 MAX_TEXT_CHARS = 1024
 MAX_FIELDS = 64
 MAX_FIELDS_CHARS = 8192
+MAX_RESPONSE_HEADER_CHARS = 2048  # the answer's headers, together: the server's own are a few hundred
 CUT_MARK = "…"
-SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "proxy-authorization"})
+SECRET_HEADERS = frozenset({"authorization", "x-admin-token", "cookie", "set-cookie", "proxy-authorization"})
 
 
 class Journal:
@@ -51,6 +53,7 @@ class Journal:
         self._shared: deque[Exchange] = deque(maxlen=limit)
         self._size = 0  # entries in the tenants' own journals
         self._seq = 0
+        self._clears = 0
 
     def resize(self, limit: int) -> None:
         """Keep at most `limit` entries per tenant from now on (the newest stay)."""
@@ -120,9 +123,31 @@ class Journal:
                                 key=lambda e: e.seq)
         return [entry_to_json(e) for e in chosen if match is None or match(e)]
 
+    @property
+    def version(self) -> str:
+        """Changes whenever an entry is added or entries are cleared: a reader that saw this
+        version has seen everything (the console's live view asks before fetching rows again)."""
+        return f"{self._seq}.{self._clears}"
+
+    def newest(self, count: int, match: Callable[[Exchange], bool] | None = None) -> list[dict[str, Any]]:
+        """The `count` newest entries that `match` admits, newest first, as JSON-ready dicts: only
+        those are decoded, so a page of the console costs its rows, not the journal's size."""
+        with self._lock:
+            journals = (self._shared, *self._by_tenant.values())
+            newest_first = heapq.merge(*(reversed(entries) for entries in journals), key=lambda e: -e.seq)
+            chosen = list(islice(newest_first if match is None else filter(match, newest_first), count))
+        return [entry_to_json(e) for e in chosen]
+
+    def entry(self, seq: int) -> dict[str, Any] | None:
+        """The entry with this `id`, if the journal still holds it."""
+        with self._lock:
+            found = next((e for entries in (self._shared, *self._by_tenant.values()) for e in entries if e.seq == seq), None)
+        return None if found is None else entry_to_json(found)
+
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:
+            self._clears += 1
             if tenant_key is None:
                 removed = self._size + len(self._shared)
                 self._by_tenant.clear()
@@ -170,6 +195,7 @@ def _bound(exchange: Exchange) -> None:
             break
         headers[short_name] = short_value
     exchange.headers = headers
+    exchange.response_headers = _bounded_response_headers(exchange.response_headers)
     query: dict[str, list[str]] = {}
     pairs = ((name, value) for name, values in exchange.query.items() for value in values)
     for index, (name, value) in enumerate(pairs):
@@ -181,6 +207,23 @@ def _bound(exchange: Exchange) -> None:
         query.setdefault(short_name, []).append(short_value)
     exchange.query = query
     exchange.cut = list(dict.fromkeys(cut))
+
+
+def _bounded_response_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The answer's headers (the server's own, or a scenario's): MAX_FIELDS of them at most, each
+    name and value cut to MAX_TEXT_CHARS, MAX_RESPONSE_HEADER_CHARS together (the rest left out)."""
+    if (len(headers) <= MAX_FIELDS and SECRET_HEADERS.isdisjoint(headers)
+            and sum(map(len, headers)) + sum(map(len, headers.values())) <= MAX_RESPONSE_HEADER_CHARS):
+        return headers  # the common case, the server's own few headers: kept as they are, at no cost
+    kept: dict[str, str] = {}
+    budget = MAX_RESPONSE_HEADER_CHARS
+    for name, value in list(headers.items())[:MAX_FIELDS]:
+        name, value = name[:MAX_TEXT_CHARS], _masked(name, value)[:MAX_TEXT_CHARS]
+        budget -= len(name) + len(value)
+        if budget < 0:
+            break
+        kept[name] = value
+    return kept
 
 
 def _shortened(text: str, limit: int) -> str:
@@ -214,6 +257,7 @@ def entry_to_json(exchange: Exchange) -> dict[str, Any]:
         "body": body,
         "status": exchange.status,
         "response": response,
+        "responseHeaders": dict(exchange.response_headers),
         "scenarios": list(exchange.scenarios),
         "violation": exchange.violation,
         "contractWarning": exchange.contract_warning,

@@ -53,3 +53,27 @@ def test_keys_that_keep_nothing_share_one_bucket_and_a_key_that_stops_keeping_jo
     journal.record(exchange("kept"))
     assert [e["id"] for e in journal.entries("kept")] == [14] and len(journal.entries()) == 3
     assert journal.clear("kept") == 1 and len(journal.entries()) == 2
+
+
+def test_newest_gives_the_latest_matching_entries_across_journals_newest_first():
+    journal = Journal(limit=10, in_use=lambda key: key == "own")
+    for n in range(6):
+        journal.record(exchange("own" if n % 2 else None, path=f"/v1/records/{n}", status=404 if n == 4 else 200))
+    assert [e["path"] for e in journal.newest(3)] == ["/v1/records/5", "/v1/records/4", "/v1/records/3"]
+    assert [e["path"] for e in journal.newest(10, lambda e: e.status == 200 and e.tenant_key is None)] == \
+        ["/v1/records/2", "/v1/records/0"]
+    first = journal.newest(10)[-1]
+    assert journal.entry(first["id"]) == first and journal.entry(999) is None
+
+
+def test_response_headers_are_kept_bounded_and_a_set_cookie_as_its_fingerprint():
+    journal = Journal(limit=10)
+    answered = exchange("t")
+    answered.response_headers = {"content-type": "application/json", "set-cookie": "session=abc",
+                                 **{f"x-{n}": "v" * 1500 for n in range(5)}}
+    journal.record(answered)
+    [entry] = journal.entries()
+    headers = entry["responseHeaders"]
+    assert headers["content-type"] == "application/json" and headers["set-cookie"] == f"fp:{fingerprint('session=abc')}"
+    assert sum(len(name) + len(value) for name, value in headers.items()) <= 2048
+    assert all(len(value) <= 1024 for value in headers.values())
