@@ -33,7 +33,7 @@ def chromium_path() -> str | None:
     return os.environ.get("MOCK_RUNTYPE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not the session: Playwright's loop would stop asyncio.run() in later tests
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
