@@ -291,7 +291,7 @@ class Sandbox:
     def reset(self, tenant_key: str | None = None) -> None:
         """Back to the state the fixtures define: everything, or one tenant alone (its records and
         results, its journal entries, its scenarios and counters, its clock and id sequence)."""
-        with self._control, self.store.exclusive(), bulk_load():
+        with self._control, self.store.exclusive(tenant_key), bulk_load():
             if tenant_key is None:
                 self.store.clear()
                 self.tenancy.clear()
@@ -340,7 +340,7 @@ class Sandbox:
     def export_state(self, tenant_key: str | None = None) -> dict[str, Any]:
         """The state as a fixture document that loads back (into a fresh server, or scoped to the
         same tenant once its fixtures are forgotten) to the same records, results, tenants and scenarios."""
-        with self._control, self.store.exclusive():
+        with self._control, self.store.exclusive(tenant_key):
             if tenant_key is None:
                 registered = [t.tenant_key for t in self.tenancy.registered()]
                 partitions = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))
