@@ -26,7 +26,7 @@ from werkzeug.routing import Map
 from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
-from mock_runtype.model.errors import RateLimited, Unauthenticated
+from mock_runtype.model.errors import RateLimited, Unauthenticated, WorkLimitExceeded
 from mock_runtype.model.tenancy import token_from_header
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.sandbox.exchange import Exchange, normalize_path
@@ -50,6 +50,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
     """Put the middleware around `app` and register its Flask hooks."""
     app.wsgi_app = Interception(app.wsgi_app, sandbox, app.url_map)  # type: ignore[method-assign]
     app.before_request(answer_for_scenario)
+    app.before_request(lambda: refuse_over_work_limit(sandbox.settings.max_request_work))
     app.after_request(add_scenario_headers)
 
 
@@ -91,21 +92,28 @@ class Interception:
         if is_admin(normalize_path(environ.get("PATH_INFO", ""))):
             query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             scope = (query.get("tenant") or [None])[0]
-            return attach(environ, RequestContext(None, None, self._heavy(environ, query, scope)))
+            work = self._work(environ, query, scope, b"")
+            return attach(environ, RequestContext(None, None, work > INLINE_WORK_BUDGET, work=work))
         exchange = self._exchange(environ)
         outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
-        return attach(environ, RequestContext(exchange, outcome, self._heavy(environ, exchange.query, exchange.tenant_key)))
+        work = self._work(environ, exchange.query, exchange.tenant_key, exchange.body)
+        return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work))
 
-    def _heavy(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None) -> bool:
-        """Whether the request's estimated work is over the budget (unrouted requests are errors: light)."""
+    def _work(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None, body: bytes) -> int:
+        """The request's estimated work, in record visits (unrouted requests are errors: light)."""
         try:
             endpoint, _ = self.url_map.bind_to_environ(environ).match()
         except HTTPException:
-            return False
-        store = self.sandbox.store
-        workload = Workload(query, _content_length(environ), store.count(tenant_key) if tenant_key else 0, store.count)
-        return request_work(operation(endpoint), workload) > INLINE_WORK_BUDGET
+            return 0
+        store, sandbox = self.sandbox.store, self.sandbox
+        workload = Workload(
+            query, _content_length(environ), store.count(tenant_key) if tenant_key else 0, store.count,
+            caller_bytes=store.size(tenant_key) if tenant_key else 0, body=body,
+            count_caller_runs=lambda: sandbox.executions.count(tenant_key) if tenant_key else 0,
+            count_journal=lambda: len(sandbox.journal),
+        )
+        return request_work(operation(endpoint), workload)
 
     def _answer(self, context: RequestContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         exchange, outcome = context.exchange, context.outcome
@@ -249,6 +257,14 @@ def scenario_response(respond: dict[str, Any]) -> Response:
     for name, value in headers.items():
         response.headers[name] = value
     return response
+
+
+def refuse_over_work_limit(limit: int) -> None:
+    """A request of the API whose estimated work is over the work limit is refused before it runs
+    (the control API's own work is the operator's, never refused)."""
+    context = context_of(request.environ)
+    if context is not None and context.exchange is not None and context.work > limit:
+        raise WorkLimitExceeded(context.work, limit)
 
 
 def add_scenario_headers(response: Response) -> Response:

@@ -73,6 +73,7 @@ __all__ = [
     "conditions_to_filter",
     "field_getter",
     "metadata_getter",
+    "filter_weight",
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_LIST_VALUES",
@@ -947,6 +948,26 @@ def metadata_getter(path: str) -> Callable[[dict], Any]:
     """What `path` reads from a metadata object: a literal key first, then dotted steps."""
     return _metadata_path_getter(path)
 
+
+
+def filter_weight(obj: Any) -> tuple[int, int]:
+    """(conditions and groups, `contains` conditions) in a decoded filter of any form (a
+    recordFilter, a where, bulk edit's conditions, or a body holding one), to estimate its work
+    before it is parsed: everything is counted, nothing checked (a bad filter is a 400 later)."""
+    nodes = contains = 0
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        nodes += 1
+        if node.get("op", node.get("operator")) in ("contains", "not_contains"):
+            contains += 1
+        stack.extend(node[key] for key in ("where", "conditions", "recordFilter") if isinstance(node.get(key), (dict, list)))
+    return nodes, contains
 
 
 def parse_filter(obj: Any, path: str = "where") -> Filter:

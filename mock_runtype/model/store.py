@@ -26,7 +26,7 @@ from sortedcontainers import SortedKeyList
 from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
-from mock_runtype.model.records import Record, check_metadata_size, check_nesting
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size
 from mock_runtype.model.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
@@ -89,9 +89,11 @@ class _TenantData:
         self.all = _Index()
         self.by_type: dict[str, _Index] = {}
         self.seq = 0  # the tenant's own insertion counter: the tie-breaker of every order
+        self.size = 0  # bytes of all its records' metadata (what a scan of them all reads)
 
     def add(self, record: Record) -> None:
         self.by_id[record.id] = record
+        self.size += record.size
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
         index = self.by_type.get(record.type)
@@ -101,6 +103,7 @@ class _TenantData:
 
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
+        self.size -= record.size
         del self.by_type_name[(record.type, record.name)]
         self.all.remove(record)
         index = self.by_type[record.type]
@@ -236,7 +239,7 @@ class Store:
         """
         check_nesting(fields)
         metadata = dict(fields.get("metadata") or {})
-        check_metadata_size(metadata, "the record's")
+        size = check_metadata_size(metadata, "the record's")
         _, owner = owner_from(fields, metadata)
         with self._locked(tenant.tenant_key):
             data = self._tenants.get(tenant.tenant_key)
@@ -269,6 +272,7 @@ class Store:
                 product_surface_id=product_surface_id,
                 created_at=created,
                 updated_at=created if updated_at is None else updated_at,
+                size=size,
             )
             data.add(record)
             return record
@@ -310,8 +314,9 @@ class Store:
         if not any(key in changes for key in UPDATABLE_FIELDS):
             return self.get(tenant_key, record_id)
         check_nesting(changes)
+        size = None
         if "metadata" in changes:
-            check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
+            size = check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
         with self._locked(tenant_key):
             old = self.get(tenant_key, record_id)
             data = self._tenants[tenant_key]
@@ -329,6 +334,7 @@ class Store:
                 messages=changes["messages"] if "messages" in changes else old.messages,
                 owner_id=owner if sets_owner else old.owner_id,
                 updated_at=min(max(self.clock.now_ms(tenant_key), old.updated_at + 1), LAST_MS),
+                size=old.size if size is None else size,
             )
             data.remove(old)
             data.add(record)
@@ -426,6 +432,7 @@ class Store:
             metadata=metadata,
             owner_id=owner if sets_owner else record.owner_id,
             updated_at=min(max(now, record.updated_at + 1), LAST_MS),
+            size=metadata_size(metadata),
         )
         return MetadataEdit(record, after)
 
@@ -501,6 +508,11 @@ class Store:
             data = self._tenants.get(tenant_key)
             return len(data.by_id) if data else 0
         return sum(len(data.by_id) for data in list(self._tenants.values()))
+
+    def size(self, tenant_key: str) -> int:
+        """Bytes of the tenant's records' metadata, without a lock (as `count`)."""
+        data = self._tenants.get(tenant_key)
+        return data.size if data else 0
 
     def tenant_keys(self) -> list[str]:
         return [key for key, data in list(self._tenants.items()) if data.by_id]

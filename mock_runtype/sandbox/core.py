@@ -33,6 +33,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_RECORDS_PER_TENANT = 100_000
 DEFAULT_MAX_TENANTS = 1_000
+DEFAULT_MAX_REQUEST_WORK = 10_000_000  # record visits (about a microsecond each at their worst)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class SandboxSettings:
     journal_limit: int = DEFAULT_LIMIT
     max_records_per_tenant: int = DEFAULT_MAX_RECORDS_PER_TENANT
     max_tenants: int = DEFAULT_MAX_TENANTS  # tenants holding records at once
+    max_request_work: int = DEFAULT_MAX_REQUEST_WORK  # estimated work past which a request is refused (400)
     cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
 
     @property
