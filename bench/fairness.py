@@ -6,8 +6,9 @@ on one connection: a `recordFilter` list that walks every record, the field valu
 every record, a bulk-edit dry run that tests every record. Meanwhile a prober on tenant B sends
 `GET /v1/records/{id}` every 5 ms, open loop: each probe has a scheduled send time, goes out on
 any free connection of a small pool, and its latency is measured from the scheduled time, so a
-stalled server is charged for every probe it kept waiting (no coordinated omission). Servers take
-turns round by round (A B A B), each started afresh with the same fixture.
+stalled server is charged for every probe it kept waiting (no coordinated omission). Every server
+loads the same fixture at start; then they take turns cell by cell (A B A B), idle while the
+others are measured.
 
 Configured by the environment: BENCH_HOL_SERVERS (`mock-runtype,granian-4`), BENCH_HOL_DURATION
 seconds a cell (8), BENCH_ROUNDS (2), BENCH_HOL_RECORDS (100000).
@@ -35,6 +36,7 @@ HEAVY_KEY, PROBE_KEY = "rt_hol_heavy", "rt_hol_probe"
 PROBE_INTERVAL_S = 0.005
 PROBE_CONNECTIONS = 8
 WARMUP_S = 0.5
+STARTUP_TIMEOUT_S = 600  # loading 100k records takes 6 s on a quiet machine, ten times that on a busy one
 INDUSTRIES = ("tech", "retail", "health", "finance", "energy")
 # The filter walks every record (no record has this word) and counts them all.
 NO_MATCH = {"field": "notes", "op": "contains", "value": "zebra-none"}
@@ -64,7 +66,7 @@ def start(name: str, fixture_path: Path) -> Server:
     argv = server_argv(name, port, Path("unused"))
     if name == "mock-runtype":
         argv += ["--fixtures", str(fixture_path)]
-    server = Server(name, argv, port, env={"BENCH_FIXTURES": str(fixture_path)})
+    server = Server(name, argv, port, env={"BENCH_FIXTURES": str(fixture_path)}, startup_timeout_s=STARTUP_TIMEOUT_S)
     server.start()
     status, _ = request(port, "GET", "/v1/records/rec_probe", headers={"Authorization": f"Bearer {PROBE_KEY}"})
     if status != 200:
@@ -161,24 +163,30 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mock-runtype-hol-"))
     probes: dict[tuple[str, str], list[float]] = {}
     heavy_times: dict[tuple[str, str], list[float]] = {}
+    servers: dict[str, Server] = {}
     try:
         path = fixture(workdir, records)
+        starting = [threading.Thread(target=lambda n=name: servers.__setitem__(n, start(n, path))) for name in names]
+        for thread in starting:  # the loads run side by side
+            thread.start()
+        for thread in starting:
+            thread.join()
+        if len(servers) != len(names):
+            raise RuntimeError("a server did not start: " + ", ".join(n for n in names if n not in servers))
         for round_number in range(1, rounds + 1):
-            for name in names:
-                server = start(name, path)
-                try:
-                    for kind in HEAVY:
-                        latencies, times = cell(server, kind, duration)
-                        probes.setdefault((name, kind), []).extend(latencies)
-                        heavy_times.setdefault((name, kind), []).extend(times)
-                        ms = sorted(x * 1000 for x in latencies)
-                        print(f"round {round_number} {name:12} {kind:18} probe p50 {percentile(ms, 50):6.1f} "
-                              f"p99 {percentile(ms, 99):6.1f} max {ms[-1]:6.1f} ms"
-                              + (f"  heavy {statistics.median(times) * 1000:6.0f} ms x{len(times)}" if times else ""),
-                              flush=True)
-                finally:
-                    server.stop()
+            for kind in HEAVY:
+                for name in names:
+                    latencies, times = cell(servers[name], kind, duration)
+                    probes.setdefault((name, kind), []).extend(latencies)
+                    heavy_times.setdefault((name, kind), []).extend(times)
+                    ms = sorted(x * 1000 for x in latencies)
+                    print(f"round {round_number} {name:12} {kind:18} probe p50 {percentile(ms, 50):6.1f} "
+                          f"p99 {percentile(ms, 99):6.1f} max {ms[-1]:6.1f} ms"
+                          + (f"  heavy {statistics.median(times) * 1000:6.0f} ms x{len(times)}" if times else ""),
+                          flush=True)
     finally:
+        for server in servers.values():
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report = render(names, probes, heavy_times, notes)
     print("\n" + report)
