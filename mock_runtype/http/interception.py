@@ -27,6 +27,7 @@ from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, 
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
 from mock_runtype.model.errors import RateLimited, Unauthenticated, WorkLimitExceeded
+from mock_runtype.model.pacing import pace_this_thread
 from mock_runtype.model.tenancy import token_from_header
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.sandbox.exchange import Exchange, normalize_path
@@ -77,6 +78,7 @@ class Interception:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         context = self.plan(environ)
+        pace_this_thread(context.heavy)  # a server answers a heavy request off its loop: its scans yield
         if context.delay_s and not context.held:
             time.sleep(context.delay_s)
         if context.exchange is None:

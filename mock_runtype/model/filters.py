@@ -807,6 +807,8 @@ def _compile_condition(c: _Condition, evaluation: _Evaluation) -> Predicate:
             got = get(record)
             kind = type(got)
             if kind is str:
+                if len(got) < LONG_TEXT:  # the common case, without the memo
+                    return needle in got.casefold()
                 return evaluation.holds(field, got, needle)
             if kind is list:  # membership by the eq rule: a text value equals only that very string
                 return wanted in evaluation.list_keys(got)

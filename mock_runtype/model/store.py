@@ -25,6 +25,7 @@ from sortedcontainers import SortedKeyList
 
 from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
+from mock_runtype.model.pacing import paced
 from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
 from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size
 from mock_runtype.model.tenancy import Tenant
@@ -406,14 +407,14 @@ class Store:
             else:
                 index = data.all if record_type is None else data.by_type.get(record_type)
                 newest_first = reversed(index.orders["createdAt"]) if index is not None else ()
-                selected = [r for r in newest_first if matches is None or matches(r)]
+                selected = [r for r in paced(newest_first) if matches is None or matches(r)]
             if max_records is not None and len(selected) > max_records:
                 raise InvalidRequest(
                     f"The edit selects {len(selected)} records; at most {max_records} can be edited at once",
                     details=[{"path": "", "message": "narrow the selector"}],
                 )
             now = self.clock.now_ms(tenant_key)
-            edits = [self._edited(record, change(record), now) for record in selected]
+            edits = [self._edited(record, change(record), now) for record in paced(selected)]
             if not dry_run:
                 for edit in edits:
                     if edit.changed:
@@ -467,7 +468,7 @@ class Store:
                 has_more, has_prev = extra, offset > 0
             total = None
             if query.include_count:
-                total = len(order) if predicate is None else sum(1 for r in order if predicate(r))
+                total = len(order) if predicate is None else sum(1 for r in paced(order) if predicate(r))
         key = SORT_KEYS[query.sort_by]
         return Page(
             records=records,
@@ -536,7 +537,7 @@ class Store:
         distinct_key = query.distinct_key()
         if distinct_key is None or order is None:
             return predicate
-        kept = keep_distinct((r for r in order if predicate is None or predicate(r)), distinct_key)
+        kept = keep_distinct((r for r in paced(order) if predicate is None or predicate(r)), distinct_key)
         return lambda record: record.id in kept
 
     def _order(self, tenant_key: str, query: ListQuery) -> SortedKeyList | None:
@@ -583,7 +584,7 @@ def _walk(order: SortedKeyList, descending: bool, position: CursorPosition | Non
 
 def _take(records: Iterable[Record], predicate: Callable[[Record], bool] | None, count: int | None) -> Iterator[Record]:
     taken = 0
-    for record in records:
+    for record in paced(records):
         if predicate is None or predicate(record):
             yield record
             taken += 1
