@@ -3,12 +3,12 @@
 A heavy request is answered on a worker thread so that the event loop goes on serving small
 requests, but Python runs one thread at a time (the GIL): a worker in a long pure-Python loop
 hands it over only when the loop thread has waited a switch interval (5 ms), and the loop thread
-gives it up again at each socket call, so a small GET beside a 100k-record scan waited 5 ms per
-socket call, and a prober's queue grew without end (a 640 ms median, measured). So the scans
+gives it up again at each socket call, so a small request beside a long scan waits a switch
+interval per socket call, and under steady traffic its queue grows without end. So the scans
 over records walk them through `paced`: on a thread marked for it (`pace_this_thread`, for a
-heavy request), every millisecond of work it sleeps for zero seconds, which lets a waiting
-thread take the GIL at once (a loop-thread round trip beside such a worker: 0.2 ms at p99,
-against 13 ms without). Elsewhere (the loop thread, small requests, tests) it is a plain walk.
+heavy request), every slice of work it sleeps for zero seconds, which lets a waiting thread take
+the GIL at once. Elsewhere (the loop thread, small requests, tests) it is a plain walk. The
+figures that chose the slice are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import time
 from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
-SLICE_S = 0.001  # work between two yields (the clock is read at every item: a record can take milliseconds)
+# Work between two yields; the clock is read at every item, as one record can take milliseconds.
+# A small request waits up to a slice at each of its socket calls.
+SLICE_S = 0.0002
 
 _thread = threading.local()
 _clock, _sleep = time.perf_counter, time.sleep  # module attributes, for a test's fake clock

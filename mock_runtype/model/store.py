@@ -494,13 +494,13 @@ class Store:
         with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
             index = data.by_type.get(record_type) if data is not None else None
-            return list(reversed(index.orders["createdAt"])) if index is not None else []
+            return list(paced(reversed(index.orders["createdAt"]))) if index is not None else []
 
     def records_of(self, tenant_key: str) -> list[Record]:
         """Every record of the tenant, oldest first."""
         with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
-            return list(data.all.orders["createdAt"]) if data else []
+            return list(paced(data.all.orders["createdAt"])) if data else []
 
     def count(self, tenant_key: str | None = None) -> int:
         """Records held: one tenant's when named, else every tenant's. Without a lock: a count

@@ -1,5 +1,5 @@
 """Scans on a thread answering a heavy request give the GIL away every slice of work; elsewhere
-they are plain walks. Driven by a fake clock: each item takes 0.4 ms of it."""
+they are plain walks. Driven by a fake clock: each item takes half a slice of it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def fake_time(monkeypatch):
     now, sleeps = [0.0], []
 
     def clock() -> float:
-        now[0] += 0.0004
+        now[0] += pacing.SLICE_S / 2
         return now[0]
 
     monkeypatch.setattr(pacing, "_clock", clock)
@@ -26,7 +26,7 @@ def test_a_paced_thread_yields_once_a_slice_of_work(fake_time):
     pacing.pace_this_thread(True)
     assert list(pacing.paced(range(20))) == list(range(20))
     assert fake_time and set(fake_time) == {0}
-    assert 4 <= len(fake_time) <= 10  # about one yield per 1 ms of the 8 ms walked
+    assert 6 <= len(fake_time) <= 11  # one yield per slice of the ten slices walked
 
 
 def test_another_thread_walks_without_yielding(fake_time):
