@@ -103,7 +103,7 @@ def test_the_same_filter_through_a_bulk_edit_dry_run_holds_up_no_one(attacked):
 
 
 def test_a_filter_over_the_work_limit_is_a_400_naming_it():
-    with RunningServer(SandboxSettings(max_request_work=1_000_000)) as server:
+    with RunningServer(SandboxSettings(max_request_work=1_000_000, check_responses=True)) as server:
         seed(server)
         began = time.perf_counter()
         answer = requests.get(f"{server.url}/v1/records", headers=headers(ATTACKER),
