@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 BENCH_CACHE ?= $(HOME)/.cache/mock-runtype-bench
 
-.PHONY: serve test bench bench-engines clean
+.PHONY: serve test bench bench-engines bench-fairness clean
 
 $(BIN)/mock-runtype: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ test: $(BIN)/mock-runtype
 
 # Benchmarks (not part of `make test`): installs wrk (apt, as root) and Prism 5 (npm, into
 # BENCH_CACHE) when missing, and goes on without them if that fails. BENCH_DURATION, BENCH_ROUNDS,
-# BENCH_CONNECTIONS, BENCH_SERVERS, BENCH_SCALING_SIZES tune it; bench/ holds the details.
+# BENCH_CONNECTIONS, BENCH_SERVERS, BENCH_SCALING_SIZES, BENCH_HOL_* tune it; bench/ holds the details.
 bench: $(BIN)/mock-runtype
 	$(BIN)/pip install --quiet -e '.[bench]'
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq wrk >/dev/null 2>&1 || \
@@ -34,6 +34,9 @@ bench: $(BIN)/mock-runtype
 
 bench-engines: BENCH_PARTS = engines
 bench-engines: bench
+
+bench-fairness: BENCH_PARTS = fairness
+bench-fairness: bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -1,5 +1,7 @@
-"""`python -m bench [micro|compare|scaling|engines ...]`: the parts named, in order (default: micro,
-compare, scaling). `engines` is `compare` over mock-runtype under each WSGI server adapter."""
+"""`python -m bench [micro|compare|scaling|fairness|engines ...]`: the parts named, in order
+(default: micro, compare, scaling, fairness). `engines` is `compare` over mock-runtype under each
+WSGI server adapter; `fairness` is the head-of-line part (one tenant's heavy requests, another's
+prober) on our engine and granian."""
 
 from __future__ import annotations
 
@@ -10,15 +12,16 @@ ENGINE_SERVERS = "mock-runtype,waitress-1,waitress-4,granian-1,granian-4,gunicor
 
 
 def main(parts: list[str]) -> int:
-    from bench import compare, micro, scaling
+    from bench import compare, fairness, micro, scaling
 
-    for part in parts or ["micro", "compare", "scaling"]:
+    for part in parts or ["micro", "compare", "scaling", "fairness"]:
         print(f"\n=== bench {part} ===", flush=True)
         if part == "engines":
             os.environ.setdefault("BENCH_SERVERS", ENGINE_SERVERS)
             status = compare.main("engines")
         else:
-            status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main}[part]()
+            status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main,
+                      "fairness": fairness.main}[part]()
         if status:
             return status
     return 0

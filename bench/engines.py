@@ -5,8 +5,9 @@
     python -m bench.engines granian --threads 1 --port 8090
     python -m bench.engines gunicorn --threads 8 --port 8090
 
-The app is the one `mock-runtype serve` builds: a fresh Sandbox behind the access log (text, to
-stdout), its state frozen out of the GC.
+The app is the one `mock-runtype serve` builds: a fresh Sandbox (with the fixture files
+BENCH_FIXTURES names, comma-separated) behind the access log (text, to stdout), its state frozen
+out of the GC.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def build_app():
     from mock_runtype.sandbox.core import Sandbox
 
     logs.configure("text", False)
-    application = logs.AccessLog(create_app(Sandbox()))
+    sandbox = Sandbox()
+    if os.environ.get("BENCH_FIXTURES"):
+        sandbox.load_files(os.environ["BENCH_FIXTURES"].split(","))
+    application = logs.AccessLog(create_app(sandbox))
     gc.freeze()
     return application
 

@@ -50,12 +50,13 @@ class Server:
     process: subprocess.Popen | None = None
     startup_s: float | None = None
     env: dict[str, str] = field(default_factory=dict)
+    startup_timeout_s: float = STARTUP_TIMEOUT_S
 
     def start(self) -> "Server":
         started = time.perf_counter()
         self.process = subprocess.Popen(self.argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         env={**os.environ, **self.env}, start_new_session=True)
-        deadline = started + STARTUP_TIMEOUT_S
+        deadline = started + self.startup_timeout_s
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode} before answering")
@@ -67,7 +68,7 @@ class Server:
                 pass
             time.sleep(0.005)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer /health within {STARTUP_TIMEOUT_S} s")
+        raise RuntimeError(f"{self.name} did not answer /health within {self.startup_timeout_s:g} s")
 
     def rss_mb(self) -> float:
         """Resident memory of the process and its children, in MB."""

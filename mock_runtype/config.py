@@ -177,6 +177,8 @@ OPTIONS: tuple[Option, ...] = (
            _integer(1, 100_000_000), "records one tenant may hold (403 on a create beyond it)", "N"),
     Option("max_tenants", "--max-tenants", "MOCK_RUNTYPE_MAX_TENANTS", _integer(1, 10_000_000),
            "tenants holding records at once (403 on a new tenant's first create beyond it)", "N"),
+    Option("max_request_work", "--max-request-work", "MOCK_RUNTYPE_MAX_REQUEST_WORK", _integer(1_000, 10_000_000_000),
+           "estimated work (record visits) past which a filter, export or field-values request is refused (400)", "N"),
     Option("journal_limit", "--journal-limit", "MOCK_RUNTYPE_JOURNAL_LIMIT", _integer(1, 1_000_000),
            "journal entries kept per tenant in use (the oldest go first)", "N"),
     Option("idle_timeout_s", "--idle-timeout", "MOCK_RUNTYPE_IDLE_TIMEOUT", _integer(1, 86_400),

@@ -10,12 +10,16 @@ the server serves. Pure Python, no web framework.
 Each operation also estimates, before it runs, the work a request will be (`estimate(workload)`),
 so the server can tell the requests that would hold its event loop long. The unit is a *record
 visit*: one record (or one fixture record, or one CSV row) read, tested, written or made. A
-request that touches one record (its runs included) is one visit; a list page walks its page
-from the sort index; a filter, a count under a filter, a type's discovery, an export or a bulk
-edit may visit every record of the caller (upper bounds: the count of one type is not known
-beforehand); work made from a body (ids to delete, CSV rows, fixture records) is reckoned from
-its declared length; the control API's state and reset visit the records of their scope (the
-`?tenant=` one, else the whole server).
+request that touches one record is one visit; a list page walks its page from the sort index; a
+filter, a count under a filter, a type's discovery, field values, an export or a bulk edit may
+visit every record of the caller (upper bounds: the count of one type is not known beforehand),
+and their cost grows with what they read (`scan`): the filter's conditions on every record, the
+bytes of the caller's metadata read once, and each `contains` condition over those bytes again;
+a record's results are reckoned from the caller's results; the journal from its entries; work made
+from a body (ids to delete, CSV rows, fixture records) from its declared length; the control
+API's state and reset visit the records of their scope (the `?tenant=` one, else the whole server).
+A visit is about a microsecond of work at its worst: the interception answers a request over a
+thousand of them off the loop, and refuses one over the work limit (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import orjson
+
 from mock_runtype.model import discovery
 from mock_runtype.model import executions
 from mock_runtype.model import csv_records
 from mock_runtype.model import listing
+from mock_runtype.model.filters import filter_weight
 from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TEXT_MAX_LENGTH, TYPE_MAX_LENGTH
 from mock_runtype.model.records import COMPACT_LIMIT
 
@@ -56,6 +63,11 @@ BYTES_PER_ID = 40  # a UUID in quotes, with its comma
 BYTES_PER_CSV_ROW = 2  # the shortest row: one cell and its newline (estimates are upper bounds)
 BYTES_PER_FIXTURE_RECORD = 20  # the shortest: `- {type: t, name: n1}` in flow-style YAML
 BODY_BYTES_PER_VISIT = 64  # any body is parsed and validated: its length weighs as visits too
+# What a scan of the caller's records costs beyond the visit of each (measured at their worst):
+CONDITIONS_PER_VISIT = 8  # a filter's conditions tested on one record
+METADATA_BYTES_PER_VISIT = 64  # metadata read once per request (case-folded, classified, encoded)
+SCANNED_BYTES_PER_VISIT = 1_000  # one `contains` needle sought through text, without the one-pass search
+ENTRY_VISITS = 16  # a journal entry shaped for the control API (up to 32 KiB)
 # List parameters that make the walk test records: the page may take every record to fill.
 SCANNING_LIST_PARAMETERS = frozenset(wire for _, wire in listing.FILTER_PARAMETERS) - {"type"}
 
@@ -68,6 +80,10 @@ class Workload:
     body_bytes: int  # the declared body length
     caller_records: int  # records the caller's tenant holds (for the control API: its ?tenant=)
     count_all_records: Callable[[], int]  # counted only by the estimates that need it (the control API's)
+    caller_bytes: int = 0  # bytes of the metadata of the caller's records
+    body: bytes = b""  # the body, when the server has read it before the app (else only its length is known)
+    count_caller_runs: Callable[[], int] = lambda: 0  # results and step results of the caller's records
+    count_journal: Callable[[], int] = lambda: 0  # entries in the journal
 
     @property
     def all_records(self) -> int:
@@ -101,11 +117,57 @@ def per_body(bytes_per_unit: int, most: int | None = None) -> Callable[[Workload
     return estimate
 
 
+def scan(workload: Workload, conditions: int = 1, contains: int = 0) -> int:
+    """Every record of the caller visited, tested with `conditions`, its metadata read, and each
+    of `contains` conditions sought through it (an upper bound: one pass finds them all, mostly)."""
+    records = caller_records(workload)  # a visit tests one condition
+    return (records + records * max(0, conditions - 1) // CONDITIONS_PER_VISIT
+            + workload.caller_bytes // METADATA_BYTES_PER_VISIT
+            + contains * workload.caller_bytes // SCANNED_BYTES_PER_VISIT)
+
+
+def query_filter_weight(query: Mapping[str, list[str]]) -> tuple[int, int]:
+    """(conditions, `contains` conditions) of a list or export query's filters."""
+    conditions = len(SCANNING_LIST_PARAMETERS & query.keys())
+    contains = 1 if "search" in query else 0  # a substring of the name or of any metadata value
+    for text in query.get("recordFilter", ()):
+        nodes, needles = filter_weight(_decoded(text.encode("utf-8", "surrogatepass")))
+        conditions, contains = conditions + nodes, contains + needles
+    return conditions, contains
+
+
+def _decoded(text: bytes) -> Any:
+    """JSON text decoded, or None when it does not decode (the handler's 400 answers it)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def list_page(workload: Workload) -> int:
     """A page walked from the sort index, unless a filter makes the walk (and the count) test records."""
     if SCANNING_LIST_PARAMETERS & workload.query.keys():
-        return caller_records(workload)
+        return scan(workload, *query_filter_weight(workload.query))
     return max(1, min(_limit(workload.query), workload.caller_records) + 1)  # the walk takes one more
+
+
+def filtered_scan(workload: Workload) -> int:
+    """Every record read (an export, field values, a type's discovery), under the query's filters."""
+    return scan(workload, *query_filter_weight(workload.query))
+
+
+def body_filter_scan(workload: Workload) -> int:
+    """Every record tested with the filter the body holds (preview filter, bulk edit)."""
+    return scan(workload, *filter_weight(_decoded(workload.body)))
+
+
+def caller_runs(workload: Workload) -> int:
+    """A record's results, sorted and paged: the caller's results and step results bound them."""
+    return max(1, workload.count_caller_runs())
+
+
+def journal_entries(workload: Workload) -> int:
+    return max(1, workload.count_journal() * ENTRY_VISITS)
 
 
 def _limit(query: Mapping[str, list[str]]) -> int:
@@ -264,10 +326,10 @@ def _record_operations() -> tuple[Operation, ...]:
                   estimate=per_body(BYTES_PER_ID)),
         Operation("post", "/v1/records/bulk-edit", "bulkEditRecords", "Set or remove metadata fields on many records",
                   (Answer(200, "Each selected record's metadata before and after", "responses/bulk-edit"),),
-                  errors=WRITE_ERRORS + (422,), body="bulk-edit", estimate=caller_records),
+                  errors=WRITE_ERRORS + (422,), body="bulk-edit", estimate=body_filter_scan),
         Operation("get", "/v1/records/export", "exportRecords", "Export the matching records as CSV",
                   (Answer(200, "The CSV file", None, CSV), Answer(204, "No record matches", None, media="")),
-                  parameters=LIST_FILTERS, estimate=caller_records),
+                  parameters=LIST_FILTERS, estimate=filtered_scan),
         Operation("get", "/v1/records/field-values", "getFieldValues", "Top distinct values of a metadata field",
                   (Answer(200, "The values with their counts", "responses/field-values"),),
                   parameters=(query("type", text(TYPE_MAX_LENGTH), "The record type", required=True),
@@ -275,16 +337,16 @@ def _record_operations() -> tuple[Operation, ...]:
                                     required=True),
                               query("limit", integer(1, discovery.MAX_FIELD_VALUES, discovery.DEFAULT_FIELD_VALUES),
                                     "How many values at most")),
-                  estimate=caller_records),
+                  estimate=filtered_scan),
         Operation("post", "/v1/records/preview-filter", "previewFilter", "Count and sample the records a filter matches",
                   (Answer(200, "The count and a few samples", "responses/preview-filter"),),
-                  errors=WRITE_ERRORS, body="preview-filter", estimate=caller_records),
+                  errors=WRITE_ERRORS, body="preview-filter", estimate=body_filter_scan),
         Operation("get", "/v1/records/schema", "discoverSchema", "Discover a type's metadata fields by sampling",
                   (Answer(200, "The fields found", "responses/schema"),),
                   parameters=(query("type", text(TYPE_MAX_LENGTH), "The record type", required=True),
                               query("sample", integer(1, discovery.MAX_SCHEMA_SAMPLE, discovery.DEFAULT_SCHEMA_SAMPLE),
                                     "How many of the newest records to sample")),
-                  estimate=caller_records),
+                  estimate=filtered_scan),
         Operation("post", "/v1/records/upload-csv", "uploadCsv", "Create records from the rows of a CSV file",
                   (Answer(200, "What was created and which rows failed", "responses/upload-csv"),),
                   errors=WRITE_ERRORS + (409,), body="upload-csv", body_media=FORM_MEDIA_TYPES,
@@ -299,7 +361,7 @@ def _record_operations() -> tuple[Operation, ...]:
                   errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,)),
         Operation("get", record + "/costs", "getRecordCosts", "What the flow executions over a record cost",
                   (Answer(200, "Totals and a per-model breakdown", "responses/costs"),),
-                  errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,)),
+                  errors=BASE_ERRORS + (404,), parameters=(RECORD_ID,), estimate=caller_runs),
         Operation("get", record + "/results", "getRecordResults", "The flow execution results over a record",
                   (Answer(200, "A page of results", "responses/results"),), errors=BASE_ERRORS + (404,),
                   parameters=(RECORD_ID, *EXECUTION_WINDOW,
@@ -307,7 +369,8 @@ def _record_operations() -> tuple[Operation, ...]:
                               query("promptId", text(TEXT_MAX_LENGTH), "Only runs of this prompt"),
                               query("sortBy", choice(executions.RESULT_SORTS, executions.DEFAULT_SORT),
                                     "Sort field"),
-                              query("includeCount", BOOLEAN, "Fill total and totalPages"))),
+                              query("includeCount", BOOLEAN, "Fill total and totalPages")),
+                  estimate=caller_runs),
         Operation("delete", record + "/results", "deleteRecordResult", "Delete one execution result of a record",
                   (Answer(200, "The result is gone", "responses/deleted"),),
                   errors=WRITE_ERRORS + (404,), parameters=(RECORD_ID,), body="delete-result"),
@@ -317,7 +380,8 @@ def _record_operations() -> tuple[Operation, ...]:
                               query("batchId", text(TEXT_MAX_LENGTH), "Only steps of this batch execution"),
                               query("sortBy", choice(executions.STEP_SORTS, executions.DEFAULT_SORT),
                                     "Sort field"),
-                              query("offset", integer(0, executions.MAX_OFFSET, 0), "How many to skip"))),
+                              query("offset", integer(0, executions.MAX_OFFSET, 0), "How many to skip")),
+                  estimate=caller_runs),
     )
 
 
@@ -338,7 +402,7 @@ def _admin_operations() -> tuple[Operation, ...]:
         control("get", "/scenarios", "listScenarios", "The scenarios in force"),
         control("post", "/scenarios", "addScenario", "Add a scenario"),
         control("delete", "/scenarios/{name}", "removeScenario", "Remove a scenario"),
-        control("get", "/requests", "listRequests", "The journal of requests"),
+        control("get", "/requests", "listRequests", "The journal of requests", journal_entries),
         control("delete", "/requests", "clearRequests", "Empty the journal"),
         control("get", "/state", "exportState", "Every record, result and setting, as a fixture document",
                 scope_records),

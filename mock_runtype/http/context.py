@@ -29,6 +29,7 @@ class RequestContext:
     held: bool = False  # the server has already held the request for `delay_s` (without a thread)
     violation: str | None = None  # the kind of contract violation its error answer stands for
     contract_warning: str | None = None  # what of the request the answer ignored (unknown fields)
+    work: int = 0  # its estimated work, in record visits (`mock_runtype.contract.operations`)
 
     @property
     def delay_s(self) -> float:

@@ -26,7 +26,8 @@ from werkzeug.routing import Map
 from mock_runtype.contract.operations import ADMIN_PREFIX, CONSOLE_PREFIX, Workload, operation, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
-from mock_runtype.model.errors import RateLimited, Unauthenticated
+from mock_runtype.model.errors import RateLimited, Unauthenticated, WorkLimitExceeded
+from mock_runtype.model.pacing import pace_this_thread
 from mock_runtype.model.tenancy import token_from_header
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.sandbox.exchange import Exchange, normalize_path
@@ -50,6 +51,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
     """Put the middleware around `app` and register its Flask hooks."""
     app.wsgi_app = Interception(app.wsgi_app, sandbox, app.url_map)  # type: ignore[method-assign]
     app.before_request(answer_for_scenario)
+    app.before_request(lambda: refuse_over_work_limit(sandbox.settings.max_request_work))
     app.after_request(add_scenario_headers)
 
 
@@ -81,6 +83,7 @@ class Interception:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         context = self.plan(environ)
+        pace_this_thread(context.heavy)  # a server answers a heavy request off its loop: its scans yield
         if context.delay_s and not context.held:
             time.sleep(context.delay_s)
         if context.exchange is None:
@@ -96,21 +99,28 @@ class Interception:
         if is_admin(normalize_path(environ.get("PATH_INFO", ""))):
             query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             scope = (query.get("tenant") or [None])[0]
-            return attach(environ, RequestContext(None, None, self._heavy(environ, query, scope)))
+            work = self._work(environ, query, scope, b"")
+            return attach(environ, RequestContext(None, None, work > INLINE_WORK_BUDGET, work=work))
         exchange = self._exchange(environ)
         outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
-        return attach(environ, RequestContext(exchange, outcome, self._heavy(environ, exchange.query, exchange.tenant_key)))
+        work = self._work(environ, exchange.query, exchange.tenant_key, exchange.body)
+        return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work))
 
-    def _heavy(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None) -> bool:
-        """Whether the request's estimated work is over the budget (unrouted requests are errors: light)."""
+    def _work(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None, body: bytes) -> int:
+        """The request's estimated work, in record visits (unrouted requests are errors: light)."""
         try:
             endpoint, _ = self.url_map.bind_to_environ(environ).match()
         except HTTPException:
-            return False
-        store = self.sandbox.store
-        workload = Workload(query, _content_length(environ), store.count(tenant_key) if tenant_key else 0, store.count)
-        return request_work(operation(endpoint), workload) > INLINE_WORK_BUDGET
+            return 0
+        store, sandbox = self.sandbox.store, self.sandbox
+        workload = Workload(
+            query, _content_length(environ), store.count(tenant_key) if tenant_key else 0, store.count,
+            caller_bytes=store.size(tenant_key) if tenant_key else 0, body=body,
+            count_caller_runs=lambda: sandbox.executions.count(tenant_key) if tenant_key else 0,
+            count_journal=lambda: len(sandbox.journal),
+        )
+        return request_work(operation(endpoint), workload)
 
     def _answer(self, context: RequestContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         exchange, outcome = context.exchange, context.outcome
@@ -255,6 +265,14 @@ def scenario_response(respond: dict[str, Any]) -> Response:
     for name, value in headers.items():
         response.headers[name] = value
     return response
+
+
+def refuse_over_work_limit(limit: int) -> None:
+    """A request of the API whose estimated work is over the work limit is refused before it runs
+    (the control API's own work is the operator's, never refused)."""
+    context = context_of(request.environ)
+    if context is not None and context.exchange is not None and context.work > limit:
+        raise WorkLimitExceeded(context.work, limit)
 
 
 def add_scenario_headers(response: Response) -> Response:

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 from mock_runtype.model.clock import format_timestamp
 from mock_runtype.model.errors import Conflict, InvalidRequest, QuotaExceeded
 from mock_runtype.model.json_text import JSONTextError, loads_strict
+from mock_runtype.model.pacing import paced
 from mock_runtype.model.records import MAX_METADATA_BYTES, Record, metadata_size, nesting_problem, record_summary_json
 from mock_runtype.model.store import Store
 from mock_runtype.model.tenancy import Tenant
@@ -101,11 +102,11 @@ def export_csv(records: list[Record]) -> Iterator[str]:
     about EXPORT_CHUNK_CHARS, so an export of any size holds one piece at a time. `records` is a
     snapshot (the store replaces a changed record rather than mutating it), so the file is
     consistent however long the client takes to read it."""
-    keys = list(dict.fromkeys(key for record in records for key in record.metadata))
+    keys = list(dict.fromkeys(key for record in paced(records) for key in record.metadata))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*RECORD_COLUMNS, *(column_for_key(key) for key in keys)])
-    for record in records:
+    for record in paced(records):
         metadata = record.metadata
         writer.writerow([
             record.id, record.type, record.name,
@@ -355,7 +356,7 @@ def run_upload(store: Store, tenant: Tenant, plan: UploadPlan) -> dict[str, Any]
     """Create the plan's records (each on its own: one failing row does not stop the others)."""
     created: list[Record] = []
     errors = list(plan.errors)
-    for row in plan.rows:
+    for row in paced(plan.rows):
         try:
             created.append(store.create(tenant, {"type": row.type, "name": row.name, "metadata": row.metadata}))
         except (Conflict, QuotaExceeded) as refused:

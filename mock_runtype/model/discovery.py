@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.filters import Filter, metadata_getter
 from mock_runtype.model.json_text import json_type
+from mock_runtype.model.pacing import paced
 from mock_runtype.model.params import TYPE_MAX_LENGTH, QueryParams
 from mock_runtype.model.records import Record, compact, record_summary_json
 
@@ -24,7 +25,7 @@ MAX_SCHEMA_SAMPLE = 1000
 
 def preview_filter(record_type: str, records: Iterable[Record], where: Filter | None, now_ms: int) -> dict[str, Any]:
     """How many of the type's records `where` matches, and the newest few of them."""
-    matched = [r for r in records if where is None or where.matches(r, now_ms)]
+    matched = [r for r in paced(records) if where is None or where.matches(r, now_ms)]
     samples = matched[:PREVIEW_SAMPLES]
     return {
         "type": record_type,
@@ -47,7 +48,7 @@ def field_values(record_type: str, records: Iterable[Record], field: str, limit:
     get = metadata_getter(field)
     counts: Counter[str] = Counter()
     values: dict[str, Any] = {}
-    for record in records:
+    for record in paced(records):
         value = get(record.metadata)
         if value is None and not _has_key(record.metadata, field):
             continue

@@ -87,6 +87,21 @@ class QuotaExceeded(SandboxError):
     status = 403
 
 
+class WorkLimitExceeded(SandboxError):
+    """The request's estimated work is over the sandbox's work limit (400, naming it): a limit of
+    the sandbox that protects its other tenants, not a rule of the API (no contract violation)."""
+
+    status = 400
+
+    def __init__(self, work: int, limit: int) -> None:
+        super().__init__(
+            f"This request's estimated work ({work:,} units) exceeds the work limit of {limit:,} units "
+            "(--max-request-work): narrow its filter, or the records it covers",
+            details=[{"path": "", "message": f"estimated work {work:,} is over {limit:,}"}],
+            limit="maxRequestWork", maxRequestWork=limit, estimatedWork=work,
+        )
+
+
 class UnsupportedMediaType(SandboxError):
     """The body is not in a format this endpoint reads (415)."""
 

@@ -170,7 +170,12 @@ class Executions:
         self._lock = threading.Lock()
         self._seq = 0
         self._tenants: dict[str, dict[str, _RecordRuns]] = {}
+        self._counts: dict[str, int] = {}  # results and step results per tenant
         store.on_removal(self._forget)
+
+    def count(self, tenant_key: str) -> int:
+        """The tenant's results and step results together (without the lock, to estimate work)."""
+        return self._counts.get(tenant_key, 0)
 
     # -- adding ----------------------------------------------------------------------------
 
@@ -220,6 +225,7 @@ class Executions:
                 data["id"] = self.ids.new_id(tenant_key)
             self._seq += 1
             entries.append(_Entry(created_ms, self._seq, data))
+            self._counts[tenant_key] = self._counts.get(tenant_key, 0) + 1
             return dict(data)
 
     # -- reading ---------------------------------------------------------------------------
@@ -301,6 +307,7 @@ class Executions:
             for index, entry in enumerate(results):
                 if entry.data["id"] == result_id:
                     del results[index]
+                    self._counts[tenant_key] -= 1
                     return entry.data
         raise NotFound(f"Result not found: {result_id[:80]}")
 
@@ -312,12 +319,16 @@ class Executions:
         with self._lock:
             if tenant_key is None:
                 self._tenants.clear()
+                self._counts.clear()
             elif record_ids is None:
                 self._tenants.pop(tenant_key, None)
+                self._counts.pop(tenant_key, None)
             elif tenant_key in self._tenants:
                 runs = self._tenants[tenant_key]
                 for record_id in record_ids:
-                    runs.pop(record_id, None)
+                    gone = runs.pop(record_id, None)
+                    if gone is not None:
+                        self._counts[tenant_key] -= len(gone.results) + len(gone.steps)
 
     def export(self, tenant_key: str) -> dict[str, list[dict[str, Any]]]:
         """A tenant's results and step results as plain dicts (for state dumps), oldest first."""

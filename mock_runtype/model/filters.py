@@ -57,6 +57,8 @@ import operator
 from operator import attrgetter
 from typing import Any, Callable
 
+import ahocorasick
+
 from mock_runtype.model.clock import format_timestamp, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.json_text import JSONTextError, json_type, loads_strict
@@ -71,6 +73,7 @@ __all__ = [
     "conditions_to_filter",
     "field_getter",
     "metadata_getter",
+    "filter_weight",
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_LIST_VALUES",
@@ -122,14 +125,19 @@ Predicate = Callable[[Record, int], bool]
 class Filter:
     """A parsed, compiled filter. `source` is the validated input it was built from."""
 
-    __slots__ = ("_predicate", "source")
+    __slots__ = ("_predicate", "_evaluation", "_record", "source")
 
-    def __init__(self, predicate: Predicate, source: Any) -> None:
+    def __init__(self, predicate: Predicate, evaluation: _Evaluation, source: Any) -> None:
         self._predicate = predicate
+        self._evaluation = evaluation
+        self._record: Record | None = None
         self.source = source
 
     def matches(self, record: Record, now_ms: int) -> bool:
         """Whether `record` passes; `now_ms` anchors withinLastDays/olderThanDays."""
+        if record is not self._record:  # what was worked out for the last record is of no more use
+            self._evaluation.forget()
+            self._record = record
         return self._predicate(record, now_ms)
 
     def __repr__(self) -> str:
@@ -236,6 +244,153 @@ _TYPE_IN_WORDS = {"null": "null", "boolean": "a boolean", "number": "a number", 
 def _type_in_words(value: Any) -> str:
     """A value's JSON type as problems word it ("a list", "an object"), from `json_type`."""
     return _TYPE_IN_WORDS[json_type(value)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-value work, done once per record for the whole filter
+# ---------------------------------------------------------------------------------------------
+
+LONG_TEXT = 256  # texts (and lists) at least this long are worked on once per record, not per condition
+SHORT_LIST = 16
+
+
+class _NeedleScan:
+    """The `contains` needles of one field, looked for in a text in one pass (an Aho-Corasick
+    automaton) instead of one scan each: 499 conditions on a 450k-character value cost one pass.
+
+    A text where the needles match nearly everywhere (`a` in `aaaa…`) would make the pass yield
+    a match per position and needle; past a budget of matches the needles not yet found are looked
+    for one by one, so a pass never costs more than the scans it replaces."""
+
+    def __init__(self, needles: list[str]) -> None:
+        self.needles = tuple(dict.fromkeys(needle for needle in needles if needle))
+        self.automaton: Any = None
+        if len(self.needles) > 1:
+            self.automaton = ahocorasick.Automaton()
+            for needle in self.needles:
+                self.automaton.add_word(needle, needle)
+            self.automaton.make_automaton()
+
+    def found_in(self, folded: str) -> frozenset[str]:
+        """The needles `folded` (a case-folded text) holds."""
+        if self.automaton is None:
+            return frozenset(needle for needle in self.needles if needle in folded)
+        found: set[str] = set()
+        budget = len(folded) // 16 + 4 * len(self.needles)
+        for _, needle in self.automaton.iter(folded):
+            found.add(needle)
+            budget -= 1
+            if len(found) == len(self.needles):
+                return frozenset(found)
+            if budget <= 0:
+                found.update(needle for needle in self.needles if needle not in found and needle in folded)
+                break
+        return frozenset(found)
+
+
+class _Evaluation:
+    """What a filter works out from a record's values once for all its conditions: long texts
+    case-folded, long texts classified (`_key`), each field's `contains` needles found in one pass,
+    long lists turned into sets of keys. Entries are kept by the value's identity and checked
+    against it, so a filter used by two threads at once is still right (it only works more); they
+    are forgotten when the next record comes (`Filter.matches`)."""
+
+    __slots__ = ("scans", "folds", "keys", "found", "lists")
+
+    def __init__(self, needles: dict[str, list[str]]) -> None:
+        self.scans = {field: _NeedleScan(found) for field, found in needles.items()}
+        self.folds: dict[int, tuple[str, str]] = {}
+        self.keys: dict[int, tuple[str, Any]] = {}
+        self.found: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
+        self.lists: dict[int, tuple[list, _ListKeys]] = {}
+
+    def forget(self) -> None:
+        if self.folds or self.keys or self.found or self.lists:
+            self.folds.clear()
+            self.keys.clear()
+            self.found.clear()
+            self.lists.clear()
+
+    def fold(self, text: str) -> str:
+        if len(text) < LONG_TEXT:
+            return text.casefold()
+        entry = self.folds.get(id(text))
+        if entry is None or entry[0] is not text:
+            entry = self.folds[id(text)] = (text, text.casefold())
+        return entry[1]
+
+    def key(self, value: Any) -> tuple[str, Any] | None:
+        if type(value) is not str or len(value) < LONG_TEXT:
+            return _key(value)
+        entry = self.keys.get(id(value))
+        if entry is None or entry[0] is not value:
+            entry = self.keys[id(value)] = (value, _classify_text(value))
+        return entry[1]
+
+    def holds(self, field: str, text: str, needle: str) -> bool:
+        """Whether `text` holds `needle` (case-folded, one of `field`'s contains needles), ignoring case."""
+        if not needle:
+            return True
+        if len(text) < LONG_TEXT:
+            return needle in text.casefold()
+        entry = self.found.get((field, id(text)))
+        if entry is None or entry[0] is not text:
+            entry = self.found[(field, id(text))] = (text, self.scans[field].found_in(self.fold(text)))
+        return needle in entry[1]
+
+    def list_keys(self, items: list) -> _ListKeys | frozenset:
+        """The keys (`_key`) of a list's comparable items, to test with `in` and `isdisjoint`."""
+        if len(items) < SHORT_LIST:
+            return frozenset(key for key in map(_key, items) if key is not None)
+        entry = self.lists.get(id(items))
+        if entry is None or entry[0] is not items:
+            entry = self.lists[id(items)] = (items, _ListKeys(items, self.key))
+        return entry[1]
+
+
+class _ListKeys:
+    """The keys of a long list's items, without a tuple per item: numbers apart (a list may hold a
+    quarter of a million of them), booleans apart (True == 1 in a set), the other keys as they are."""
+
+    __slots__ = ("numbers", "booleans", "others")
+
+    def __init__(self, items: list, key: Callable[[Any], tuple[str, Any] | None]) -> None:
+        self.numbers = {item for item in items if type(item) is int or type(item) is float}
+        self.booleans = {item for item in items if type(item) is bool}
+        self.others = {key(item) for item in items if type(item) is str}
+
+    def __contains__(self, wanted: tuple[str, Any]) -> bool:
+        kind, value = wanted
+        if kind == NUM:
+            return value in self.numbers or wanted in self.others
+        if kind == BOOL:
+            return value in self.booleans or wanted in self.others
+        return wanted in self.others
+
+    def isdisjoint(self, keys: frozenset) -> bool:
+        return not any(wanted in self for wanted in keys)
+
+
+def _contains_needles(tree: _Group | _Condition) -> dict[str, list[str]]:
+    """Each field's `contains` needles (case-folded), from every condition of the tree."""
+    needles: dict[str, list[str]] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Group):
+            stack.extend(node.children)
+        elif node.op in ("contains", "notContains") and node.field not in DATE_FIELDS:
+            needles.setdefault(node.field, []).append(_needle(node.value))
+    return needles
+
+
+def _needle(value: Any) -> str:
+    return _json_text(value) or value.casefold()
+
+
+def _compiled(tree: _Group | _Condition, source: Any) -> Filter:
+    evaluation = _Evaluation(_contains_needles(tree))
+    return Filter(_compile(tree, evaluation), evaluation, source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,12 +707,12 @@ def _negate(predicate: Predicate) -> Predicate:
     return lambda record, now_ms: not predicate(record, now_ms)
 
 
-def _compile(node: _Group | _Condition) -> Predicate:
+def _compile(node: _Group | _Condition, evaluation: _Evaluation) -> Predicate:
     if isinstance(node, _Condition):
         if node.field in DATE_FIELDS:
             return _compile_date_condition(node)
-        return _compile_condition(node)
-    predicates = [_compile(child) for child in node.children]  # depth is bounded by MAX_DEPTH
+        return _compile_condition(node, evaluation)
+    predicates = [_compile(child, evaluation) for child in node.children]  # depth is bounded by MAX_DEPTH
     if not predicates:
         return _always
     if len(predicates) == 1:
@@ -590,10 +745,12 @@ def _compile(node: _Group | _Condition) -> Predicate:
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
-def _compile_condition(c: _Condition) -> Predicate:
-    """A condition on a metadata value or on one of the record's text columns."""
+def _compile_condition(c: _Condition, evaluation: _Evaluation) -> Predicate:
+    """A condition on a metadata value or on one of the record's text columns. Whatever costs as
+    much as the value is long goes through `evaluation`, so it is done once per record."""
     get = _getter(c.field)
     op, value = c.op, c.value
+    key = evaluation.key
 
     if op in ("eq", "neq", "eqCi"):
         wanted = _key(value)
@@ -603,7 +760,7 @@ def _compile_condition(c: _Condition) -> Predicate:
                 return get(record) == value
         else:
             def eq(record: Record, now_ms: int) -> bool:
-                return _key(get(record)) == wanted
+                return key(get(record)) == wanted
         if op == "eq":
             return eq
         if op == "neq":
@@ -614,7 +771,7 @@ def _compile_condition(c: _Condition) -> Predicate:
 
         def eq_ci(record: Record, now_ms: int) -> bool:
             got = get(record)
-            return (type(got) is str and got.casefold() == folded) or eq(record, now_ms)
+            return (type(got) is str and evaluation.fold(got) == folded) or eq(record, now_ms)
 
         return eq_ci
 
@@ -626,7 +783,7 @@ def _compile_condition(c: _Condition) -> Predicate:
             got = get(record)
             if kind is NUM and (type(got) is int or type(got) is float):
                 return compare(got, bound)  # the common case, without building a key
-            got = _key(got)
+            got = key(got)
             return got is not None and got[0] == kind and compare(got[1], bound)
 
         return ordered
@@ -636,37 +793,37 @@ def _compile_condition(c: _Condition) -> Predicate:
         high = _key(value[1])[1]
 
         def between(record: Record, now_ms: int) -> bool:
-            got = _key(get(record))
+            got = key(get(record))
             return got is not None and got[0] == kind and low <= got[1] <= high
 
         return between
 
     if op in ("contains", "notContains"):
-        needle = _json_text(value) or value.casefold()
+        needle = _needle(value)
         wanted = _key(value)
-        plain = wanted[0] == TEXT
+        field = c.field
 
         def contains(record: Record, now_ms: int) -> bool:
             got = get(record)
             kind = type(got)
             if kind is str:
-                return needle in got.casefold()
-            if kind is list:
-                if plain:
-                    return value in got
-                return any(_key(item) == wanted for item in got)
+                if len(got) < LONG_TEXT:  # the common case, without the memo
+                    return needle in got.casefold()
+                return evaluation.holds(field, got, needle)
+            if kind is list:  # membership by the eq rule: a text value equals only that very string
+                return wanted in evaluation.list_keys(got)
             text = _json_text(got)
             return text is not None and needle in text
 
         return contains if op == "contains" else _negate(contains)
 
     if op in ("startsWith", "endsWith"):
-        needle = _json_text(value) or value.casefold()
+        needle = _needle(value)
         at_start = op == "startsWith"
 
         def affix(record: Record, now_ms: int) -> bool:
             got = get(record)
-            text = got.casefold() if type(got) is str else _json_text(got)
+            text = evaluation.fold(got) if type(got) is str else _json_text(got)
             if text is None:
                 return False
             return text.startswith(needle) if at_start else text.endswith(needle)
@@ -683,14 +840,14 @@ def _compile_condition(c: _Condition) -> Predicate:
                 if type(got) is str:
                     return got in texts
                 if type(got) is list:
-                    return any(type(item) is str and item in texts for item in got)
+                    return not evaluation.list_keys(got).isdisjoint(keys)
                 return False
         else:
             def one_of(record: Record, now_ms: int) -> bool:
                 got = get(record)
                 if type(got) is list:
-                    return any(_key(item) in keys for item in got)
-                return _key(got) in keys
+                    return not evaluation.list_keys(got).isdisjoint(keys)
+                return key(got) in keys
 
         return one_of if op == "in" else _negate(one_of)
 
@@ -706,7 +863,10 @@ def _compile_condition(c: _Condition) -> Predicate:
             got = get(record)
             if type(got) is bool:
                 return got is truth
-            return type(got) is str and got.strip().lower() == word
+            if type(got) is not str:
+                return False
+            stripped = got.strip()
+            return len(stripped) == len(word) and stripped.lower() == word
 
         return is_bool
 
@@ -718,10 +878,10 @@ def _compile_condition(c: _Condition) -> Predicate:
             got = get(record)
             if type(got) is not str:
                 return False
-            key = _text_key(got)
-            if key[0] != TIME:
+            moment = key(got)
+            if moment[0] != TIME:
                 return False
-            return key[1] >= now_ms - span if within else key[1] < now_ms - span
+            return moment[1] >= now_ms - span if within else moment[1] < now_ms - span
 
         return days
 
@@ -792,9 +952,29 @@ def metadata_getter(path: str) -> Callable[[dict], Any]:
 
 
 
+def filter_weight(obj: Any) -> tuple[int, int]:
+    """(conditions and groups, `contains` conditions) in a decoded filter of any form (a
+    recordFilter, a where, bulk edit's conditions, or a body holding one), to estimate its work
+    before it is parsed: everything is counted, nothing checked (a bad filter is a 400 later)."""
+    nodes = contains = 0
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        nodes += 1
+        if node.get("op", node.get("operator")) in ("contains", "not_contains"):
+            contains += 1
+        stack.extend(node[key] for key in ("where", "conditions", "recordFilter") if isinstance(node.get(key), (dict, list)))
+    return nodes, contains
+
+
 def parse_filter(obj: Any, path: str = "where") -> Filter:
     """A group or a single condition -> Filter. Raises InvalidRequest naming each problem's path."""
-    return Filter(_compile(_parse_tree(obj, path)), obj)
+    return _compiled(_parse_tree(obj, path), obj)
 
 
 def parse_record_filter(obj: Any, path: str = "recordFilter") -> tuple[str | None, Filter | None]:
@@ -896,4 +1076,4 @@ def conditions_to_filter(conditions: Any, path: str = "conditions") -> Filter:
             parsed.append(_Condition(field, op, node["value"]))
     if problems:
         _fail(problems, "conditions")
-    return Filter(_compile(_Group("and", parsed)), conditions)
+    return _compiled(_Group("and", parsed), conditions)

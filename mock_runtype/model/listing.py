@@ -111,9 +111,9 @@ class ListQuery:
         if self.has_large_fields is not None:
             tests.append(lambda r, wanted=self.has_large_fields: has_large_field(r.metadata) == wanted)
         if self.min_size_kb is not None:
-            tests.append(lambda r, low=self.min_size_kb * 1024: metadata_size(r.metadata) >= low)
+            tests.append(lambda r, low=self.min_size_kb * 1024: r.size >= low)
         if self.max_size_kb is not None:
-            tests.append(lambda r, high=self.max_size_kb * 1024: metadata_size(r.metadata) <= high)
+            tests.append(lambda r, high=self.max_size_kb * 1024: r.size <= high)
         if self.record_filter is not None:
             tests.append(lambda r, matches=self.record_filter.matches: matches(r, now_ms))
         if not tests:

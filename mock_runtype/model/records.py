@@ -41,6 +41,7 @@ class Record:
     product_surface_id: str | None
     created_at: int
     updated_at: int
+    size: int = 0  # bytes of the metadata as compact JSON (`metadata_size`), reckoned once when written
 
 
 def metadata_schema(metadata: dict[str, Any]) -> dict[str, list[str]]:
@@ -53,8 +54,9 @@ def metadata_size(metadata: dict[str, Any]) -> int:
     return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
-def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "metadata", **extra: Any) -> None:
-    """422 if `metadata` is over MAX_METADATA_BYTES: the one size rule of every write.
+def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "metadata", **extra: Any) -> int:
+    """The metadata's size (`metadata_size`); 422 if it is over MAX_METADATA_BYTES: the one size
+    rule of every write.
 
     `whose` names the metadata in the message ("record X's"); `extra` goes into the error body.
     """
@@ -66,6 +68,7 @@ def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "me
             details=[{"path": path, "message": f"{whose} metadata is too large"}],
             **extra,
         )
+    return size
 
 
 def nesting_depth(value: Any) -> int:

@@ -2,13 +2,22 @@
 
 Per tenant: records by id, ids by (type, name), and for all records and for each type the
 records sorted by createdAt, updatedAt and name (ties broken by the tenant's own insertion order,
-so that nothing a tenant sees, cursors included, counts another's records). One lock makes
-every operation atomic. Records are immutable: an update replaces the stored Record.
+so that nothing a tenant sees, cursors included, counts another's records). Records are
+immutable: an update replaces the stored Record.
+
+Locking is per tenant: each operation holds its tenant's lock, so a long write of one tenant (a
+bulk edit over 10,000 records, say) never makes another wait. What spans tenants (a global reset,
+a state export, a fixture load) takes `exclusive()`: the guard that creates tenant locks, then
+every tenant's lock in a fixed order (their keys sorted), so no two of them deadlock and no
+request sees such a change half done. A tenant's lock goes when released with the tenant's last
+record gone; a thread that waited on a lock gone checks, once it has it, that it is still the
+tenant's, and tries again.
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
 
@@ -16,8 +25,9 @@ from sortedcontainers import SortedKeyList
 
 from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
+from mock_runtype.model.pacing import paced
 from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
-from mock_runtype.model.records import Record, check_metadata_size, check_nesting
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size
 from mock_runtype.model.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
@@ -80,9 +90,11 @@ class _TenantData:
         self.all = _Index()
         self.by_type: dict[str, _Index] = {}
         self.seq = 0  # the tenant's own insertion counter: the tie-breaker of every order
+        self.size = 0  # bytes of all its records' metadata (what a scan of them all reads)
 
     def add(self, record: Record) -> None:
         self.by_id[record.id] = record
+        self.size += record.size
         self.by_type_name[(record.type, record.name)] = record.id
         self.all.add(record)
         index = self.by_type.get(record.type)
@@ -92,6 +104,7 @@ class _TenantData:
 
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
+        self.size -= record.size
         del self.by_type_name[(record.type, record.name)]
         self.all.remove(record)
         index = self.by_type[record.type]
@@ -120,14 +133,80 @@ class Store:
         self.ids = ids or IdSource()
         self.max_records_per_tenant = max_records_per_tenant
         self.max_tenants = max_tenants
-        self._lock = threading.RLock()
+        self._guard = threading.RLock()  # creating tenant locks; held by `exclusive()` throughout
+        self._locks: dict[str, threading.RLock] = {}  # the lock of each tenant holding records
+        self._admission = threading.Lock()  # a new tenant's check against the tenant cap, and its arrival
+        self._local = threading.local()
         self._tenants: dict[str, _TenantData] = {}
         self.cursors = CursorSigner(lambda: self.ids.seed)
         self._removal_listeners: list[RemovalListener] = []
 
-    def exclusive(self) -> threading.RLock:
-        """The store's lock, for a batch of changes no request may see half done (`with store.exclusive():`)."""
-        return self._lock
+    @contextmanager
+    def exclusive(self, tenant_key: str | None = None) -> Iterator[None]:
+        """For a batch of changes no request may see half done (`with store.exclusive():`): of one
+        tenant when named (its lock alone), else of the whole store (every tenant's lock, and
+        those of tenants the batch makes, until it ends)."""
+        if tenant_key is not None:
+            with self._locked(tenant_key):
+                yield
+            return
+        state = self._thread_state()
+        if state.whole is not None:
+            yield
+            return
+        with self._guard, ExitStack() as whole:
+            state.whole = whole
+            whole.callback(setattr, state, "whole", None)
+            for key in sorted(self._locks):
+                self._hold(key, state)
+            yield
+
+    @contextmanager
+    def _locked(self, tenant_key: str) -> Iterator[None]:
+        """The tenant's lock for the block (again held by a thread that holds it already)."""
+        state = self._thread_state()
+        if tenant_key in state.held:
+            yield
+            return
+        lock = self._hold(tenant_key, state)
+        if state.whole is not None:  # inside `exclusive()`: released when it ends
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._release(tenant_key, lock, state)
+
+    def _hold(self, tenant_key: str, state: threading.local) -> threading.RLock:
+        """Acquire the tenant's lock, made on first use (not while an `exclusive()` of the whole
+        store runs in another thread)."""
+        while True:
+            lock = self._locks.get(tenant_key)
+            if lock is None:
+                with self._guard:
+                    lock = self._locks.setdefault(tenant_key, threading.RLock())
+            lock.acquire()
+            if self._locks.get(tenant_key) is lock:
+                break
+            lock.release()  # the tenant emptied (and its lock went) while this thread waited
+        state.held.add(tenant_key)
+        if state.whole is not None:
+            state.whole.callback(self._release, tenant_key, lock, state)
+        return lock
+
+    def _release(self, tenant_key: str, lock: threading.RLock, state: threading.local) -> None:
+        """Let the lock go; with the tenant's last record gone, the lock goes too."""
+        state.held.discard(tenant_key)
+        if tenant_key not in self._tenants and self._locks.get(tenant_key) is lock:
+            del self._locks[tenant_key]
+        lock.release()
+
+    def _thread_state(self) -> threading.local:
+        """What this thread holds: tenant keys (`held`), and the whole store's `exclusive()`."""
+        state = self._local
+        if not hasattr(state, "held"):
+            state.held, state.whole = set(), None
+        return state
 
     def on_removal(self, listener: RemovalListener) -> None:
         """Call `listener(tenant_key, record_ids)` (under the store's lock) after records go.
@@ -161,14 +240,17 @@ class Store:
         """
         check_nesting(fields)
         metadata = dict(fields.get("metadata") or {})
-        check_metadata_size(metadata, "the record's")
+        size = check_metadata_size(metadata, "the record's")
         _, owner = owner_from(fields, metadata)
-        with self._lock:
-            if capped:
-                self._check_quota(tenant.tenant_key)
+        with self._locked(tenant.tenant_key):
             data = self._tenants.get(tenant.tenant_key)
+            if capped:
+                self._check_record_quota(data)
             if data is None:
-                data = self._tenants[tenant.tenant_key] = _TenantData()
+                with self._admission:
+                    if capped:
+                        self._check_tenant_quota()
+                    data = self._tenants[tenant.tenant_key] = _TenantData()
             self._check_free(data, fields["type"], fields["name"])
             if record_id is not None and record_id in data.by_id:
                 raise Conflict(f"A record with id '{record_id}' already exists")
@@ -191,6 +273,7 @@ class Store:
                 product_surface_id=product_surface_id,
                 created_at=created,
                 updated_at=created if updated_at is None else updated_at,
+                size=size,
             )
             data.add(record)
             return record
@@ -216,7 +299,7 @@ class Store:
 
     def find_by_name(self, tenant_key: str, record_type: str, name: str) -> Record | None:
         """The tenant's record of that type and name, if any."""
-        with self._lock:
+        with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
             record_id = data.by_type_name.get((record_type, name)) if data else None
             return data.by_id[record_id] if record_id else None
@@ -232,9 +315,10 @@ class Store:
         if not any(key in changes for key in UPDATABLE_FIELDS):
             return self.get(tenant_key, record_id)
         check_nesting(changes)
+        size = None
         if "metadata" in changes:
-            check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
-        with self._lock:
+            size = check_metadata_size(changes["metadata"], f"record {_shorten(record_id)}'s")
+        with self._locked(tenant_key):
             old = self.get(tenant_key, record_id)
             data = self._tenants[tenant_key]
             new_type = changes.get("type", old.type)
@@ -251,6 +335,7 @@ class Store:
                 messages=changes["messages"] if "messages" in changes else old.messages,
                 owner_id=owner if sets_owner else old.owner_id,
                 updated_at=min(max(self.clock.now_ms(tenant_key), old.updated_at + 1), LAST_MS),
+                size=old.size if size is None else size,
             )
             data.remove(old)
             data.add(record)
@@ -258,7 +343,7 @@ class Store:
 
     def delete(self, tenant_key: str, record_id: str) -> Record:
         """Remove the tenant's record with that id (404 if there is none) and return it."""
-        with self._lock:
+        with self._locked(tenant_key):
             record = self.get(tenant_key, record_id)
             self._tenants[tenant_key].remove(record)
             self._forget_if_empty(tenant_key)
@@ -269,7 +354,7 @@ class Store:
         """Remove the tenant's records among `record_ids` at once: (deleted ids, ids not found)."""
         deleted: list[str] = []
         missing: list[str] = []
-        with self._lock:
+        with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
             for record_id in dict.fromkeys(record_ids):
                 record = data.by_id.get(record_id) if data is not None else None
@@ -285,9 +370,14 @@ class Store:
 
     def _forget_if_empty(self, tenant_key: str) -> None:
         """A tenant whose last record went keeps nothing here: a stream of keys that create and
-        delete one record must not leave an index behind each."""
+        delete one record must not leave an index (or a lock) behind each."""
         if not self._tenants[tenant_key].by_id:
-            del self._tenants[tenant_key]
+            self._forget_tenant(tenant_key)
+
+    def _forget_tenant(self, tenant_key: str) -> None:
+        """Drop the tenant's data (its lock goes when released)."""
+        with self._admission:
+            self._tenants.pop(tenant_key, None)
 
     def edit_metadata(
         self,
@@ -308,7 +398,7 @@ class Store:
         nothing changes. A record whose metadata stays equal keeps its updatedAt; a string
         `ownerId` that the change sets moves the record's owner, as on create.
         """
-        with self._lock:
+        with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
             if data is None:
                 return []
@@ -317,14 +407,14 @@ class Store:
             else:
                 index = data.all if record_type is None else data.by_type.get(record_type)
                 newest_first = reversed(index.orders["createdAt"]) if index is not None else ()
-                selected = [r for r in newest_first if matches is None or matches(r)]
+                selected = [r for r in paced(newest_first) if matches is None or matches(r)]
             if max_records is not None and len(selected) > max_records:
                 raise InvalidRequest(
                     f"The edit selects {len(selected)} records; at most {max_records} can be edited at once",
                     details=[{"path": "", "message": "narrow the selector"}],
                 )
             now = self.clock.now_ms(tenant_key)
-            edits = [self._edited(record, change(record), now) for record in selected]
+            edits = [self._edited(record, change(record), now) for record in paced(selected)]
             if not dry_run:
                 for edit in edits:
                     if edit.changed:
@@ -343,6 +433,7 @@ class Store:
             metadata=metadata,
             owner_id=owner if sets_owner else record.owner_id,
             updated_at=min(max(now, record.updated_at + 1), LAST_MS),
+            size=metadata_size(metadata),
         )
         return MetadataEdit(record, after)
 
@@ -354,7 +445,7 @@ class Store:
         position = self.cursors.decode(query.cursor, fingerprint) if query.cursor else None
         if position is not None:
             _check_key_shape(position.key, query.sort_by)
-        with self._lock:
+        with self._locked(tenant_key):
             order = self._order(tenant_key, query)
             predicate = self._predicate(tenant_key, order, query)
             if order is None:
@@ -377,7 +468,7 @@ class Store:
                 has_more, has_prev = extra, offset > 0
             total = None
             if query.include_count:
-                total = len(order) if predicate is None else sum(1 for r in order if predicate(r))
+                total = len(order) if predicate is None else sum(1 for r in paced(order) if predicate(r))
         key = SORT_KEYS[query.sort_by]
         return Page(
             records=records,
@@ -391,7 +482,7 @@ class Store:
 
     def matching(self, tenant_key: str, query: ListQuery) -> list[Record]:
         """Every record of the tenant matching `query`'s filters, in its order (no paging)."""
-        with self._lock:
+        with self._locked(tenant_key):
             order = self._order(tenant_key, query)
             predicate = self._predicate(tenant_key, order, query)
             if order is None:
@@ -400,36 +491,41 @@ class Store:
 
     def of_type(self, tenant_key: str, record_type: str) -> list[Record]:
         """The tenant's records of one type, newest first, read from the type's own index."""
-        with self._lock:
+        with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
             index = data.by_type.get(record_type) if data is not None else None
-            return list(reversed(index.orders["createdAt"])) if index is not None else []
+            return list(paced(reversed(index.orders["createdAt"]))) if index is not None else []
 
     def records_of(self, tenant_key: str) -> list[Record]:
         """Every record of the tenant, oldest first."""
-        with self._lock:
+        with self._locked(tenant_key):
             data = self._tenants.get(tenant_key)
-            return list(data.all.orders["createdAt"]) if data else []
+            return list(paced(data.all.orders["createdAt"])) if data else []
 
     def count(self, tenant_key: str | None = None) -> int:
-        """Records held: one tenant's when named, else every tenant's."""
-        with self._lock:
-            if tenant_key is not None:
-                data = self._tenants.get(tenant_key)
-                return len(data.by_id) if data else 0
-            return sum(len(data.by_id) for data in self._tenants.values())
+        """Records held: one tenant's when named, else every tenant's. Without a lock: a count
+        (taken before a request runs, to estimate its work) may be a moment old, never wrong."""
+        if tenant_key is not None:
+            data = self._tenants.get(tenant_key)
+            return len(data.by_id) if data else 0
+        return sum(len(data.by_id) for data in list(self._tenants.values()))
+
+    def size(self, tenant_key: str) -> int:
+        """Bytes of the tenant's records' metadata, without a lock (as `count`)."""
+        data = self._tenants.get(tenant_key)
+        return data.size if data else 0
 
     def tenant_keys(self) -> list[str]:
-        with self._lock:
-            return [key for key, data in self._tenants.items() if data.by_id]
+        return [key for key, data in list(self._tenants.items()) if data.by_id]
 
     def clear(self, tenant_key: str | None = None) -> None:
         """Forget every record (of one tenant, when named)."""
-        with self._lock:
+        with self.exclusive(tenant_key):
             if tenant_key is None:
-                self._tenants.clear()
+                with self._admission:
+                    self._tenants.clear()
             else:
-                self._tenants.pop(tenant_key, None)
+                self._forget_tenant(tenant_key)
             self._removed(tenant_key, None)
 
     # -- helpers --------------------------------------------------------------------------
@@ -441,7 +537,7 @@ class Store:
         distinct_key = query.distinct_key()
         if distinct_key is None or order is None:
             return predicate
-        kept = keep_distinct((r for r in order if predicate is None or predicate(r)), distinct_key)
+        kept = keep_distinct((r for r in paced(order) if predicate is None or predicate(r)), distinct_key)
         return lambda record: record.id in kept
 
     def _order(self, tenant_key: str, query: ListQuery) -> SortedKeyList | None:
@@ -451,14 +547,16 @@ class Store:
         index = data.all if query.type is None else data.by_type.get(query.type)
         return index.orders[query.sort_by] if index is not None else None
 
-    def _check_quota(self, tenant_key: str) -> None:
-        data = self._tenants.get(tenant_key)
+    def _check_record_quota(self, data: _TenantData | None) -> None:
         held = len(data.by_id) if data is not None else 0
         if self.max_records_per_tenant is not None and held >= self.max_records_per_tenant:
             raise QuotaExceeded(
                 f"Record limit reached: a tenant may hold at most {self.max_records_per_tenant} records "
                 "in this sandbox (--max-records-per-tenant); delete some first")
-        if self.max_tenants is not None and held == 0:
+
+    def _check_tenant_quota(self) -> None:
+        """403 if the server is at its tenant cap (called under `_admission`, for a new tenant)."""
+        if self.max_tenants is not None:
             tenants = sum(1 for other in self._tenants.values() if other.by_id)
             if tenants >= self.max_tenants:
                 raise QuotaExceeded(
@@ -486,7 +584,7 @@ def _walk(order: SortedKeyList, descending: bool, position: CursorPosition | Non
 
 def _take(records: Iterable[Record], predicate: Callable[[Record], bool] | None, count: int | None) -> Iterator[Record]:
     taken = 0
-    for record in records:
+    for record in paced(records):
         if predicate is None or predicate(record):
             yield record
             taken += 1

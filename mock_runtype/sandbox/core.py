@@ -33,6 +33,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_RECORDS_PER_TENANT = 100_000
 DEFAULT_MAX_TENANTS = 1_000
+DEFAULT_MAX_REQUEST_WORK = 10_000_000  # record visits (about a microsecond each at their worst)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class SandboxSettings:
     journal_limit: int = DEFAULT_LIMIT
     max_records_per_tenant: int = DEFAULT_MAX_RECORDS_PER_TENANT
     max_tenants: int = DEFAULT_MAX_TENANTS  # tenants holding records at once
+    max_request_work: int = DEFAULT_MAX_REQUEST_WORK  # estimated work past which a request is refused (400)
     cors_origins: tuple[str, ...] = ("*",)  # origins allowed to call from a browser; "*" is any
 
     @property
@@ -292,7 +294,7 @@ class Sandbox:
     def reset(self, tenant_key: str | None = None) -> None:
         """Back to the state the fixtures define: everything, or one tenant alone (its records and
         results, its journal entries, its scenarios and counters, its clock and id sequence)."""
-        with self._control, self.store.exclusive(), bulk_load():
+        with self._control, self.store.exclusive(tenant_key), bulk_load():
             if tenant_key is None:
                 self.store.clear()
                 self.tenancy.clear()
@@ -341,7 +343,7 @@ class Sandbox:
     def export_state(self, tenant_key: str | None = None) -> dict[str, Any]:
         """The state as a fixture document that loads back (into a fresh server, or scoped to the
         same tenant once its fixtures are forgotten) to the same records, results, tenants and scenarios."""
-        with self._control, self.store.exclusive():
+        with self._control, self.store.exclusive(tenant_key):
             if tenant_key is None:
                 registered = [t.tenant_key for t in self.tenancy.registered()]
                 partitions = list(dict.fromkeys([*registered, *self.store.tenant_keys()]))

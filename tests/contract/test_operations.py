@@ -87,3 +87,39 @@ def test_a_requests_work_counts_its_body_when_reading_it_is_the_larger_part():
     assert request_work(create, workload(body_bytes=10)) == 1
     assert request_work(create, workload(body_bytes=1000 * BODY_BYTES_PER_VISIT)) == 1000
     assert request_work(operation("exportRecords"), workload(body_bytes=0, caller_records=7)) == 7
+
+
+def test_a_filters_work_counts_its_conditions_and_the_bytes_each_contains_reads():
+    """The 38 s case of issue 13: 40 records of a 450k-character field, 499 contains conditions.
+    Estimated from the records' path alone it was 40 visits, and it ran on the loop."""
+    import json
+
+    conditions = [{"field": "notes", "op": "contains", "value": f"needle-{n}"} for n in range(499)]
+    text = json.dumps({"where": {"op": "or", "conditions": conditions}})
+    attack = Workload({"recordFilter": [text]}, 0, 40, lambda: 40, caller_bytes=40 * 450_000)
+    # 40 visits; 40 × 501 more conditions / 8 (the parameter, `{where}` and the group count too:
+    # an upper bound); 18 MB read once / 64; and 499 × 18 MB / 1,000
+    assert operation("listRecords").estimate(attack) == 40 + 40 * 501 // 8 + 18_000_000 // 64 + 499 * 18_000_000 // 1000
+    plain = Workload({"recordFilter": [json.dumps({"where": conditions[0]})]}, 0, 40, lambda: 40, caller_bytes=40 * 450_000)
+    assert operation("listRecords").estimate(plain) < operation("listRecords").estimate(attack) // 30
+    body = Workload({}, len(text), 40, lambda: 40, caller_bytes=40 * 450_000,
+                    body=json.dumps({"recordFilter": {"where": {"op": "or", "conditions": conditions}}}).encode())
+    assert operation("bulkEditRecords").estimate(body) > 9_000_000
+    legacy = Workload({}, 0, 40, lambda: 40, caller_bytes=40 * 450_000, body=json.dumps({"conditions": [
+        {"field": "notes", "operator": "contains", "value": "x"}] * 100}).encode())
+    assert operation("bulkEditRecords").estimate(legacy) > 100 * 18_000_000 // 1000
+
+
+def test_reads_of_every_record_grow_with_the_bytes_they_read():
+    heavy = Workload({"type": ["t"], "field": ["f"]}, 0, 40, lambda: 40, caller_bytes=40 * 450_000)
+    for operation_id in ("getFieldValues", "exportRecords"):
+        assert operation(operation_id).estimate(heavy) == 40 + 18_000_000 // 64
+
+
+def test_results_and_the_journal_are_reckoned_from_what_they_hold():
+    """Old: one visit each, whatever a record's results or the journal held."""
+    runs = Workload({}, 0, 1, lambda: 1, count_caller_runs=lambda: 30_000)
+    for operation_id in ("getRecordResults", "getRecordStepResults", "getRecordCosts"):
+        assert operation(operation_id).estimate(runs) == 30_000
+    journal = Workload({}, 0, 0, lambda: 0, count_journal=lambda: 20_000)
+    assert operation("listRequests").estimate(journal) == 20_000 * 16

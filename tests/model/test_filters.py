@@ -618,3 +618,87 @@ def test_the_filter_language_needs_no_web_framework():
     code = "import sys, mock_runtype.model.filters; print('flask' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == "False"
+
+
+# -- per-value work once per record (issue 13) ------------------------------------------------
+
+LONG = "Straße " + "lorem ipsum dolor " * 40 + "ÉCOLE" + " sit amet" * 30
+
+
+def test_many_contains_on_a_long_field_find_exactly_the_needles_it_holds():
+    """Each answer is the plain case-insensitive `needle in text`, whichever way it was found."""
+    assert len(LONG) >= filters.LONG_TEXT
+    needles = ("STRASSE", "école", "dolor lorem", "amet", "absent", "ipsum sit", "", "ß")
+    held = [needle.casefold() in LONG.casefold() for needle in needles]
+    assert held == [True, True, True, True, False, False, True, True]
+    rec = record({"notes": LONG})
+    conditions = [cond("notes", "contains", needle) for needle in needles]
+    for number, condition in enumerate(conditions):
+        others = conditions[:number] + conditions[number + 1:]
+        # with every other needle beside it in one filter, so all are sought in the one pass
+        assert parse_filter({"op": "and", "conditions": [condition, {"op": "or", "conditions": others}]}).matches(rec, NOW) is held[number]
+    assert not parse_filter({"op": "and", "conditions": conditions}).matches(rec, NOW)
+    assert parse_filter({"op": "and", "conditions": [c for c, h in zip(conditions, held) if h]}).matches(rec, NOW)
+    legacy = [{"field": "notes", "operator": "not_contains", "value": "absent"},
+              {"field": "notes", "operator": "contains", "value": "ÉCOLE"}]
+    assert conditions_to_filter(legacy).matches(rec, NOW)
+    assert not conditions_to_filter(legacy + [{"field": "notes", "operator": "not_contains", "value": "amet"}]).matches(rec, NOW)
+
+
+def test_needles_that_match_everywhere_fall_back_to_one_scan_each_and_stay_right():
+    """`a`, `aa`, ... in `aaaa…` would yield a match per position and needle: past the budget the
+    needles not yet found are sought one by one."""
+    text = "a" * 5_000 + "needle"
+    conditions = [cond("notes", "contains", "a" * n) for n in range(1, 60)] + [cond("notes", "contains", "needle"),
+                                                                               cond("notes", "contains", "b")]
+    rec = record({"notes": text})
+    assert parse_filter({"op": "and", "conditions": conditions[:-1]}).matches(rec, NOW)
+    assert not parse_filter({"op": "and", "conditions": conditions}).matches(rec, NOW)
+
+
+def test_one_filter_gives_each_record_its_own_answer():
+    """What was worked out for one record is never taken for the next, even an equal-looking one."""
+    flt = parse_filter({"op": "or", "conditions": [cond("notes", "contains", "école"), cond("notes", "contains", "zz")]})
+    holding, lacking = record({"notes": LONG}), record({"notes": LONG.replace("ÉCOLE", "-----")})
+    assert [flt.matches(r, NOW) for r in (holding, lacking, holding, lacking)] == [True, False, True, False]
+
+
+def test_long_values_are_classified_and_folded_as_short_ones_are():
+    number_text = " " * 300 + "42"
+    assert matches(cond("n", "eq", 42), record({"n": number_text}))
+    assert matches(cond("n", "gt", 41), record({"n": number_text}))
+    assert matches(cond("t", "isTrue"), record({"t": "  TRUE " + " " * 300}))
+    assert matches({"field": "notes", "op": "startsWith", "value": "strasse"}, record({"notes": LONG}))
+    assert matches({"field": "notes", "op": "endsWith", "value": "AMET"}, record({"notes": LONG}))
+
+
+def test_a_long_list_is_a_set_of_keys_for_contains_and_in():
+    items = list(range(40)) + ["x", True, "42", 2.5]
+    rec = record({"l": items})
+    assert matches(cond("l", "contains", 7), rec) and matches(cond("l", "contains", "7"), rec)
+    assert matches(cond("l", "contains", 42), rec) and matches(cond("l", "contains", "true"), rec)
+    assert matches(cond("l", "contains", 2.5), rec) and not matches(cond("l", "contains", 99), rec)
+    assert matches(cond("l", "in", [99, "x"]), rec) and not matches(cond("l", "in", [99, "y"]), rec)
+    assert not matches(cond("l", "notIn", [1]), rec)
+    assert not matches(cond("l", "contains", False), rec)  # True is there, and 1 is, but not False
+
+
+def test_499_contains_conditions_on_450k_characters_take_a_one_pass_search_not_499():
+    """The 38 s case of issue 13, for one record: each condition case-folded the whole field again.
+    Counted, not timed: the text is folded once and searched once."""
+    text = ("lorem ipsum dolor sit amet " * 17_000)[:450_000]
+    conditions = [cond("notes", "contains", f"zz{n}qq") for n in range(499)]
+    flt = parse_filter({"op": "or", "conditions": conditions})
+    folds = []
+    original = filters._NeedleScan.found_in
+
+    def counted(self, folded):
+        folds.append(len(folded))
+        return original(self, folded)
+
+    filters._NeedleScan.found_in = counted
+    try:
+        assert not flt.matches(record({"notes": text}), NOW)
+    finally:
+        filters._NeedleScan.found_in = original
+    assert folds == [450_000]
