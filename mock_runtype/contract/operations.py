@@ -145,6 +145,11 @@ class Operation:
     estimate: Callable[[Workload], int] = one_record
 
     @property
+    def takes_file(self) -> bool:
+        """Whether the body is a form carrying a file (an upload, under the upload limit, not the JSON one)."""
+        return self.body_media == FORM_MEDIA_TYPES
+
+    @property
     def admin(self) -> bool:
         """Whether this is the sandbox's own control API (guarded by the admin token, not an API key)."""
         return self.path.startswith(ADMIN_PREFIX)

@@ -73,6 +73,17 @@ class Interception:
         self.sandbox = sandbox
         self.url_map = url_map
         self.body_limit = max(sandbox.settings.max_body_bytes, sandbox.settings.max_upload_bytes)
+        self._routes = url_map.bind("localhost")
+
+    def body_limit_of(self, method: str, path: str) -> int:
+        """The largest body the endpoint at `method path` takes: the upload limit for an operation
+        that takes a file, the JSON body limit for any other (and for a path that is no route)."""
+        settings = self.sandbox.settings
+        try:
+            endpoint, _ = self._routes.match(path, method)
+        except HTTPException:
+            return settings.max_body_bytes
+        return settings.max_upload_bytes if operation(endpoint).takes_file else settings.max_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         context = self.plan(environ)

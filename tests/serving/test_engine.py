@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule
+from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule, unlimited
 from tests.waiting import wait_until
 
 BIG = 256 * 1024
@@ -69,7 +69,7 @@ def app(environ, start_response):
 
 def start_engine(*, threads: int = 1, **limits) -> AsyncEngine:
     """The engine serving `app` by `schedule` on a free loopback port, with the limits given."""
-    options = dict(body_cap=BODY_CAP, idle_timeout_s=30, request_timeout_s=10, max_connections=2000) | limits
+    options = dict(body_limit=unlimited(BODY_CAP), idle_timeout_s=30, request_timeout_s=10, max_connections=2000) | limits
     sock = socket.create_server(("127.0.0.1", 0))
     return AsyncEngine(app, sock, threads, schedule=schedule, **options)
 
