@@ -55,6 +55,10 @@ BYTES_PER_ID = 40  # a UUID in quotes, with its comma
 BYTES_PER_CSV_ROW = 2  # the shortest row: one cell and its newline (estimates are upper bounds)
 BYTES_PER_FIXTURE_RECORD = 20  # the shortest: `- {type: t, name: n1}` in flow-style YAML
 BODY_BYTES_PER_VISIT = 64  # any body is parsed and validated: its length weighs as visits too
+# YAML's aliases let a few bytes stand for much work (a 268-byte fixture once held the server 22 s),
+# so a fixture or scenario document weighs at least this much, far over any inline budget: it is
+# read on a worker however short. (Documents are rare; the hand-off costs well under a millisecond.)
+YAML_DOCUMENT_WORK = 1_000_000
 # List parameters that make the walk test records: the page may take every record to fill.
 SCANNING_LIST_PARAMETERS = frozenset(wire for _, wire in listing.FILTER_PARAMETERS) - {"type"}
 
@@ -97,6 +101,15 @@ def per_body(bytes_per_unit: int, most: int | None = None) -> Callable[[Workload
     def estimate(workload: Workload) -> int:
         units = max(1, workload.body_bytes // bytes_per_unit)
         return units if most is None else min(units, most)
+    return estimate
+
+
+def yaml_document(bytes_per_unit: int) -> Callable[[Workload], int]:
+    """A YAML (or JSON) document in the body: YAML_DOCUMENT_WORK at least, or its units when more."""
+    units = per_body(bytes_per_unit)
+
+    def estimate(workload: Workload) -> int:
+        return max(YAML_DOCUMENT_WORK, units(workload)) if workload.body_bytes else 1
     return estimate
 
 
@@ -329,13 +342,13 @@ def _admin_operations() -> tuple[Operation, ...]:
 
     return (
         control("post", "/fixtures", "loadFixtures", "Load a fixture document (records, tenants, scenarios)",
-                per_body(BYTES_PER_FIXTURE_RECORD)),
+                yaml_document(BYTES_PER_FIXTURE_RECORD)),
         control("get", "/fixtures", "listFixtures", "The fixtures loaded"),
         control("delete", "/fixtures", "forgetFixtures", "Forget the fixtures, so a reset no longer reloads them",
                 scope_records),
         control("post", "/reset", "reset", "Back to the fixtures' state", scope_records),
         control("get", "/scenarios", "listScenarios", "The scenarios in force"),
-        control("post", "/scenarios", "addScenario", "Add a scenario"),
+        control("post", "/scenarios", "addScenario", "Add a scenario", yaml_document(BYTES_PER_FIXTURE_RECORD)),
         control("delete", "/scenarios/{name}", "removeScenario", "Remove a scenario"),
         control("get", "/requests", "listRequests", "The journal of requests"),
         control("delete", "/requests", "clearRequests", "Empty the journal"),

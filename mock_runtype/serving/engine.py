@@ -342,7 +342,7 @@ class Connection(asyncio.Protocol):
         are dropped, the rest of its bytes read and dropped while the client may still send them)."""
         self.pending.clear()
         self.unparsed = None
-        if self.closed:
+        if self.closed or self.lingering_since is not None:
             return
         self.transport.write(error_answer(refused.status, str(refused)))
         if not self.transport.can_write_eof():
@@ -386,7 +386,9 @@ class Connection(asyncio.Protocol):
         if self.busy or self.pending or self.unparsed:
             return
         if self.refusal is not None:
-            self.refuse(self.refusal)
+            refusal, self.refusal = self.refusal, None
+            self.refuse(refusal)
+            return
         self.send_continue()
         if self.eof:
             self.close()
