@@ -23,7 +23,8 @@ included), an idle connection closes after `idle_timeout_s`, at most `max_connec
 path)` gives for its endpoint gets a JSON 413 before it is read, and headers over 256 KiB a 431.
 After a refusal the engine writes its answer, stops sending and discards what the client still
 sends for up to `LINGER_S` (read and dropped, never kept), so that the client reads the answer
-rather than a reset. A client's bytes are parsed only as its requests are answered: at most
+rather than a reset. A client's bytes are parsed only as its requests are answered, one
+`FEED_SLICE` a turn of the loop (a pipelining client takes turns with everyone else): at most
 `MAX_PIPELINED` wait parsed; the rest stays unparsed (one read at most) and the socket unread.
 """
 
@@ -148,6 +149,7 @@ class Connection(asyncio.Protocol):
         self.body_remaining = 0  # bytes of a body of declared length still to parse
         self.unparsed: memoryview | None = None  # bytes read, held back while MAX_PIPELINED wait
         self.feeding = False  # the parser is being fed (its callbacks must not feed it again)
+        self.parse_scheduled = False
         self.lingering_since: float | None = None  # refused: what arrives is dropped, until LINGER_S
         self.pending: deque[Request] = deque()
         self.busy = False  # an answer is being made off the loop's current turn (deferred)
@@ -184,20 +186,30 @@ class Connection(asyncio.Protocol):
         self.parse()
 
     def parse(self) -> None:
-        """Feed the parser what was read, a slice at a time, while fewer than MAX_PIPELINED requests
-        wait for their answers; the rest is held (and the socket left unread) until they are answered."""
+        """Feed the parser one slice of what was read (a body of known length whole) while fewer than
+        MAX_PIPELINED requests wait for their answers; the rest is parsed on later turns of the loop,
+        other connections served in between, or once those requests are answered."""
         if self.feeding:
-            return  # called back from the parser: the loop below goes on
-        self.feeding = True
-        try:
-            while self.unparsed and len(self.pending) < MAX_PIPELINED and self.refusal is None and not self.closed:
-                size = max(FEED_SLICE, self.body_remaining)  # a body of known length holds no request
-                piece, rest = self.unparsed[:size], self.unparsed[size:]
-                self.unparsed = rest if rest else None
+            return  # called back from the parser: the slice being fed goes on
+        if self.unparsed and len(self.pending) < MAX_PIPELINED and self.refusal is None and not self.closed:
+            size = max(FEED_SLICE, self.body_remaining)  # a body of known length holds no request
+            piece, rest = self.unparsed[:size], self.unparsed[size:]
+            self.unparsed = rest if rest else None
+            self.feeding = True
+            try:
                 self.feed(piece)
-        finally:
-            self.feeding = False
+            finally:
+                self.feeding = False
         self.answer_pending()
+
+    def parse_soon(self) -> None:
+        if not self.parse_scheduled:
+            self.parse_scheduled = True
+            self.loop.call_soon(self._parse_scheduled)
+
+    def _parse_scheduled(self) -> None:
+        self.parse_scheduled = False
+        self.parse()
 
     def feed(self, data: memoryview | bytes) -> None:
         while data:
@@ -378,10 +390,9 @@ class Connection(asyncio.Protocol):
                 self.defer(request, environ, schedule)
             else:
                 self.call_inline(request, environ)
-        if (self.unparsed and not self.feeding and not self.busy and not self.pending and not self.closed
-                and self.write_waiters is None):
-            self.parse()  # the requests held back, now that those before them are answered
-            return
+        if (self.unparsed and not self.feeding and len(self.pending) < MAX_PIPELINED and not self.closed
+                and self.refusal is None):
+            self.parse_soon()  # the next slice, on the loop's next turn
         self.flow()
         if self.busy or self.pending or self.unparsed:
             return
