@@ -50,6 +50,7 @@ log = logging.getLogger("mock_runtype")
 MAX_HEADER_BYTES = 256 * 1024  # as waitress had it: a long query (a 100 KB cursor) reaches the app
 MAX_PIPELINED = 16  # parsed requests waiting on one connection before it stops being parsed and read
 FEED_SLICE = 4 * 1024  # bytes parsed at a time outside a body of known length: the most parsed past MAX_PIPELINED
+TURN_S = 0.002  # answering one connection's pipelined requests, at most this long a turn of the loop (then the next)
 LINGER_S = 5.0  # after a refusal, how long what the client still sends is read and dropped
 STREAM_CHUNK = 64 * 1024
 SWEEP_INTERVAL_S = 1.0
@@ -203,6 +204,7 @@ class Connection(asyncio.Protocol):
         self.answer_pending()
 
     def parse_soon(self) -> None:
+        """Go on parsing and answering at the loop's next turn."""
         if not self.parse_scheduled:
             self.parse_scheduled = True
             self.loop.call_soon(self._parse_scheduled)
@@ -334,9 +336,7 @@ class Connection(asyncio.Protocol):
             self.upgrading = request  # parsed again without its Upgrade (see data_received)
             return
         self.body_remaining = 0
-        self.pending.append(request)
-        if not self.busy:
-            self.answer_pending()
+        self.pending.append(request)  # answered once the slice is fed (see parse)
 
     # answering
 
@@ -376,8 +376,14 @@ class Connection(asyncio.Protocol):
 
     def answer_pending(self) -> None:
         """Answer queued requests in order, inline, until one is deferred, the client stops reading
-        (the transport's buffer is full) or none is left."""
+        (the transport's buffer is full), none is left, or this turn of the loop has taken TURN_S:
+        the rest go on at a later turn, the other connections' requests answered in between."""
+        turn_ends = self.loop.time() + TURN_S
         while self.pending and not self.busy and not self.closed and self.write_waiters is None:
+            if self.loop.time() > turn_ends:
+                self.parse_soon()
+                self.flow()
+                return
             request = self.pending.popleft()
             environ = self.engine.environ(request, self.peer)
             try:
