@@ -1,5 +1,6 @@
-"""`python -m bench [micro|compare|scaling|engines ...]`: the parts named, in order (default: micro,
-compare, scaling). `engines` is `compare` over mock-runtype under each WSGI server adapter."""
+"""`python -m bench [micro|compare|scaling|engines|attacks|fixture_load ...]`: the parts named, in
+order (default: micro, compare, scaling). `engines` is `compare` over mock-runtype under each WSGI
+server adapter; `attacks` and `fixture_load` (issue 13) run only when named."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ ENGINE_SERVERS = "mock-runtype,waitress-1,waitress-4,granian-1,granian-4,gunicor
 
 
 def main(parts: list[str]) -> int:
-    from bench import compare, micro, scaling
+    from bench import attacks, compare, fixture_load, micro, scaling
 
     for part in parts or ["micro", "compare", "scaling"]:
         print(f"\n=== bench {part} ===", flush=True)
@@ -18,7 +19,8 @@ def main(parts: list[str]) -> int:
             os.environ.setdefault("BENCH_SERVERS", ENGINE_SERVERS)
             status = compare.main("engines")
         else:
-            status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main}[part]()
+            status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main, "attacks": attacks.main,
+                      "fixture_load": fixture_load.main}[part]()
         if status:
             return status
     return 0

@@ -252,7 +252,7 @@ class Sandbox:
         record = self.store.create(
             tenant, seed.fields, record_id=seed.id, created_at=seed.created_at,
             updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
-            capped=False,
+            capped=False, checked=True,  # by the fixture's rules (sandbox/fixtures.py), per record
         )
         for result in seed.results:
             self.executions.add_result(tenant.tenant_key, record.id, result)

@@ -110,25 +110,25 @@ YAML_FEATURES = {
 def test_documents_read_to_the_values_pyyaml_constructs(text):
     import yaml
 
-    from mock_runtype.sandbox.fixtures import _parse_yaml
+    from mock_runtype.sandbox.fixtures import _parse_yaml, _yaml_lines
 
-    data, lines = _parse_yaml(text, "f.yaml")
+    data = _parse_yaml(text, "f.yaml")
     expected = yaml.load(text, Loader=yaml.SafeLoader)
     assert data == ({} if expected is None else expected)
-    assert all(isinstance(line, int) and line >= 1 for line in lines.values())
+    assert all(isinstance(line, int) and line >= 1 for line in _yaml_lines(text, "f.yaml").values())
 
 
 def test_an_alias_still_shares_its_object_as_pyyaml_does():
     from mock_runtype.sandbox.fixtures import _parse_yaml
 
-    data, _ = _parse_yaml("base: &b {tier: gold}\none: *b\ntwo: *b\n", "f.yaml")
+    data = _parse_yaml("base: &b {tier: gold}\none: *b\ntwo: *b\n", "f.yaml")
     assert data["one"] is data["two"]
 
 
 def test_lines_are_those_of_each_key_and_item():
-    from mock_runtype.sandbox.fixtures import _parse_yaml
+    from mock_runtype.sandbox.fixtures import _yaml_lines
 
-    _, lines = _parse_yaml("tenants:\n  - apiKey: a\nrecords:\n  - tenant: a\n    type: t\n", "f.yaml")
+    lines = _yaml_lines("tenants:\n  - apiKey: a\nrecords:\n  - tenant: a\n    type: t\n", "f.yaml")
     assert lines[("tenants",)] == 1
     assert lines[("tenants", 0)] == 2
     assert lines[("records", 0, "type")] == 5
