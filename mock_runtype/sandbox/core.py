@@ -136,6 +136,7 @@ class Sandbox:
                 self._check_against_live(fixture)
                 self._apply(fixture)
             self.fixtures.append(fixture)
+            fixture.lines = None  # its lines (and the text they come from) served this load's problems
         return {
             "loaded": True,
             "source": fixture.source,

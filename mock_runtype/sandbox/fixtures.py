@@ -71,7 +71,10 @@ class FixtureError(InvalidRequest):
         return "\n".join(str(p) for p in self.problems)
 
 
-@dataclass
+NO_RUNS: list[dict[str, Any]] = []  # shared by the records seeded without runs (never changed: only read)
+
+
+@dataclass(slots=True)
 class SeedRecord:
     """A record a fixture seeds, with the fields the store's `create` takes. `tenant_key` is the
     API key the document names: the Sandbox seeds the partition that key reaches."""
@@ -223,16 +226,23 @@ class _NotPlain(Exception):
 def _parse_yaml(text: str, source: str) -> Any:
     """The document read as YAML; YAML problems become FixtureError.
 
-    A plain document (JSON, or YAML without the features `_NotPlain` lists) is built in one walk
-    over libyaml's nodes, about twice as fast as PyYAML's constructor and to the same values; any
-    other goes through the constructor, which also words its problems. PyYAML is imported on the
-    first document, not when the server starts.
+    A plain document (JSON, or YAML without the features `_NotPlain` lists) is built straight from
+    libyaml's events, never holding the document's nodes (a 100k-record document's nodes took over
+    a gigabyte), to the values PyYAML's constructor makes; any other is composed and goes through
+    the constructor, which also words its problems. PyYAML is imported on the first document, not
+    when the server starts.
     """
+    import yaml
+
     try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
-            return _read_nodes(text, _plain_document)
+            return _plain_document(loader)
         except _NotPlain:
-            return _read_nodes(text, lambda loader, node: _constructed_document(loader, node, source, len(text)))
+            pass
+        finally:
+            loader.dispose()
+        return _read_nodes(text, lambda loader, node: _constructed_document(loader, node, source, len(text)))
     except Exception as error:
         raise _yaml_problem(error, source) from None
 
@@ -290,36 +300,66 @@ def _constructed_document(loader: Any, node: yaml.Node, source: str, chars: int)
     return loader.construct_document(node)
 
 
-def _plain_document(loader: Any, node: yaml.Node) -> Any:
-    return _plain_value(loader, node, 0, set())
+def _plain_document(loader: Any) -> Any:
+    """What PyYAML's safe constructor makes of the loader's one document, built from its events
+    without recursion; _NotPlain where it might differ (an alias, a tag, a key that is not a
+    string or is repeated, a scalar the constructor refuses, nesting past MAX_DOCUMENT_DEPTH, a
+    second document)."""
+    import yaml
 
-
-def _plain_value(loader: Any, node: yaml.Node, depth: int, collections: set[int]) -> Any:
-    """What PyYAML's safe constructor makes of `node`; _NotPlain where it might differ."""
-    if node.id == "scalar":
-        if node.tag == _STR_TAG:
-            return node.value
-        try:
-            return loader.construct_object(node)
-        except Exception:  # the constructor redoes it, and raises, in its own order
-            raise _NotPlain from None
-    if id(node) in collections or depth >= MAX_DOCUMENT_DEPTH:  # an alias, or too deep: _check_shape says
-        raise _NotPlain
-    collections.add(id(node))
-    if node.id == "mapping" and node.tag == _MAP_TAG:
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key_node.id != "scalar" or key_node.tag != _STR_TAG or key in mapping:
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    collection_end = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    resolve, constructors, get_event = loader.resolve, loader.yaml_constructors, loader.get_event
+    get_event()  # the stream's start
+    if isinstance(get_event(), yaml.StreamEndEvent):
+        return {}
+    stack: list[list[Any]] = []  # [the collection being built, the key whose value comes next (mappings)]
+    root: Any = None
+    while True:
+        event = get_event()
+        kind = type(event)
+        is_key = False
+        if kind is scalar_event:
+            tag = event.tag
+            if tag is not None and tag != "!":
                 raise _NotPlain
-            if value_node.tag == _STR_TAG and value_node.id == "scalar":  # the common case, without a call
-                mapping[key] = value_node.value
+            tag = resolve(yaml.ScalarNode, event.value, event.implicit) if tag is None else _STR_TAG
+            if tag == _STR_TAG:
+                value = event.value
+                is_key = True
             else:
-                mapping[key] = _plain_value(loader, value_node, depth + 1, collections)
-        return mapping
-    if node.id == "sequence" and node.tag == _SEQ_TAG:
-        return [_plain_value(loader, item, depth + 1, collections) for item in node.value]
-    raise _NotPlain
+                try:
+                    value = constructors[tag](loader, yaml.ScalarNode(tag, event.value, event.start_mark,
+                                                                      event.end_mark, event.style))
+                except Exception:  # the constructor redoes it, and raises, in its own order
+                    raise _NotPlain from None
+        elif kind is mapping_start or kind is sequence_start:
+            if event.tag not in (None, "!") or len(stack) >= MAX_DOCUMENT_DEPTH:
+                raise _NotPlain
+            stack.append([{} if kind is mapping_start else [], None])
+            continue
+        elif kind in collection_end:
+            value = stack.pop()[0]
+        elif kind is yaml.DocumentEndEvent:
+            if not isinstance(get_event(), yaml.StreamEndEvent):
+                raise _NotPlain  # a second document: the composer words it
+            return root
+        else:  # an alias
+            raise _NotPlain
+        if not stack:
+            root = value
+            continue
+        parent = stack[-1]
+        collection = parent[0]
+        if type(collection) is list:
+            collection.append(value)
+        elif parent[1] is None:  # a key
+            if not is_key or value in collection:
+                raise _NotPlain
+            parent[1] = value
+        else:
+            collection[parent[1]] = value
+            parent[1] = None
 
 
 def _children(node: yaml.Node) -> list[tuple[yaml.Node, int]]:
@@ -513,8 +553,8 @@ class _Checker:
                 created_at=created,
                 updated_at=updated,
                 product_surface_id=entry.get("productSurfaceId"),
-                results=[dict(r) for r in entry.get("results") or []],
-                step_results=[dict(s) for s in entry.get("stepResults") or []],
+                results=[dict(r) for r in entry["results"]] if entry.get("results") else NO_RUNS,
+                step_results=[dict(s) for s in entry["stepResults"]] if entry.get("stepResults") else NO_RUNS,
             ))
         return records
 
