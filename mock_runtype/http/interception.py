@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map
 
-from mock_runtype.contract.operations import ADMIN_PREFIX, Workload, operation, request_work
+from mock_runtype.contract.operations import ADMIN_PREFIX, OPERATIONS, Workload, operation, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
 from mock_runtype.model.errors import RateLimited, Unauthenticated
@@ -74,11 +74,15 @@ class Interception:
         self.url_map = url_map
         self.body_limit = max(sandbox.settings.max_body_bytes, sandbox.settings.max_upload_bytes)
         self._routes = url_map.bind("localhost")
+        # The paths that may be an operation taking a file: only those are matched (a match costs 10-30 µs).
+        self._file_paths = tuple(op.path.partition("{")[0] for op in OPERATIONS if op.takes_file)
 
     def body_limit_of(self, method: str, path: str) -> int:
         """The largest body the endpoint at `method path` takes: the upload limit for an operation
         that takes a file, the JSON body limit for any other (and for a path that is no route)."""
         settings = self.sandbox.settings
+        if not path.startswith(self._file_paths):
+            return settings.max_body_bytes
         try:
             endpoint, _ = self._routes.match(path, method)
         except HTTPException:
