@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map
 
-from mock_runtype.contract.operations import ADMIN_PREFIX, OPERATIONS, Workload, operation, request_work
+from mock_runtype.contract.operations import ADMIN_PREFIX, OPERATIONS, Workload, operation, operation_at, request_work
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
 from mock_runtype.model.errors import RateLimited, Unauthenticated
@@ -114,13 +114,12 @@ class Interception:
 
     def _heavy(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None) -> bool:
         """Whether the request's estimated work is over the budget (unrouted requests are errors: light)."""
-        try:
-            endpoint, _ = self.url_map.bind_to_environ(environ).match()
-        except HTTPException:
+        op = operation_at(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
+        if op is None:
             return False
         store = self.sandbox.store
         workload = Workload(query, _content_length(environ), store.count(tenant_key) if tenant_key else 0, store.count)
-        return request_work(operation(endpoint), workload) > INLINE_WORK_BUDGET
+        return request_work(op, workload) > INLINE_WORK_BUDGET
 
     def _answer(self, context: RequestContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         exchange, outcome = context.exchange, context.outcome

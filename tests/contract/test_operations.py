@@ -93,3 +93,20 @@ def test_a_requests_work_counts_its_body_when_reading_it_is_the_larger_part():
     assert request_work(create, workload(body_bytes=10)) == 1
     assert request_work(create, workload(body_bytes=1000 * BODY_BYTES_PER_VISIT)) == 1000
     assert request_work(operation("exportRecords"), workload(body_bytes=0, caller_records=7)) == 7
+
+
+def test_a_request_path_leads_to_the_operation_the_router_picks():
+    from mock_runtype.contract.operations import operation_at
+
+    app = create_app()
+    adapter = app.url_map.bind("localhost")
+    for method, path in [("GET", "/v1/records"), ("GET", "/v1/records/"), ("POST", "/v1/records"),
+                         ("GET", "/v1/records/export"), ("GET", "/v1/records/r1"), ("HEAD", "/v1/records/r1"),
+                         ("PATCH", "/v1/records/r1"), ("GET", "/v1/records/r1/costs"), ("DELETE", "/v1/records/r1/results"),
+                         ("POST", "/v1/records/upload-csv"), ("DELETE", "/__admin/scenarios/s1"), ("GET", "/health"),
+                         ("POST", "/__admin/fixtures"), ("GET", "/__admin/state"), ("GET", "/openapi.json")]:
+        endpoint, _ = adapter.match(path, method)
+        assert operation_at(method, path) is operation(endpoint), (method, path)
+    for method, path in [("GET", "/nothing"), ("PUT", "/v1/records"), ("GET", "/v1/records/r1/nothing"),
+                         ("OPTIONS", "/v1/records/export"), ("GET", "/v1/records//costs")]:
+        assert operation_at(method, path) is None, (method, path)
