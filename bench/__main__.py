@@ -1,7 +1,8 @@
-"""`python -m bench [micro|compare|scaling|fairness|engines ...]`: the parts named, in order
-(default: micro, compare, scaling, fairness). `engines` is `compare` over mock-runtype under each
-WSGI server adapter; `fairness` is the head-of-line part (one tenant's heavy requests, another's
-prober) on our engine and granian."""
+"""`python -m bench [micro|compare|scaling|fairness|engines|attacks|fixture_load ...]`: the parts
+named, in order (default: micro, compare, scaling, fairness). `engines` is `compare` over
+mock-runtype under each WSGI server adapter; `fairness` is the head-of-line part (one tenant's
+heavy requests, another's prober) on our engine and granian; `attacks` and `fixture_load` run only
+when named."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ ENGINE_SERVERS = "mock-runtype,waitress-1,waitress-4,granian-1,granian-4,gunicor
 
 
 def main(parts: list[str]) -> int:
-    from bench import compare, fairness, micro, scaling
+    from bench import attacks, compare, fairness, fixture_load, micro, scaling
 
     for part in parts or ["micro", "compare", "scaling", "fairness"]:
         print(f"\n=== bench {part} ===", flush=True)
@@ -21,7 +22,7 @@ def main(parts: list[str]) -> int:
             status = compare.main("engines")
         else:
             status = {"micro": micro.main, "compare": compare.main, "scaling": scaling.main,
-                      "fairness": fairness.main}[part]()
+                      "fairness": fairness.main, "attacks": attacks.main, "fixture_load": fixture_load.main}[part]()
         if status:
             return status
     return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mock_runtype import __version__
-from mock_runtype.sandbox.heap import freeze_long_lived
+from mock_runtype.sandbox.heap import bulk_load, freeze_long_lived
 
 USAGE_ERROR = 2
 
@@ -104,7 +104,8 @@ def validate(args: argparse.Namespace) -> int:
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
     try:
-        fixtures = read_fixtures(args.files)
+        with bulk_load():  # no collections while reading, as serving does: a 50k file took twice as long
+            fixtures = read_fixtures(args.files)
     except FixtureError as error:
         print(error, file=sys.stderr)
         return 1

@@ -68,6 +68,10 @@ CONDITIONS_PER_VISIT = 8  # a filter's conditions tested on one record
 METADATA_BYTES_PER_VISIT = 64  # metadata read once per request (case-folded, classified, encoded)
 SCANNED_BYTES_PER_VISIT = 1_000  # one `contains` needle sought through text, without the one-pass search
 ENTRY_VISITS = 16  # a journal entry shaped for the control API (up to 32 KiB)
+# YAML's aliases let a few bytes stand for much work (a 268-byte fixture once held the server 22 s),
+# so a fixture or scenario document weighs at least this much, far over any inline budget: it is
+# read on a worker however short. (Documents are rare; the hand-off costs well under a millisecond.)
+YAML_DOCUMENT_WORK = 1_000_000
 # List parameters that make the walk test records: the page may take every record to fill.
 SCANNING_LIST_PARAMETERS = frozenset(wire for _, wire in listing.FILTER_PARAMETERS) - {"type"}
 
@@ -144,6 +148,15 @@ def _decoded(text: bytes) -> Any:
         return None
 
 
+def yaml_document(bytes_per_unit: int) -> Callable[[Workload], int]:
+    """A YAML (or JSON) document in the body: YAML_DOCUMENT_WORK at least, or its units when more."""
+    units = per_body(bytes_per_unit)
+
+    def estimate(workload: Workload) -> int:
+        return max(YAML_DOCUMENT_WORK, units(workload)) if workload.body_bytes else 1
+    return estimate
+
+
 def list_page(workload: Workload) -> int:
     """A page walked from the sort index, unless a filter makes the walk (and the count) test records."""
     if SCANNING_LIST_PARAMETERS & workload.query.keys():
@@ -206,6 +219,11 @@ class Operation:
     secured: bool = True
     published: bool = True
     estimate: Callable[[Workload], int] = one_record
+
+    @property
+    def takes_file(self) -> bool:
+        """Whether the body is a form carrying a file (an upload, under the upload limit, not the JSON one)."""
+        return self.body_media == FORM_MEDIA_TYPES
 
     @property
     def admin(self) -> bool:
@@ -394,13 +412,13 @@ def _admin_operations() -> tuple[Operation, ...]:
 
     return (
         control("post", "/fixtures", "loadFixtures", "Load a fixture document (records, tenants, scenarios)",
-                per_body(BYTES_PER_FIXTURE_RECORD)),
+                yaml_document(BYTES_PER_FIXTURE_RECORD)),
         control("get", "/fixtures", "listFixtures", "The fixtures loaded"),
         control("delete", "/fixtures", "forgetFixtures", "Forget the fixtures, so a reset no longer reloads them",
                 scope_records),
         control("post", "/reset", "reset", "Back to the fixtures' state", scope_records),
         control("get", "/scenarios", "listScenarios", "The scenarios in force"),
-        control("post", "/scenarios", "addScenario", "Add a scenario"),
+        control("post", "/scenarios", "addScenario", "Add a scenario", yaml_document(BYTES_PER_FIXTURE_RECORD)),
         control("delete", "/scenarios/{name}", "removeScenario", "Remove a scenario"),
         control("get", "/requests", "listRequests", "The journal of requests", journal_entries),
         control("delete", "/requests", "clearRequests", "Empty the journal"),
@@ -469,6 +487,28 @@ if len(_BY_ID) != len(OPERATIONS) or len(_BY_ROUTE) != len(OPERATIONS):
 def operation(operation_id: str) -> Operation:
     """The operation with this id (KeyError for an unknown one)."""
     return _BY_ID[operation_id]
+
+
+_LITERAL = {(op.method, op.path): op for op in OPERATIONS if "{" not in op.path}
+_TEMPLATED = tuple((op.method, tuple(op.path.split("/")), op) for op in OPERATIONS if "{" in op.path)
+
+
+def operation_at(method: str, path: str) -> Operation | None:
+    """The operation a request for `path` (HEAD counts as GET; a trailing slash is ignored, as the
+    app ignores it) reaches, by the registry alone: a path's literal form before a template (as
+    the router prefers it), a template's parameter one non-empty segment. A dict lookup and a
+    split, for the cost estimate made before every request (a router's match costs 10-30 µs)."""
+    method = "get" if method == "HEAD" else method.lower()
+    path = path.rstrip("/") or "/"
+    found = _LITERAL.get((method, path))
+    if found is not None or "/" not in path[1:]:
+        return found
+    segments = path.split("/")
+    for op_method, template, op in _TEMPLATED:
+        if op_method == method and len(template) == len(segments) and all(
+                part == given or (part[:1] == "{" and given) for part, given in zip(template, segments)):
+            return op
+    return None
 
 
 def find_operation(method: str, path: str) -> Operation | None:

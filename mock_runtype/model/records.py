@@ -73,14 +73,20 @@ def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "me
 
 def nesting_depth(value: Any) -> int:
     """Levels of objects and arrays in `value` (0 for a scalar), counted without recursion."""
+    if type(value) not in _CONTAINERS:
+        return 0
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is not None:
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+        if level > deepest:
+            deepest = level
+        for child in (item.values() if type(item) is dict else item):
+            if type(child) in _CONTAINERS:
+                stack.append((child, level + 1))
     return deepest
+
+
+_CONTAINERS = (dict, list)  # what JSON's objects and arrays are read as (exact types: the test is per value)
 
 
 def nesting_problem(value: Any) -> str | None:

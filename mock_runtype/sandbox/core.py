@@ -139,6 +139,7 @@ class Sandbox:
                 self._check_against_live(fixture)
                 self._apply(fixture)
             self.fixtures.append(fixture)
+            fixture.lines = None  # its lines (and the text they come from) served this load's problems
         return {
             "loaded": True,
             "source": fixture.source,
@@ -255,7 +256,7 @@ class Sandbox:
         record = self.store.create(
             tenant, seed.fields, record_id=seed.id, created_at=seed.created_at,
             updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
-            capped=False,
+            capped=False, checked=True,  # by the fixture's rules (sandbox/fixtures.py), per record
         )
         for result in seed.results:
             self.executions.add_result(tenant.tenant_key, record.id, result)

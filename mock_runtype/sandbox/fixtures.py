@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.executions import TIMESTAMP_FIELDS
+from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size, nesting_problem
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.model.validation import format_path, schema_problems
@@ -70,7 +71,10 @@ class FixtureError(InvalidRequest):
         return "\n".join(str(p) for p in self.problems)
 
 
-@dataclass
+NO_RUNS: list[dict[str, Any]] = []  # shared by the records seeded without runs (never changed: only read)
+
+
+@dataclass(slots=True)
 class SeedRecord:
     """A record a fixture seeds, with the fields the store's `create` takes. `tenant_key` is the
     API key the document names: the Sandbox seeds the partition that key reaches."""
@@ -97,7 +101,7 @@ class Fixture:
     tenants: list[Tenant]
     records: list[SeedRecord]
     scenarios: list[dict[str, Any]]
-    lines: dict[tuple, int] = field(default_factory=dict, repr=False)
+    lines: LineIndex | None = field(default=None, repr=False)
 
     def tenant_keys(self) -> set[str]:
         """The API keys the document declares, seeds or was loaded for."""
@@ -106,7 +110,7 @@ class Fixture:
 
     def problem(self, path: list[Any], message: str) -> Problem:
         """A problem found later (against the server's state), placed at its line."""
-        return Problem(self.source, _line(self.lines, path), format_path(path), message)
+        return Problem(self.source, self.lines.line(path) if self.lines else None, format_path(path), message)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -140,8 +144,9 @@ def parse_fixture(
     are the API keys that earlier documents declared, which records may name too (a mapping gives
     each key's `tenant_key`, so that a scoped document may name any key of the scope's user).
     """
-    data, lines = _parse_yaml(text, source)
-    problems = [Problem(source, _line(lines, path), format_path(path), message)
+    data = _read_document(text, source)
+    lines = LineIndex(text, source)
+    problems = [Problem(source, lines.line(path), format_path(path), message)
                 for path, message in schema_problems("fixture", data)]
     if problems:
         raise FixtureError(problems)
@@ -153,6 +158,57 @@ def parse_fixture(
     fixture.digest = hashlib.sha256(f"{scope}\n{text}".encode()).hexdigest()
     return fixture
 
+
+class LineIndex:
+    """The line of each path of a document, found when a problem first asks for one: a second
+    reading (YAML's nodes, which know their lines) that a valid document never pays for, nor
+    keeps (a 100k-record document has some 800k paths)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self._lines: dict[tuple, int] | None = None
+
+    def line(self, path: list[Any] | tuple) -> int | None:
+        """The line of `path`, or of its nearest ancestor that the document has."""
+        if self._lines is None:
+            self._lines = _yaml_lines(self.text, self.source)
+        return _line(self._lines, path)
+
+
+def _read_document(text: str, source: str) -> Any:
+    """The document's data. A JSON text is read by the strict JSON reader (`model/json_text.py`,
+    about 30 times faster than libyaml's nodes; its numbers as JSON reads them); anything else, or
+    JSON that reader refuses or that nests past MAX_DOCUMENT_DEPTH, as YAML, which words the problems."""
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            data = loads_strict(text)
+        except (JSONTextError, RecursionError):
+            pass
+        else:
+            if not _nests_deeper(data, MAX_DOCUMENT_DEPTH):
+                return data
+    return _parse_yaml(text, source)
+
+
+def _nests_deeper(document: Any, most: int) -> bool:
+    """Whether `document` nests objects and arrays past `most` levels (without recursion). Each
+    record's metadata and messages are left to the records' own nesting rule (MAX_NESTING, far
+    below `most`, checked without recursion before anything else walks them)."""
+    stack = [(document, 1)]
+    records = document.get("records") if type(document) is dict else None
+    if type(records) is list:
+        stack.extend(({key: value for key, value in entry.items() if key not in ("metadata", "messages")}
+                      if type(entry) is dict else entry, 3) for entry in records)
+        stack[0] = ({key: value for key, value in document.items() if key != "records"}, 1)
+    while stack:
+        item, level = stack.pop()
+        if level > most:
+            return True
+        for child in (item.values() if type(item) is dict else item if type(item) is list else ()):
+            if type(child) is dict or type(child) is list:
+                stack.append((child, level + 1))
+    return False
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -167,88 +223,143 @@ class _NotPlain(Exception):
     its constructor refuses."""
 
 
-def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """The document and the line (1-based) of every path in it; YAML problems become FixtureError.
+def _parse_yaml(text: str, source: str) -> Any:
+    """The document read as YAML; YAML problems become FixtureError.
 
-    A plain document (JSON, or YAML without the features `_NotPlain` lists) is built in the same
-    walk over libyaml's nodes that notes the lines, about twice as fast as PyYAML's constructor
-    and to the same values; any other goes through the constructor, which also words its problems.
-    PyYAML is imported on the first document, not when the server starts.
+    A plain document (JSON, or YAML without the features `_NotPlain` lists) is built straight from
+    libyaml's events, never holding the document's nodes (a 100k-record document's nodes took over
+    a gigabyte), to the values PyYAML's constructor makes; any other is composed and goes through
+    the constructor, which also words its problems. PyYAML is imported on the first document, not
+    when the server starts.
     """
     import yaml
 
-    # libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
-            return _read_nodes(loader_class(text), _plain_document)
+            return _plain_document(loader)
         except _NotPlain:
-            return _read_nodes(loader_class(text), lambda loader, node: _constructed_document(loader, node, source, len(text)))
-    except yaml.MarkedYAMLError as error:
+            pass
+        finally:
+            loader.dispose()
+        return _read_nodes(text, lambda loader, node: _constructed_document(loader, node, source, len(text)))
+    except Exception as error:
+        raise _yaml_problem(error, source) from None
+
+
+def _yaml_lines(text: str, source: str) -> dict[tuple, int]:
+    """The line (1-based) of every path of the document ({} for one YAML cannot read)."""
+    def index(loader: Any, node: yaml.Node) -> dict[tuple, int]:
+        lines: dict[tuple, int] = {}
+        _index_lines(loader, node, (), lines, [], source, set())
+        return lines
+
+    try:
+        return _read_nodes(text, index, empty={})
+    except Exception:  # noqa: BLE001 (the problems were found by the first reading: no line, then)
+        return {}
+
+
+def _yaml_problem(error: Exception, source: str) -> Exception:
+    """A YAML reader's error as the FixtureError that words it (any other error as it was)."""
+    import yaml
+
+    if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part)
-        raise FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")]) from None
-    except yaml.YAMLError as error:
-        raise FixtureError([Problem(source, None, "", f"YAML error: {error}")]) from None
-    except ValueError as error:  # the constructor's int() of a number of too many digits
+        return FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")])
+    if isinstance(error, yaml.YAMLError):
+        return FixtureError([Problem(source, None, "", f"YAML error: {error}")])
+    if isinstance(error, ValueError):  # the constructor's int() of a number of too many digits
         reason = str(error).split(";")[0]  # without its advice to the Python programmer
-        raise FixtureError([Problem(source, None, "", f"YAML error: {reason}")]) from None
+        return FixtureError([Problem(source, None, "", f"YAML error: {reason}")])
+    return error
 
 
-def _read_nodes(loader: Any, read: Callable[[Any, yaml.Node], tuple[Any, dict[tuple, int]]]) -> tuple[Any, dict[tuple, int]]:
-    """`read(loader, root node)` of the loader's document (an empty document is `{}`)."""
+def _read_nodes(text: str, read: Callable[[Any, yaml.Node], Any], empty: Any = None) -> Any:
+    """`read(loader, root node)` of the document (an empty document is `empty`, else `{}`)."""
+    import yaml
+
+    # libyaml's parser (when PyYAML was built with it) reads a 10k-record document about ten times faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
-        return ({}, {}) if node is None else read(loader, node)
+        if node is None:
+            return {} if empty is None else empty
+        return read(loader, node)
     finally:
         loader.dispose()
 
 
-def _constructed_document(loader: Any, node: yaml.Node, source: str, chars: int) -> tuple[Any, dict[tuple, int]]:
+def _constructed_document(loader: Any, node: yaml.Node, source: str, chars: int) -> Any:
     _check_shape(node, source, max(chars, MIN_EXPANDED_NODES))
-    lines: dict[tuple, int] = {}
     duplicates: list[Problem] = []
-    _index_lines(loader, node, (), lines, duplicates, source, set())
+    _index_lines(loader, node, (), {}, duplicates, source, set())
     if duplicates:
         raise FixtureError(duplicates)
-    return loader.construct_document(node), lines
+    return loader.construct_document(node)
 
 
-def _plain_document(loader: Any, node: yaml.Node) -> tuple[Any, dict[tuple, int]]:
-    lines: dict[tuple, int] = {}
-    return _plain_value(loader, node, (), lines, set()), lines
+def _plain_document(loader: Any) -> Any:
+    """What PyYAML's safe constructor makes of the loader's one document, built from its events
+    without recursion; _NotPlain where it might differ (an alias, a tag, a key that is not a
+    string or is repeated, a scalar the constructor refuses, nesting past MAX_DOCUMENT_DEPTH, a
+    second document)."""
+    import yaml
 
-
-def _plain_value(loader: Any, node: yaml.Node, path: tuple, lines: dict[tuple, int], collections: set[int]) -> Any:
-    """What PyYAML's safe constructor makes of `node`, noting the line of each path; _NotPlain
-    where it might differ."""
-    lines[path] = node.start_mark.line + 1
-    if node.id == "scalar":
-        if node.tag == _STR_TAG:
-            return node.value
-        try:
-            return loader.construct_object(node)
-        except Exception:  # the constructor redoes it, and raises, in its own order
-            raise _NotPlain from None
-    if id(node) in collections or len(path) >= MAX_DOCUMENT_DEPTH:  # an alias, or too deep: _check_shape says
-        raise _NotPlain
-    collections.add(id(node))
-    if node.id == "mapping" and node.tag == _MAP_TAG:
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key_node.id != "scalar" or key_node.tag != _STR_TAG or key in mapping:
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    collection_end = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    resolve, constructors, get_event = loader.resolve, loader.yaml_constructors, loader.get_event
+    get_event()  # the stream's start
+    if isinstance(get_event(), yaml.StreamEndEvent):
+        return {}
+    stack: list[list[Any]] = []  # [the collection being built, the key whose value comes next (mappings)]
+    root: Any = None
+    while True:
+        event = get_event()
+        kind = type(event)
+        is_key = False
+        if kind is scalar_event:
+            tag = event.tag
+            if tag is not None and tag != "!":
                 raise _NotPlain
-            child = (*path, key)
-            if value_node.tag == _STR_TAG and value_node.id == "scalar":  # the common case, without a call
-                mapping[key] = value_node.value
+            tag = resolve(yaml.ScalarNode, event.value, event.implicit) if tag is None else _STR_TAG
+            if tag == _STR_TAG:
+                value = event.value
+                is_key = True
             else:
-                mapping[key] = _plain_value(loader, value_node, child, lines, collections)
-            lines[child] = key_node.start_mark.line + 1  # a path's line is its key's
-        return mapping
-    if node.id == "sequence" and node.tag == _SEQ_TAG:
-        return [_plain_value(loader, item, (*path, index), lines, collections) for index, item in enumerate(node.value)]
-    raise _NotPlain
+                try:
+                    value = constructors[tag](loader, yaml.ScalarNode(tag, event.value, event.start_mark,
+                                                                      event.end_mark, event.style))
+                except Exception:  # the constructor redoes it, and raises, in its own order
+                    raise _NotPlain from None
+        elif kind is mapping_start or kind is sequence_start:
+            if event.tag not in (None, "!") or len(stack) >= MAX_DOCUMENT_DEPTH:
+                raise _NotPlain
+            stack.append([{} if kind is mapping_start else [], None])
+            continue
+        elif kind in collection_end:
+            value = stack.pop()[0]
+        elif kind is yaml.DocumentEndEvent:
+            if not isinstance(get_event(), yaml.StreamEndEvent):
+                raise _NotPlain  # a second document: the composer words it
+            return root
+        else:  # an alias
+            raise _NotPlain
+        if not stack:
+            root = value
+            continue
+        parent = stack[-1]
+        collection = parent[0]
+        if type(collection) is list:
+            collection.append(value)
+        elif parent[1] is None:  # a key
+            if not is_key or value in collection:
+                raise _NotPlain
+            parent[1] = value
+        else:
+            collection[parent[1]] = value
+            parent[1] = None
 
 
 def _children(node: yaml.Node) -> list[tuple[yaml.Node, int]]:
@@ -333,7 +444,7 @@ def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:
 
 
 class _Checker:
-    def __init__(self, source: str, lines: dict[tuple, int], scope: str | None, known: KnownTenants) -> None:
+    def __init__(self, source: str, lines: LineIndex, scope: str | None, known: KnownTenants) -> None:
         self.source = source
         self.lines = lines
         self.scope = scope
@@ -347,7 +458,7 @@ class _Checker:
         return self.partitions.get(api_key, api_key) == self.partitions.get(self.scope, self.scope)
 
     def problem(self, path: list[Any], message: str) -> None:
-        self.problems.append(Problem(self.source, _line(self.lines, path), format_path(path), message))
+        self.problems.append(Problem(self.source, self.lines.line(path), format_path(path), message))
 
     def check(self, data: dict[str, Any]) -> Fixture:
         settings = self._settings(data.get("settings") or {})
@@ -442,8 +553,8 @@ class _Checker:
                 created_at=created,
                 updated_at=updated,
                 product_surface_id=entry.get("productSurfaceId"),
-                results=[dict(r) for r in entry.get("results") or []],
-                step_results=[dict(s) for s in entry.get("stepResults") or []],
+                results=[dict(r) for r in entry["results"]] if entry.get("results") else NO_RUNS,
+                step_results=[dict(s) for s in entry["stepResults"]] if entry.get("stepResults") else NO_RUNS,
             ))
         return records
 
@@ -472,12 +583,13 @@ def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None =
                    partition_of: Callable[[str], str] = lambda api_key: api_key) -> dict[str, Any]:
     """Check one scenario given as YAML or JSON text (POST /__admin/scenarios); added for the
     tenant of the key `scope`, it may name in `when.tenant` any key reaching the same partition."""
-    data, lines = _parse_yaml(text, source)
-    problems = [Problem(source, _line(lines, path), format_path(path), message)
+    data = _read_document(text, source)
+    lines = LineIndex(text, source)
+    problems = [Problem(source, lines.line(path), format_path(path), message)
                 for path, message in schema_problems("scenario", data)]
     tenant_key = (data.get("when") or {}).get("tenant") if isinstance(data, dict) else None
     if not problems and scope is not None and tenant_key is not None and partition_of(tenant_key) != partition_of(scope):
-        problems.append(Problem(source, _line(lines, ["when", "tenant"]), "when.tenant",
+        problems.append(Problem(source, lines.line(["when", "tenant"]), "when.tenant",
                                 "a scenario added for one tenant may match only that tenant"))
     if problems:
         raise FixtureError(problems)

@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterable
 from flask import Flask
 
 from mock_runtype.http.interception import DropConnection, Interception, interception_of
-from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule, inline
+from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule, inline, unlimited
 from mock_runtype.serving.logs import AccessLog
 
 OFF_LOOP = Schedule(off_loop=True)
 SHUTDOWN_GRACE = 0.5  # seconds a request being answered gets to finish (and be logged) on a stop
-OTHER_APP_BODY_CAP = 64 * 1024 * 1024  # the engine buffers a whole body; an app not of ours names no limit
+OTHER_APP_BODY_LIMIT = 64 * 1024 * 1024  # the engine buffers a whole body; an app not of ours names no limit
 
 
 @dataclass(frozen=True)
@@ -60,23 +60,23 @@ class Server:
 def bind(app: Callable, settings: ServerSettings | None = None, *, access_log: bool = False,
          off_loop: bool = False) -> Server:
     """`app` bound on `settings.host:port` (OSError if that fails). An app made by `create_app` has
-    its delays held without a thread and its heavy requests answered off the loop, and bodies over
-    twice its largest body limit are refused from their headers (the app's own 413, which names
-    the limit, answers those in between); any other WSGI app is called inline, or on a worker
-    with `off_loop` (an app that waits on the network, as the conformance proxy does)."""
+    its delays held without a thread and its heavy requests answered off the loop, and a body over
+    its endpoint's own limit (`Interception.body_limit_of`) refused 413 from its headers, before
+    it is read; any other WSGI app is called inline, or on a worker with `off_loop` (an app that
+    waits on the network, as the conformance proxy does)."""
     settings = settings or ServerSettings()
     if isinstance(app, Flask):
         interception = interception_of(app)
-        schedule, body_cap = _schedule_of(interception), 2 * interception.body_limit
+        schedule, body_limit = _schedule_of(interception), interception.body_limit_of
     else:
-        schedule, body_cap = (_off_loop if off_loop else inline), OTHER_APP_BODY_CAP
+        schedule, body_limit = (_off_loop if off_loop else inline), unlimited(OTHER_APP_BODY_LIMIT)
     served = _Dropping(app)
     if access_log:
         served = AccessLog(served)  # outermost: it logs the answer the client got
     # One socket on the first address `host` resolves to, bound here so that every failure to
     # listen (unknown host, port in use, no permission) is an OSError.
     sock = socket.create_server((settings.host, settings.port), family=_family(settings.host), backlog=1024)
-    return Server(AsyncEngine(served, sock, settings.threads, schedule=schedule, body_cap=body_cap,
+    return Server(AsyncEngine(served, sock, settings.threads, schedule=schedule, body_limit=body_limit,
                               idle_timeout_s=settings.idle_timeout_s, request_timeout_s=settings.request_timeout_s,
                               max_connections=settings.max_connections))
 

@@ -17,9 +17,15 @@ abortively (an RST) when `reset`. Only the serving adapter (`mock_runtype.servin
 app on the engine: it is the one place that knows this protocol.
 
 The engine guards the host the way the settings say: a request still arriving after
-`request_timeout_s` is dropped, an idle connection closes after `idle_timeout_s`, at most
-`max_connections` are open (more wait in the listen backlog), a body declared or grown past
-`body_cap` gets a JSON 413 before it is read, and headers over 256 KiB a 431.
+`request_timeout_s` is dropped (its clock starts at its first byte, the empty lines a parser skips
+included), an idle connection closes after `idle_timeout_s`, at most `max_connections` are open
+(more wait in the listen backlog), a body declared or grown past the limit `body_limit(method,
+path)` gives for its endpoint gets a JSON 413 before it is read, and headers over 256 KiB a 431.
+After a refusal the engine writes its answer, stops sending and discards what the client still
+sends for up to `LINGER_S` (read and dropped, never kept), so that the client reads the answer
+rather than a reset. A client's bytes are parsed only as its requests are answered, one
+`FEED_SLICE` a turn of the loop (a pipelining client takes turns with everyone else): at most
+`MAX_PIPELINED` wait parsed; the rest stays unparsed (one read at most) and the socket unread.
 """
 
 from __future__ import annotations
@@ -42,7 +48,10 @@ import httptools
 log = logging.getLogger("mock_runtype")
 
 MAX_HEADER_BYTES = 256 * 1024  # as waitress had it: a long query (a 100 KB cursor) reaches the app
-MAX_PIPELINED = 16  # complete requests queued on one connection before it stops being read
+MAX_PIPELINED = 16  # parsed requests waiting on one connection before it stops being parsed and read
+FEED_SLICE = 4 * 1024  # bytes parsed at a time outside a body of known length: the most parsed past MAX_PIPELINED
+TURN_S = 0.002  # answering one connection's pipelined requests, at most this long a turn of the loop (then the next)
+LINGER_S = 5.0  # after a refusal, how long what the client still sends is read and dropped
 STREAM_CHUNK = 64 * 1024
 SWEEP_INTERVAL_S = 1.0
 NO_BODY_STATUSES = {204, 304}
@@ -102,6 +111,22 @@ def request_head(request: Request) -> bytes:
     return b"%s %s HTTP/%s\r\n%s\r\n" % (request.method.encode(), request.target, request.version.encode(), fields)
 
 
+def body_too_large(limit: int) -> str:
+    """The message of a 413, worded as the app words its own."""
+    return f"Request body too large: the limit is {limit} bytes"
+
+
+def unlimited(limit: int) -> Callable[[str, str], int]:
+    """A `body_limit` that gives every endpoint the same `limit`."""
+    return lambda method, path: limit
+
+
+def path_of(target: bytes) -> bytes:
+    """The path of a request target, percent-decoded (as PATH_INFO has it, before its latin-1 text)."""
+    path = target.partition(b"?")[0].partition(b"#")[0]
+    return unquote_to_bytes(path) if b"%" in path else path
+
+
 def error_answer(status: int, message: str) -> bytes:
     """A whole answer the engine writes itself: JSON like every other error, then the connection closes."""
     body = ('{"error": "%s"}' % message).encode()
@@ -121,6 +146,12 @@ class Connection(asyncio.Protocol):
         self.parsing: Request | None = None
         self.header_bytes = 0
         self.body_bytes = 0
+        self.body_limit = 0  # of the request being parsed, once its headers are complete
+        self.body_remaining = 0  # bytes of a body of declared length still to parse
+        self.unparsed: memoryview | None = None  # bytes read, held back while MAX_PIPELINED wait
+        self.feeding = False  # the parser is being fed (its callbacks must not feed it again)
+        self.parse_scheduled = False
+        self.lingering_since: float | None = None  # refused: what arrives is dropped, until LINGER_S
         self.pending: deque[Request] = deque()
         self.busy = False  # an answer is being made off the loop's current turn (deferred)
         self.owes_continue = False  # a `100 Continue` to send once the answers ahead are written
@@ -147,7 +178,42 @@ class Connection(asyncio.Protocol):
         self._wake_writers(ConnectionResetError("the client went away"))
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.loop.time()
+        now = self.last_activity = self.loop.time()
+        if self.lingering_since is not None or self.refusal is not None:
+            return  # the rest of a refused request: dropped unread
+        if self.receiving_since is None:
+            self.receiving_since = now  # any byte begins a request, the empty lines the parser skips too
+        self.unparsed = memoryview(bytes(self.unparsed) + data if self.unparsed else data)
+        self.parse()
+
+    def parse(self) -> None:
+        """Feed the parser one slice of what was read (a body of known length whole) while fewer than
+        MAX_PIPELINED requests wait for their answers; the rest is parsed on later turns of the loop,
+        other connections served in between, or once those requests are answered."""
+        if self.feeding:
+            return  # called back from the parser: the slice being fed goes on
+        if self.unparsed and len(self.pending) < MAX_PIPELINED and self.refusal is None and not self.closed:
+            size = max(FEED_SLICE, self.body_remaining)  # a body of known length holds no request
+            piece, rest = self.unparsed[:size], self.unparsed[size:]
+            self.unparsed = rest if rest else None
+            self.feeding = True
+            try:
+                self.feed(piece)
+            finally:
+                self.feeding = False
+        self.answer_pending()
+
+    def parse_soon(self) -> None:
+        """Go on parsing and answering at the loop's next turn."""
+        if not self.parse_scheduled:
+            self.parse_scheduled = True
+            self.loop.call_soon(self._parse_scheduled)
+
+    def _parse_scheduled(self) -> None:
+        self.parse_scheduled = False
+        self.parse()
+
+    def feed(self, data: memoryview | bytes) -> None:
         while data:
             try:
                 self.parser.feed_data(data)
@@ -158,7 +224,7 @@ class Connection(asyncio.Protocol):
                 # HTTP/1.1. (After a CONNECT, which is never answered 2xx, the connection stays HTTP too.)
                 self.parser = httptools.HttpRequestParser(self)
                 request, self.upgrading = self.upgrading, None
-                data = (request_head(request) if request else b"") + data[upgrade.args[0]:]
+                data = (request_head(request) if request else b"") + bytes(data[upgrade.args[0]:])
             except httptools.HttpParserCallbackError as error:
                 refused = error.__context__ if isinstance(error.__context__, Refused) else Refused(400, "Malformed HTTP request")
                 self.refuse_after_pending(refused)
@@ -167,9 +233,28 @@ class Connection(asyncio.Protocol):
                 self.refuse_after_pending(Refused(400, "Malformed HTTP request"))
                 return
 
+    def flow(self) -> None:
+        """Read the socket while what was read is parsed and few requests wait (always while lingering,
+        to drop what comes); else leave the client's bytes in its socket."""
+        if self.closed:
+            return
+        if self.lingering_since is not None or self.refusal is not None:
+            wanted = True
+        elif self.reading:
+            wanted = not self.unparsed and len(self.pending) < MAX_PIPELINED
+        else:
+            wanted = not self.unparsed and len(self.pending) < MAX_PIPELINED // 2
+        if wanted and not self.reading:
+            self.transport.resume_reading()
+        elif not wanted and self.reading:
+            self.transport.pause_reading()
+        self.reading = wanted
+
     def eof_received(self) -> bool:
         self.eof = True
-        return self.busy or bool(self.pending)  # True: the transport stays open to write those answers
+        if self.lingering_since is not None:
+            return False  # the client has read its refusal, or gave up: the transport closes
+        return self.busy or bool(self.pending) or bool(self.unparsed)  # True: stays open to answer those
 
     def pause_writing(self) -> None:
         self.write_waiters = []
@@ -190,7 +275,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.parsing = Request()
-        self.header_bytes = self.body_bytes = 0
+        self.header_bytes = self.body_bytes = self.body_remaining = 0
         self.receiving_since = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
@@ -211,15 +296,21 @@ class Connection(asyncio.Protocol):
         request.method = self.parser.get_method().decode("ascii")
         request.version = self.parser.get_http_version()
         request.keep_alive = self.parser.should_keep_alive()
-        length, expects_continue = 0, False
+        length, expects_continue, has_body = 0, False, False
         for name, value in request.headers:
             lowered = name.lower()
             if lowered == b"content-length":
                 length = int(value) if value.strip().isdigit() else 0
+                has_body = True
+            elif lowered == b"transfer-encoding":
+                has_body = True
             elif lowered == b"expect" and value.lower() == b"100-continue":
                 expects_continue = True
-        if length > self.engine.body_cap:
-            raise Refused(413, f"Request body of {length} bytes exceeds the server's limit of {self.engine.body_cap}")
+        if has_body:
+            self.body_limit = self.engine.body_limit(request.method, path_of(request.target).decode("latin-1"))
+            if length > self.body_limit:
+                raise Refused(413, body_too_large(self.body_limit))
+            self.body_remaining = length
         if not request.target.startswith(b"/") and b"://" in request.target:  # absolute form (a proxy's)
             try:
                 parsed = httptools.parse_url(request.target)
@@ -232,8 +323,9 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, chunk: bytes) -> None:
         self.body_bytes += len(chunk)
-        if self.body_bytes > self.engine.body_cap:
-            raise Refused(413, f"Request body exceeds the server's limit of {self.engine.body_cap} bytes")
+        if self.body_bytes > self.body_limit:  # a chunked body growing past it
+            raise Refused(413, body_too_large(self.body_limit))
+        self.body_remaining = max(0, self.body_remaining - len(chunk))
         self.parsing.body.append(chunk)
 
     def on_message_complete(self) -> None:
@@ -243,28 +335,35 @@ class Connection(asyncio.Protocol):
         if self.parser.should_upgrade() and request.method != "CONNECT":
             self.upgrading = request  # parsed again without its Upgrade (see data_received)
             return
-        self.pending.append(request)
-        if len(self.pending) >= MAX_PIPELINED and self.reading:
-            self.transport.pause_reading()
-            self.reading = False
-        if not self.busy:
-            self.answer_pending()
+        self.body_remaining = 0
+        self.pending.append(request)  # answered once the slice is fed (see parse)
 
     # answering
 
     def refuse_after_pending(self, refused: Refused) -> None:
-        """Refuse a request the parser stopped at, once the requests before it are answered."""
+        """Refuse a request the parser stopped at, once the requests before it are answered (what
+        the client sends meanwhile is dropped unread)."""
         self.refusal = refused
+        self.unparsed = None
+        self.receiving_since = None
         if not self.busy:
             self.answer_pending()
 
     def refuse(self, refused: Refused) -> None:
         """Answer the request at hand with an error of the engine's, and close (the requests after it
-        are dropped, the rest of its bytes unread)."""
+        are dropped, the rest of its bytes read and dropped while the client may still send them)."""
         self.pending.clear()
-        if not self.closed:
-            self.transport.write(error_answer(refused.status, str(refused)))
-        self.close()
+        self.unparsed = None
+        if self.closed or self.lingering_since is not None:
+            return
+        self.transport.write(error_answer(refused.status, str(refused)))
+        if not self.transport.can_write_eof():
+            self.close()
+            return
+        self.transport.write_eof()
+        self.lingering_since = self.loop.time()
+        self.receiving_since = None
+        self.flow()
 
     def close(self) -> None:
         if not self.closed:
@@ -277,8 +376,14 @@ class Connection(asyncio.Protocol):
 
     def answer_pending(self) -> None:
         """Answer queued requests in order, inline, until one is deferred, the client stops reading
-        (the transport's buffer is full) or none is left."""
+        (the transport's buffer is full), none is left, or this turn of the loop has taken TURN_S:
+        the rest go on at a later turn, the other connections' requests answered in between."""
+        turn_ends = self.loop.time() + TURN_S
         while self.pending and not self.busy and not self.closed and self.write_waiters is None:
+            if self.loop.time() > turn_ends:
+                self.parse_soon()
+                self.flow()
+                return
             request = self.pending.popleft()
             environ = self.engine.environ(request, self.peer)
             try:
@@ -291,13 +396,16 @@ class Connection(asyncio.Protocol):
                 self.defer(request, environ, schedule)
             else:
                 self.call_inline(request, environ)
-        if not self.reading and not self.closed and len(self.pending) < MAX_PIPELINED // 2:
-            self.transport.resume_reading()
-            self.reading = True
-        if self.busy or self.pending:
+        if (self.unparsed and not self.feeding and len(self.pending) < MAX_PIPELINED and not self.closed
+                and self.refusal is None):
+            self.parse_soon()  # the next slice, on the loop's next turn
+        self.flow()
+        if self.busy or self.pending or self.unparsed:
             return
         if self.refusal is not None:
-            self.refuse(self.refusal)
+            refusal, self.refusal = self.refusal, None
+            self.refuse(refusal)
+            return
         self.send_continue()
         if self.eof:
             self.close()
@@ -522,7 +630,8 @@ class AsyncEngine:
 
     name = "asyncio"
 
-    def __init__(self, app: Callable, sock: socket.socket, threads: int, *, body_cap: int, idle_timeout_s: float,
+    def __init__(self, app: Callable, sock: socket.socket, threads: int, *, body_limit: Callable[[str, str], int],
+                 idle_timeout_s: float,
                  request_timeout_s: float, max_connections: int,
                  schedule: Callable[[dict[str, Any]], Schedule] = inline) -> None:
         self.app = app
@@ -530,7 +639,7 @@ class AsyncEngine:
         self.listener = sock
         self.listener.setblocking(False)
         self.port = sock.getsockname()[1]
-        self.body_cap = body_cap
+        self.body_limit = body_limit  # (method, path) -> the largest body that endpoint takes
         self.idle_timeout_s = idle_timeout_s
         self.request_timeout_s = request_timeout_s
         self.max_connections = max_connections
@@ -627,10 +736,8 @@ class AsyncEngine:
     def environ(self, request: Request, peer: tuple) -> dict[str, Any]:
         """The WSGI environ of `request` (PEP 3333: the path decoded to bytes, held as latin-1)."""
         environ = self.base_environ.copy()
-        path, _, query = request.target.partition(b"?")
-        path = path.partition(b"#")[0]
-        environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
-        environ["QUERY_STRING"] = query.partition(b"#")[0].decode("latin-1")
+        environ["PATH_INFO"] = path_of(request.target).decode("latin-1")
+        environ["QUERY_STRING"] = request.target.partition(b"?")[2].partition(b"#")[0].decode("latin-1")
         environ["RAW_URI"] = request.target.decode("latin-1")  # as gunicorn: the target before decoding
         environ["REQUEST_METHOD"] = request.method
         environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
@@ -658,7 +765,10 @@ class AsyncEngine:
         for connection in list(self.connections):
             if connection.transport is None:
                 continue
-            if (connection.receiving_since is not None and not connection.busy
+            if connection.lingering_since is not None:
+                if now - connection.lingering_since > LINGER_S:
+                    connection.close()
+            elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed
                     and now - connection.receiving_since > self.request_timeout_s):
                 connection.abort()  # a slow or stalled client (not one waiting for the answer ahead)
             elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:

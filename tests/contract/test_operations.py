@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_runtype.contract.operations import BODY_BYTES_PER_VISIT, OPERATIONS, Workload, operation, request_work
+from mock_runtype.contract.operations import BODY_BYTES_PER_VISIT, OPERATIONS, YAML_DOCUMENT_WORK, Workload, operation, request_work
 from mock_runtype.http.app import create_app
 from mock_runtype.http.routes import operation_for
 from mock_runtype.model import csv_records, listing
@@ -20,7 +20,7 @@ def estimate(operation_id, **given):
 
 @pytest.mark.parametrize("operation_id", ["health", "openapi", "createRecord", "getRecord", "updateRecord",
                                           "patchRecord", "deleteRecord", "getRecordCosts", "getRecordResults",
-                                          "getRecordStepResults", "deleteRecordResult", "readClock", "addScenario"])
+                                          "getRecordStepResults", "deleteRecordResult", "readClock"])
 def test_one_record_operations_cost_one_visit_however_many_records_there_are(operation_id):
     assert estimate(operation_id) == 1
     assert estimate(operation_id, caller_records=0, all_records=0) == 1
@@ -56,7 +56,13 @@ def test_work_made_from_a_body_grows_with_its_length():
     assert estimate("bulkDeleteRecords", body_bytes=10) == 1
     assert estimate("uploadCsv", body_bytes=2_000) == 1_000  # rows of one short cell
     assert estimate("uploadCsv", body_bytes=50_000_000) == csv_records.MAX_ROWS  # refused past it
-    assert estimate("loadFixtures", body_bytes=1_000_000) == 50_000
+    assert estimate("loadFixtures", body_bytes=100_000_000) == 5_000_000
+
+
+@pytest.mark.parametrize("operation_id", ["loadFixtures", "addScenario"])
+def test_a_yaml_document_weighs_much_however_short_for_its_aliases(operation_id):
+    assert estimate(operation_id, body_bytes=268) == YAML_DOCUMENT_WORK
+    assert estimate(operation_id) == 1  # no document: refused at once
 
 
 def test_the_control_api_state_and_reset_visit_their_scope():
@@ -123,3 +129,22 @@ def test_results_and_the_journal_are_reckoned_from_what_they_hold():
         assert operation(operation_id).estimate(runs) == 30_000
     journal = Workload({}, 0, 0, lambda: 0, count_journal=lambda: 20_000)
     assert operation("listRequests").estimate(journal) == 20_000 * 16
+
+
+def test_a_request_path_leads_to_the_operation_the_router_picks():
+    from mock_runtype.contract.operations import operation_at
+
+    app = create_app()
+    adapter = app.url_map.bind("localhost")
+    for method, path in [("GET", "/v1/records"), ("GET", "/v1/records/"), ("POST", "/v1/records"),
+                         ("GET", "/v1/records/export"), ("GET", "/v1/records/r1"), ("HEAD", "/v1/records/r1"),
+                         ("PATCH", "/v1/records/r1"), ("GET", "/v1/records/r1/costs"), ("DELETE", "/v1/records/r1/results"),
+                         ("POST", "/v1/records/upload-csv"), ("DELETE", "/__admin/scenarios/s1"), ("GET", "/health"),
+                         ("POST", "/__admin/fixtures"), ("GET", "/__admin/state"), ("GET", "/openapi.json"),
+                         ("GET", "/__admin/ui"), ("GET", "/__admin/ui/requests/rows"), ("GET", "/__admin/ui/requests/7"),
+                         ("GET", "/__admin/ui/static/console.css")]:
+        endpoint, _ = adapter.match(path, method)
+        assert operation_at(method, path) is operation(endpoint), (method, path)
+    for method, path in [("GET", "/nothing"), ("PUT", "/v1/records"), ("GET", "/v1/records/r1/nothing"),
+                         ("OPTIONS", "/v1/records/export"), ("GET", "/v1/records//costs")]:
+        assert operation_at(method, path) is None, (method, path)

@@ -87,3 +87,16 @@ def test_a_fixture_document_of_many_short_records_leaves_the_loop():
     context = planned("/__admin/fixtures", method="POST", query_string="tenant=rt_key", data=document,
                       content_type="application/yaml")
     assert context.heavy
+
+
+def test_each_endpoint_names_its_own_body_limit_for_the_engine():
+    from mock_runtype.http.app import create_app
+    from mock_runtype.http.interception import interception_of
+    from mock_runtype.sandbox.core import Sandbox, SandboxSettings
+
+    limits = interception_of(create_app(Sandbox(SandboxSettings(max_body_bytes=100, max_upload_bytes=5000))))
+    assert limits.body_limit_of("POST", "/v1/records/upload-csv") == 5000
+    assert limits.body_limit_of("POST", "/v1/records/upload-csv/") == 5000  # the app ignores a trailing slash
+    for method, path in [("POST", "/v1/records"), ("PATCH", "/v1/records/r1"), ("POST", "/__admin/fixtures"),
+                         ("GET", "/v1/records/upload-csv"), ("POST", "/no/such/path")]:
+        assert limits.body_limit_of(method, path) == 100, (method, path)

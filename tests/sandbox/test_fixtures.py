@@ -110,25 +110,25 @@ YAML_FEATURES = {
 def test_documents_read_to_the_values_pyyaml_constructs(text):
     import yaml
 
-    from mock_runtype.sandbox.fixtures import _parse_yaml
+    from mock_runtype.sandbox.fixtures import _parse_yaml, _yaml_lines
 
-    data, lines = _parse_yaml(text, "f.yaml")
+    data = _parse_yaml(text, "f.yaml")
     expected = yaml.load(text, Loader=yaml.SafeLoader)
     assert data == ({} if expected is None else expected)
-    assert all(isinstance(line, int) and line >= 1 for line in lines.values())
+    assert all(isinstance(line, int) and line >= 1 for line in _yaml_lines(text, "f.yaml").values())
 
 
 def test_an_alias_still_shares_its_object_as_pyyaml_does():
     from mock_runtype.sandbox.fixtures import _parse_yaml
 
-    data, _ = _parse_yaml("base: &b {tier: gold}\none: *b\ntwo: *b\n", "f.yaml")
+    data = _parse_yaml("base: &b {tier: gold}\none: *b\ntwo: *b\n", "f.yaml")
     assert data["one"] is data["two"]
 
 
 def test_lines_are_those_of_each_key_and_item():
-    from mock_runtype.sandbox.fixtures import _parse_yaml
+    from mock_runtype.sandbox.fixtures import _yaml_lines
 
-    _, lines = _parse_yaml("tenants:\n  - apiKey: a\nrecords:\n  - tenant: a\n    type: t\n", "f.yaml")
+    lines = _yaml_lines("tenants:\n  - apiKey: a\nrecords:\n  - tenant: a\n    type: t\n", "f.yaml")
     assert lines[("tenants",)] == 1
     assert lines[("tenants", 0)] == 2
     assert lines[("records", 0, "type")] == 5
@@ -160,3 +160,27 @@ def test_an_integer_of_more_digits_than_python_converts_is_a_fixture_error(text)
     with pytest.raises(FixtureError) as refused:
         parse_fixture(text % ("9" * 5000), "f.yaml")
     assert "digits" in str(refused.value)
+
+
+def test_a_json_fixture_is_read_as_json_and_its_problems_keep_their_lines():
+    text = '{\n  "tenants": [{"apiKey": "a"}],\n  "records": [\n    {"tenant": "a", "type": "t", "name": "n"},\n' \
+           '    {"tenant": "b", "type": "t", "name": "m"}\n  ]\n}\n'
+    with pytest.raises(FixtureError) as raised:
+        parse_fixture(text, "f.json")
+    assert str(raised.value) == "f.json:5: records[1].tenant: unknown tenant 'b': list it under tenants first"
+
+
+def test_a_json_fixture_with_a_duplicate_key_is_refused_with_its_line():
+    with pytest.raises(FixtureError) as raised:
+        parse_fixture('{\n  "settings": {\n    "seed": 1,\n    "seed": 2\n  }\n}\n', "f.json")
+    assert str(raised.value) == "f.json:4: settings.seed: duplicate key 'seed'"
+
+
+def test_a_valid_document_never_pays_for_its_lines():
+    fixture = parse_fixture("tenants:\n  - apiKey: a\nrecords:\n  - {tenant: a, type: t, name: n}\n", "f.yaml")
+    assert fixture.lines is not None and fixture.lines._lines is None
+
+
+def test_a_second_document_in_the_stream_is_refused():
+    with pytest.raises(FixtureError, match="YAML"):
+        parse_fixture("records: []\n---\nrecords: []\n", "f.yaml")

@@ -18,7 +18,8 @@ import time
 import pytest
 import requests
 
-from mock_runtype.serving.engine import INLINE, AsyncEngine, ConnectionDropped, Schedule
+from mock_runtype.serving.engine import (
+    FEED_SLICE, INLINE, MAX_PIPELINED, AsyncEngine, ConnectionDropped, Schedule, unlimited)
 from tests.waiting import wait_until
 
 BIG = 256 * 1024
@@ -69,7 +70,7 @@ def app(environ, start_response):
 
 def start_engine(*, threads: int = 1, **limits) -> AsyncEngine:
     """The engine serving `app` by `schedule` on a free loopback port, with the limits given."""
-    options = dict(body_cap=BODY_CAP, idle_timeout_s=30, request_timeout_s=10, max_connections=2000) | limits
+    options = dict(body_limit=unlimited(BODY_CAP), idle_timeout_s=30, request_timeout_s=10, max_connections=2000) | limits
     sock = socket.create_server(("127.0.0.1", 0))
     return AsyncEngine(app, sock, threads, schedule=schedule, **options)
 
@@ -169,6 +170,62 @@ def test_what_the_engine_refuses_itself_gets_a_json_error_and_a_close(engine, re
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 " + status) and b"Connection: close" in head
     assert "error" in json.loads(body)
+
+
+def test_empty_lines_start_the_request_timeout(engine):
+    """The parser skips empty lines before a request; they are bytes of one all the same."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=30) as sock:
+        started = time.monotonic()
+        closed = None
+        while closed is None and time.monotonic() - started < 20:
+            try:
+                sock.sendall(b"\r\n")
+                sock.settimeout(0.2)
+                closed = sock.recv(10) == b""
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+        # Not before the 2 s timeout; after it, within the once-a-second sweep plus room for a busy machine.
+        assert closed and 2 <= time.monotonic() - started <= 15
+
+
+def limited_engine():
+    """The engine with a 1 KiB body limit on /small and BODY_CAP elsewhere."""
+    return start_engine(body_limit=lambda method, path: 1024 if path == "/small" else BODY_CAP)
+
+
+def test_each_endpoint_has_its_own_body_limit_refused_from_the_declared_length():
+    engine = limited_engine()
+    engine.start()
+    try:
+        refused = raw(engine, b"POST /small?q HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n")
+        head, _, body = refused.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413") and b"Connection: close" in head
+        assert json.loads(body) == {"error": "Request body too large: the limit is 1024 bytes"}
+        taken = raw(engine, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\nConnection: close\r\n\r\n"
+                    + b"x" * 1025)
+        assert taken.startswith(b"HTTP/1.1 200") and json.loads(taken.partition(b"\r\n\r\n")[2])["length"] == "1025"
+        chunked = raw(engine, b"POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"800\r\n" + b"x" * 2048 + b"\r\n")  # no last chunk: refused as it grows past
+        assert chunked.startswith(b"HTTP/1.1 413")
+    finally:
+        engine.close()
+
+
+def test_a_client_still_sending_a_refused_body_reads_the_refusal_not_a_reset():
+    """The rest of the body is read and dropped (never kept) while the client sends it, so its
+    send completes and it reads the 413 (a close with unread bytes would reset the connection)."""
+    engine = limited_engine()
+    engine.start()
+    try:
+        with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+            sock.sendall(b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n")
+            sock.sendall(b"x" * 8388608)  # far more than the socket buffers hold
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 413")
+    finally:
+        engine.close()
 
 
 def test_a_chunked_body_growing_past_the_cap_is_refused_as_it_arrives(engine):
@@ -346,6 +403,28 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(e
         sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         answer = b"".join(iter(lambda: sock.recv(1 << 20), b""))
     assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
+
+
+def test_pipelined_requests_are_parsed_only_as_they_are_answered(engine):
+    """Thousands pipelined without reading: a few wait parsed, the rest unparsed in one read (the
+    socket unread past it), and every one is answered once the client reads."""
+    count = 3000
+    request = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=20) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(request * count + b"GET /echo HTTP/1.1\r\nHost: x\r\n"
+                                                             b"Connection: close\r\n\r\n",), daemon=True)
+        sender.start()
+        wait_until(lambda: any(c.unparsed for c in list(engine.connections)))
+        for connection in list(engine.connections):
+            assert len(connection.pending) <= MAX_PIPELINED + FEED_SLICE // len(request) + 1
+            assert not connection.reading or not connection.unparsed
+        received = 0
+        tail = b""
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+            tail = (tail + chunk)[-200:]
+        sender.join()
+    assert received > count * BIG and tail.endswith(b"}")
 
 
 def test_trailer_fields_of_a_chunked_body_are_dropped(engine):

@@ -1,0 +1,189 @@
+"""The engine's attacks of issue 13, each against a fresh `mock-runtype serve --quiet`: its RSS growth
+and what a neighbour sees meanwhile. A prober sends `GET /v1/records/{id}` of its own tenant every
+5 ms on one keep-alive connection, each request timed from when it was due (no coordinated
+omission: a stalled request counts its wait); a newcomer opens a fresh connection every 100 ms.
+The attack runs in a process of its own, so that its threads do not take the prober's GIL.
+
+- `none`: no attack, for the neighbour's figures alone;
+- `crlf`: 1,990 connections (with the prober and room, the cap of 2,000) each send `\\r\\n` every
+  2 s and never a request;
+- `bodies`: 40 parallel `POST /v1/records` each declaring and sending 19 MiB (the limit is 1 MiB);
+- `pipeline`: 10 connections each pipeline 4 MiB of `GET /openapi.json` and never read.
+
+`python -m bench attacks` (or `python -m bench.attacks [crlf bodies pipeline]`); BENCH_ATTACK_S
+(default 15) is how long each attack runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import threading
+import time
+
+from bench.harness import HOST, Server, free_port, machine_line, percentile, request
+
+ATTACK_S = float(os.environ.get("BENCH_ATTACK_S", "15"))
+PROBE_EVERY_S = 0.005
+NEWCOMER_EVERY_S = 0.1
+NEWCOMER_TIMEOUT_S = 5.0
+KEY = "rt_bench_neighbour"
+MiB = 1024 * 1024
+
+
+def prober(port: int, path: str, stop: threading.Event, latencies: list[float]) -> None:
+    """Open loop on one connection: each request is due PROBE_EVERY_S after the last was due."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=60)
+    due = time.perf_counter()
+    while not stop.is_set():
+        connection.request("GET", path, headers={"Authorization": f"Bearer {KEY}"})
+        connection.getresponse().read()
+        latencies.append(time.perf_counter() - due)
+        due += PROBE_EVERY_S
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    connection.close()
+
+
+def newcomers(port: int, stop: threading.Event, outcomes: list[float | None]) -> None:
+    """A fresh connection and `GET /health` every 100 ms: its time, or None past NEWCOMER_TIMEOUT_S."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            status, _ = request(port, "GET", "/health", timeout=NEWCOMER_TIMEOUT_S)
+            outcomes.append(time.perf_counter() - started if status == 200 else None)
+        except OSError:
+            outcomes.append(None)
+        stop.wait(NEWCOMER_EVERY_S)
+
+
+def crlf(port: int, stop: threading.Event) -> None:
+    holders = []
+    for _ in range(2000):
+        try:
+            holders.append(socket.create_connection((HOST, port), timeout=1))
+        except OSError:
+            break
+    while not stop.is_set():
+        for sock in list(holders):
+            try:
+                sock.send(b"\r\n")
+            except OSError:
+                holders.remove(sock)
+                sock.close()
+        stop.wait(2)
+    for sock in holders:
+        sock.close()
+
+
+def bodies(port: int, stop: threading.Event) -> None:
+    chunk = b"x" * MiB
+
+    def post() -> None:
+        try:
+            with socket.create_connection((HOST, port), timeout=30) as sock:
+                sock.sendall(b"POST /v1/records HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer rt_bench_attacker\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (19 * MiB))
+                for _ in range(19):
+                    sock.sendall(chunk)
+                sock.recv(1000)
+                stop.wait()
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=post, daemon=True) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+
+
+def pipeline(port: int, stop: threading.Event) -> None:
+    data = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * (4 * MiB // 40)
+
+    def send() -> None:
+        try:
+            with socket.create_connection((HOST, port), timeout=ATTACK_S + 30) as sock:
+                sock.sendall(data)
+                stop.wait()
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=send, daemon=True) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+
+
+def none(port: int, stop: threading.Event) -> None:
+    stop.wait()
+
+
+ATTACKS = {"none": none, "crlf": crlf, "bodies": bodies, "pipeline": pipeline}
+
+
+def run(name: str) -> dict:
+    port = free_port()
+    server = Server("mock-runtype", [sys.executable, "-m", "mock_runtype", "serve", "--port", str(port), "--quiet"],
+                    port).start()
+    try:
+        _, body = request(port, "POST", "/v1/records", json.dumps({"type": "t", "name": "probe"}).encode(),
+                          {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        path = f"/v1/records/{json.loads(body)['id']}"
+        before = server.rss_mb()
+        stop, quiet = multiprocessing.Event(), threading.Event()
+        latencies: list[float] = []
+        outcomes: list[float | None] = []
+        probes = [threading.Thread(target=prober, args=(port, path, quiet, latencies)),
+                  threading.Thread(target=newcomers, args=(port, quiet, outcomes))]
+        for thread in probes:
+            thread.start()
+        time.sleep(1)
+        latencies.clear()
+        outcomes.clear()
+        attack = multiprocessing.Process(target=ATTACKS[name], args=(port, stop), daemon=True)  # its own GIL
+        attack.start()
+        most = before
+        deadline = time.perf_counter() + ATTACK_S
+        while time.perf_counter() < deadline:
+            most = max(most, server.rss_mb())
+            time.sleep(0.2)
+        quiet.set()
+        for thread in probes:
+            thread.join(NEWCOMER_TIMEOUT_S + 60)
+        stop.set()
+        attack.join(5)
+        attack.kill()
+    finally:
+        server.stop()
+    ordered = sorted(latencies)
+    served = [outcome for outcome in outcomes if outcome is not None]
+    return {
+        "attack": name, "rss_before_mb": round(before), "rss_most_mb": round(most),
+        "probe_p50_ms": round(percentile(ordered, 50) * 1000, 1), "probe_p99_ms": round(percentile(ordered, 99) * 1000, 1),
+        "probe_max_ms": round(ordered[-1] * 1000, 1), "probes": len(ordered),
+        "newcomers": len(outcomes), "newcomers_refused": len(outcomes) - len(served),
+        "newcomer_max_ms": round(max(served) * 1000, 1) if served else None,
+    }
+
+
+def main(names: list[str] | None = None) -> int:
+    print(machine_line())
+    print(f"each attack {ATTACK_S:g} s; prober every {PROBE_EVERY_S * 1000:g} ms, a newcomer every "
+          f"{NEWCOMER_EVERY_S * 1000:g} ms (given up after {NEWCOMER_TIMEOUT_S:g} s)")
+    print("| attack | RSS before → most (MB) | prober p50 / p99 / max (ms) | newcomers answered / given up, slowest (ms) |")
+    print("|---|---|---|---|")
+    for name in names or list(ATTACKS):
+        row = run(name)
+        print(f"| {name} | {row['rss_before_mb']} → {row['rss_most_mb']} | {row['probe_p50_ms']} / {row['probe_p99_ms']}"
+              f" / {row['probe_max_ms']} | {row['newcomers'] - row['newcomers_refused']} / {row['newcomers_refused']},"
+              f" {row['newcomer_max_ms']} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
