@@ -120,6 +120,20 @@ class Journal:
                                 key=lambda e: e.seq)
         return [entry_to_json(e) for e in chosen if match is None or match(e)]
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest entry so far (0: none yet)."""
+        return self._seq
+
+    def tenants_since(self, seq: int) -> set[str]:
+        """The tenants of the entries kept that came after entry `seq` (the pytest plugin resets
+        them after a test). The bounds above can push out a tenant's entries only when more
+        tenants are in use than the total holds, or, for a tenant keeping nothing, by newer
+        requests of such tenants: one that keeps nothing has nothing to reset but counters."""
+        with self._lock:
+            return {e.tenant_key for entries in (self._shared, *self._by_tenant.values()) for e in entries
+                    if e.seq > seq and e.tenant_key is not None}
+
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:
