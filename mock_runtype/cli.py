@@ -78,23 +78,53 @@ def serve(args: argparse.Namespace) -> int:
         config = resolve(flags, os.environ)
     except ConfigError as error:
         raise CommandError(str(error), USAGE_ERROR) from None
-    sandbox = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+    from mock_runtype.serving import logs
+
+    logs.configure(config.server.log_format, config.server.quiet, log_health=config.server.log_health)
+    sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
-    return run_server(sandbox, config.server)
+    return run_server(sandbox, config.server, loaded)
+
+
+PROGRESS_AFTER_S = 2.0  # a load taking longer than this says so, and again every as long
 
 
 def sandbox_with_fixtures(settings, fixture_files):
-    """A Sandbox with the fixture files loaded; CommandError listing every problem if one is bad,
-    so that the server does not start."""
-    from mock_runtype.sandbox.fixtures import FixtureError
+    """A Sandbox with the fixture files loaded, and what was loaded (None: no file); CommandError
+    listing every problem if one is bad, so that the server does not start. A long load tells
+    how long it has taken so far, every `PROGRESS_AFTER_S`."""
+    import threading
+    import time
+
     from mock_runtype.sandbox.core import Sandbox
+    from mock_runtype.sandbox.fixtures import FixtureError
+    from mock_runtype.server import Loaded, log
 
     sandbox = Sandbox(settings)
+    files = list(fixture_files)
+    if not files:
+        return sandbox, None
+    started = time.perf_counter()
+    done = threading.Event()
+
+    def tell_progress() -> None:
+        size = sum(os.path.getsize(path) for path in files if os.path.isfile(path))
+        while not done.wait(PROGRESS_AFTER_S):
+            log.info("loading %d fixture file%s (%.1f MB): %.0f s so far", len(files), "" if len(files) == 1 else "s",
+                     size / 1e6, time.perf_counter() - started,
+                     extra={"fields": {"files": len(files), "bytes": size}})
+
+    watcher = threading.Thread(target=tell_progress, name="mock-runtype-load-progress", daemon=True)
+    watcher.start()
     try:
-        sandbox.load_files(list(fixture_files))
+        sandbox.load_files(files)
     except FixtureError as error:
         raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None
-    return sandbox
+    finally:
+        done.set()
+        watcher.join()
+    return sandbox, Loaded(len(files), sum(len(f.tenants) for f in sandbox.fixtures),
+                           sum(len(f.records) for f in sandbox.fixtures), time.perf_counter() - started)
 
 
 @command("validate", "check fixture files; exit 0 if all are valid, else 1",

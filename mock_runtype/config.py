@@ -156,6 +156,8 @@ OPTIONS: tuple[Option, ...] = (
            "access and server log lines as text or as one JSON object each", "text|json"),
     Option("quiet", "--quiet", "MOCK_RUNTYPE_QUIET", _boolean,
            "log only warnings and errors: no access log, no start-up line", switch=True),
+    Option("log_health", "--log-health", "MOCK_RUNTYPE_LOG_HEALTH", _boolean,
+           "log health probes (a 2xx GET /health) in the access log too", switch=True),
     Option("max_body_bytes", "--max-body-bytes", "MOCK_RUNTYPE_MAX_BODY_BYTES", _integer(1, MAX_BODY_LIMIT),
            "largest JSON request body accepted (413 above it)", "BYTES"),
     Option("max_upload_bytes", "--max-upload-bytes", "MOCK_RUNTYPE_MAX_UPLOAD_BYTES", _integer(1, MAX_BODY_LIMIT),

@@ -158,17 +158,20 @@ def test_access_log_and_startup_line():
     lines = out.splitlines()
     # written as each answer completes, so two quick requests may be logged in either order
     assert sorted(line.split(" ")[1:4] for line in lines) == [["GET", "/v1/records/missing", "404"], ["POST", "/v1/records", "201"]]
-    assert all(re.fullmatch(r"\S+Z \S+ \S+ \d{3} \d+\.\dms", line) for line in lines)
+    created, missing = sorted(lines, key=lambda line: line.split(" ")[1], reverse=True)
+    assert re.fullmatch(r"\S+Z POST /v1/records 201 \d+\.\dms", created)
+    assert re.fullmatch(r'\S+Z GET /v1/records/missing 404 \d+\.\dms tenant=fp:[0-9a-f]{12} error="[^"]+"', missing)
     assert "secret" not in out + err
 
 
 def test_json_log_format_and_quiet():
     served = Served("--log-format", "json")
-    requests.get(served.url + "/health", timeout=5)
+    requests.get(served.url + "/health", timeout=5)  # a health probe: not logged by default
+    requests.get(served.url + "/openapi.json", timeout=5)
     _, _, out, err = served.stop()
     entry = json.loads(out)
     assert {k: entry[k] for k in ("level", "method", "path", "status")} == {
-        "level": "info", "method": "GET", "path": "/health", "status": 200}
+        "level": "info", "method": "GET", "path": "/openapi.json", "status": 200}
     assert [json.loads(line)["message"] for line in err.splitlines()][-1] == "stopping on SIGTERM"
 
     port = free_port()
@@ -178,6 +181,34 @@ def test_json_log_format_and_quiet():
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0  # only against a hang: the stop tests bound the time
     assert process.stdout.read() == "" and process.stderr.read() == ""
+
+
+def test_the_startup_line_says_what_was_loaded():
+    served = Served("--fixtures", str(FIXTURES / "demo.yaml"), "--fixtures", str(FIXTURES / "faults.yaml"))
+    served.stop()
+    assert re.search(r"\(asyncio, 4 threads\); loaded 2 fixture files \(\d+ tenants?, \d+ records?\) in \d+\.\d s$",
+                     served.first_line.rstrip()), served.first_line
+
+
+def test_quiet_with_port_0_still_names_the_url_and_nothing_else():
+    served = Served("--quiet")
+    assert requests.get(served.url + "/v1/records/x", timeout=5).status_code == 401
+    _, status, out, err = served.stop()
+    assert status == 0 and out == "" and err == served.first_line
+
+
+def test_a_long_load_tells_its_progress(monkeypatch):
+    import mock_runtype.cli as cli
+    import mock_runtype.server as server
+    from mock_runtype.sandbox.core import Sandbox, SandboxSettings
+
+    told = []
+    monkeypatch.setattr(cli, "PROGRESS_AFTER_S", 0.02)
+    monkeypatch.setattr(server.log, "info", lambda message, *args, **kwargs: told.append(message % args))
+    monkeypatch.setattr(Sandbox, "load_files", lambda self, paths: time.sleep(0.5))
+    _, loaded = cli.sandbox_with_fixtures(SandboxSettings(), [str(FIXTURES / "demo.yaml")])
+    assert told and told[0].startswith("loading 1 fixture file (0.0 MB): ") and told[0].endswith(" s so far")
+    assert loaded.files == 1 and loaded.seconds >= 0.5
 
 
 def test_settings_reach_the_server():
