@@ -8,6 +8,7 @@ that cannot be read) ends as one line on stderr and a non-zero status, never a t
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from dataclasses import dataclass
@@ -31,7 +32,31 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line that points to --help."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}{self._suggestion(message)} (see {self.prog} --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        """`; did you mean --port?` for a mistyped flag among the unrecognized arguments."""
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        known = sorted(_flags(self))
+        hints = []
+        for given in message.split(": ", 1)[1].split():
+            if given.startswith("--"):
+                close = difflib.get_close_matches(given.split("=", 1)[0], known, n=1)
+                if close:
+                    hints.append(close[0])
+        return f"; did you mean {', '.join(hints)}?" if hints else ""
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every long flag of `parser` and of its subcommands."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        flags.update(option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                flags |= _flags(subparser)
+    return flags
 
 
 @dataclass(frozen=True)
@@ -70,8 +95,8 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("serve", "run the sandbox server until SIGTERM or Ctrl-C", serve_arguments)
 def serve(args: argparse.Namespace) -> int:
-    from mock_runtype.config import OPTIONS, ConfigError, resolve
-    from mock_runtype.server import serve as run_server
+    from mock_runtype.config import OPTIONS, ConfigError, resolve, unknown_variables
+    from mock_runtype.server import log, serve as run_server
 
     flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
     try:
@@ -81,6 +106,8 @@ def serve(args: argparse.Namespace) -> int:
     from mock_runtype.serving import logs
 
     logs.configure(config.server.log_format, config.server.quiet, log_health=config.server.log_health)
+    for line in unknown_variables(os.environ):
+        log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
     sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
     return run_server(sandbox, config.server, loaded)

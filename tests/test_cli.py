@@ -74,7 +74,12 @@ class Served:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = start_serving("--port", "0", *args, env=env)
-        self.first_line = self.process.stderr.readline()
+        self.earlier = ""  # the lines before the start-up line (warnings)
+        for _ in range(20):
+            self.first_line = self.process.stderr.readline()
+            if not self.first_line or " listening on " in self.first_line:
+                break
+            self.earlier += self.first_line
         found = re.search(r"http://127\.0\.0\.1:\d+", self.first_line)
         if not found:
             self.process.kill()
@@ -87,7 +92,7 @@ class Served:
         self.process.send_signal(signum)
         status = self.process.wait(timeout=20)
         elapsed = time.monotonic() - started
-        return elapsed, status, self.process.stdout.read(), self.first_line + self.process.stderr.read()
+        return elapsed, status, self.process.stdout.read(), self.earlier + self.first_line + self.process.stderr.read()
 
 
 def test_version_and_python_dash_m():
@@ -194,7 +199,7 @@ def test_quiet_with_port_0_still_names_the_url_and_nothing_else():
     served = Served("--quiet")
     assert requests.get(served.url + "/v1/records/x", timeout=5).status_code == 401
     _, status, out, err = served.stop()
-    assert status == 0 and out == "" and err == served.first_line
+    assert status == 0 and out == "" and err == served.first_line and not served.earlier
 
 
 def test_a_long_load_tells_its_progress(monkeypatch):
@@ -250,3 +255,16 @@ def test_serve_does_not_start_on_a_bad_fixture(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "not starting" in err and f"{bad}:2: records[0].tenant: unknown tenant 'nobody'" in err
     assert "Traceback" not in err
+
+
+def test_a_mistyped_flag_names_the_closest_one():
+    done = run("serve", "--prot", "9000")
+    assert done.returncode == 2
+    assert "unrecognized arguments: --prot 9000; did you mean --port?" in done.stderr
+
+
+def test_an_unknown_variable_is_a_warning_naming_the_closest_one():
+    served = Served(env={"MOCK_RUNTYPE_PROT": "9000", "MOCK_RUNTYPE_URL": "http://elsewhere"})
+    _, _, _, err = served.stop()
+    assert "WARNING MOCK_RUNTYPE_PROT is not a mock-runtype setting and is ignored: did you mean MOCK_RUNTYPE_PORT?" in err
+    assert "MOCK_RUNTYPE_URL" not in err  # the pytest plugin's
