@@ -160,15 +160,35 @@ def validate(args: argparse.Namespace) -> int:
     """One line per problem on stderr; one line per valid file on stdout."""
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
+    from mock_runtype.sandbox.fixtures import Problem
+    from mock_runtype.server import _count
+
+    problems = [Problem(path, None, "", "the file is empty: it loads nothing") for path in args.files
+                if _holds_nothing(path)]
+    fixtures = []
     try:
         fixtures = read_fixtures(args.files)
     except FixtureError as error:
-        print(error, file=sys.stderr)
+        problems += error.problems
+    if problems:
+        order = {path: index for index, path in enumerate(args.files)}
+        problems.sort(key=lambda problem: order.get(problem.source, len(order)))  # stable: each file's in line order
+        print("\n".join(str(problem) for problem in problems), file=sys.stderr)
         return 1
     for fixture in fixtures:
-        print(f"{fixture.source}: ok ({len(fixture.tenants)} tenants, {len(fixture.records)} records,"
-              f" {len(fixture.scenarios)} scenarios)")
+        print(f"{fixture.source}: ok ({_count(len(fixture.tenants), 'tenant')}, "
+              f"{_count(len(fixture.records), 'record')}, {_count(len(fixture.scenarios), 'scenario')})")
     return 0
+
+
+def _holds_nothing(path: str) -> bool:
+    """Whether the file has no YAML at all: only blank lines and comments (an unreadable file is
+    left to the reading, which says why)."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 
 
 @command("openapi", "print the OpenAPI 3.1 document the server publishes at /openapi.json")

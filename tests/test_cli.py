@@ -232,7 +232,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 def test_validate_accepts_the_shipped_examples(capsys):
     assert main(["validate", *sorted(str(p) for p in FIXTURES.glob("*.yaml"))]) == 0
-    assert "demo.yaml: ok (1 tenants, 3 records, 0 scenarios)" in capsys.readouterr().out
+    assert "demo.yaml: ok (1 tenant, 3 records, 0 scenarios)" in capsys.readouterr().out
 
 
 def test_validate_reports_one_line_per_problem_and_exits_1(tmp_path, capsys):
@@ -242,7 +242,7 @@ def test_validate_reports_one_line_per_problem_and_exits_1(tmp_path, capsys):
     assert main(["validate", str(bad), str(missing)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        f"{bad}:3: tenants[0].colour: unknown field(s): colour",
+        f"{bad}:3: tenants[0].colour: unknown field: colour",
         f"{missing}: cannot read the file: No such file or directory",
     ]
 
@@ -268,3 +268,23 @@ def test_an_unknown_variable_is_a_warning_naming_the_closest_one():
     _, _, _, err = served.stop()
     assert "WARNING MOCK_RUNTYPE_PROT is not a mock-runtype setting and is ignored: did you mean MOCK_RUNTYPE_PORT?" in err
     assert "MOCK_RUNTYPE_URL" not in err  # the pytest plugin's
+
+
+def test_validate_words_problems_in_line_order_and_flags_empty_files_and_tabs(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("records:\n  - tenant: k\n    type: 5\n  - tenant: k\n    type: t\n    name: n\n    colour: red\n"
+                   "scenarios:\n  - name: s\n    when: {path: /x}\n    delayMs: 0\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n\n")
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text("tenants:\n\t- apiKey: k\n")
+    assert main(["validate", str(bad), str(empty), str(tabbed)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{bad}:2: records[0].name: 'name' is required",
+        f"{bad}:3: records[0].type: must be a string",
+        f"{bad}:7: records[1].colour: unknown field: colour",
+        f"{bad}:11: scenarios[0].delayMs: must be at least 1",
+        f"{empty}: the file is empty: it loads nothing",
+        f"{tabbed}:2: YAML syntax error: a tab in the indentation (column 1): YAML indents with spaces only;"
+        " replace the tab with spaces",
+    ]

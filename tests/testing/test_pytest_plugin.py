@@ -226,7 +226,7 @@ def test_a_bad_or_missing_fixture_file_errors_the_test_saying_where(pytester):
     result = run(pytester, errors=2)
     result.stdout.fnmatch_lines([
         "mock-runtype: */bad.yaml: POST /__admin/fixtures answered 400: Invalid fixture document (1 problem)",
-        "      line 3: tenants[0].colour: unknown field(s): colour",
+        "      line 3: tenants[0].colour: unknown field: colour",
         "mock-runtype: fixture file missing.yaml not found (beside test_user.py and in *)",
     ])
 
