@@ -4,8 +4,9 @@ with `--quiet`, create and get throughput loaded in turn (A B A B) with wrk.
     python -m bench.access_log [--in-process-only] [--duration S] [--rounds N] [--connections C]
 
 First in this process, no server: the app's WSGI call for a GET of one record and a 404, with
-and without the access log middleware writing to /dev/null (this thread's CPU time, the median of 100 short rounds in turn: the wall clock of a shared machine mostly measures the neighbours), the steadiest
-figure on a busy machine. Then two servers under wrk.
+and without the access log middleware writing to /dev/null, and the middleware alone around an app
+that answers at once (this thread's CPU time: the wall clock of a shared machine mostly measures
+the neighbours). Then two servers under wrk.
 
 The goal (issue 13): with the access log on, within 10% of `--quiet`. The servers' stdout goes to
 /dev/null, so what is measured is the log's own work (formatting and writing), not a terminal's.
