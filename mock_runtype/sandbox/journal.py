@@ -130,9 +130,17 @@ class Journal:
         them after a test). The bounds above can push out a tenant's entries only when more
         tenants are in use than the total holds, or, for a tenant keeping nothing, by newer
         requests of such tenants: one that keeps nothing has nothing to reset but counters."""
+        found: set[str] = set()
         with self._lock:
-            return {e.tenant_key for entries in (self._shared, *self._by_tenant.values()) for e in entries
-                    if e.seq > seq and e.tenant_key is not None}
+            if self._seq <= seq:
+                return found
+            for entries in (self._shared, *self._by_tenant.values()):
+                for entry in reversed(entries):  # each journal is oldest first: read back to `seq` only
+                    if entry.seq <= seq:
+                        break
+                    if entry.tenant_key is not None:
+                        found.add(entry.tenant_key)
+        return found
 
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""

@@ -53,3 +53,14 @@ def test_keys_that_keep_nothing_share_one_bucket_and_a_key_that_stops_keeping_jo
     journal.record(exchange("kept"))
     assert [e["id"] for e in journal.entries("kept")] == [14] and len(journal.entries()) == 3
     assert journal.clear("kept") == 1 and len(journal.entries()) == 2
+
+
+def test_the_tenants_reached_since_an_entry_of_their_own_journals_and_the_bucket():
+    journal = Journal(limit=5, in_use=lambda tenant_key: tenant_key != "fresh")
+    journal.record(exchange("before"))
+    mark = journal.last_seq
+    for tenant in ("kept", "fresh", None, "kept"):
+        journal.record(exchange(tenant))
+    assert journal.tenants_since(mark) == {"kept", "fresh"}
+    assert journal.tenants_since(0) == {"before", "kept", "fresh"}
+    assert journal.tenants_since(journal.last_seq) == set()
