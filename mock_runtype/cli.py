@@ -161,7 +161,7 @@ def validate(args: argparse.Namespace) -> int:
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
     from mock_runtype.sandbox.fixtures import Problem
-    from mock_runtype.server import _count
+    from mock_runtype.server import counted
 
     problems = [Problem(path, None, "", "the file is empty: it loads nothing") for path in args.files
                 if _holds_nothing(path)]
@@ -176,8 +176,8 @@ def validate(args: argparse.Namespace) -> int:
         print("\n".join(str(problem) for problem in problems), file=sys.stderr)
         return 1
     for fixture in fixtures:
-        print(f"{fixture.source}: ok ({_count(len(fixture.tenants), 'tenant')}, "
-              f"{_count(len(fixture.records), 'record')}, {_count(len(fixture.scenarios), 'scenario')})")
+        print(f"{fixture.source}: ok ({counted(len(fixture.tenants), 'tenant')}, "
+              f"{counted(len(fixture.records), 'record')}, {counted(len(fixture.scenarios), 'scenario')})")
     return 0
 
 

@@ -31,11 +31,12 @@ class Loaded:
     seconds: float
 
     def __str__(self) -> str:
-        return (f"loaded {_count(self.files, 'fixture file')} ({_count(self.tenants, 'tenant')}, "
-                f"{_count(self.records, 'record')}) in {self.seconds:.1f} s")
+        return (f"loaded {counted(self.files, 'fixture file')} ({counted(self.tenants, 'tenant')}, "
+                f"{counted(self.records, 'record')}) in {self.seconds:.1f} s")
 
 
-def _count(number: int, noun: str) -> str:
+def counted(number: int, noun: str) -> str:
+    """`1 tenant`, `10,000 records`: the number, and the noun in the plural unless it is one."""
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 

@@ -5,6 +5,9 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 - `runtype_mock`: the test's handle on the sandbox: `url`, its own `api_key`, and the control API
   scoped to that key (fixtures, journal, scenarios, clock, state, reset). Every test gets a new
   key, so tests never see each other's data and need no global reset, also under pytest-xdist.
+  On the plugin's own server, every tenant a test's requests reached (a fixed key the code under
+  test is configured with, say) is reset after it too; an external server may serve others, so
+  there only the test's own key and its fixture files' tenants are.
 - `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key,
   its typed layer making no retries unless `--runtype-sdk-retries N` says (the test errors with
   the install command when the SDK is not installed).
