@@ -8,6 +8,7 @@ that cannot be read) ends as one line on stderr and a non-zero status, never a t
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from dataclasses import dataclass
@@ -31,7 +32,31 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line that points to --help."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}{self._suggestion(message)} (see {self.prog} --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        """`; did you mean --port?` for a mistyped flag among the unrecognized arguments."""
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        known = sorted(_flags(self))
+        hints = []
+        for given in message.split(": ", 1)[1].split():
+            if given.startswith("--"):
+                close = difflib.get_close_matches(given.split("=", 1)[0], known, n=1)
+                if close:
+                    hints.append(close[0])
+        return f"; did you mean {', '.join(hints)}?" if hints else ""
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every long flag of `parser` and of its subcommands."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        flags.update(option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                flags |= _flags(subparser)
+    return flags
 
 
 @dataclass(frozen=True)
@@ -70,31 +95,63 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("serve", "run the sandbox server until SIGTERM or Ctrl-C", serve_arguments)
 def serve(args: argparse.Namespace) -> int:
-    from mock_runtype.config import OPTIONS, ConfigError, resolve
-    from mock_runtype.server import serve as run_server
+    from mock_runtype.config import OPTIONS, ConfigError, resolve, unknown_variables
+    from mock_runtype.server import log, serve as run_server
 
     flags = {option.flag: getattr(args, option.flag[2:].replace("-", "_")) for option in OPTIONS}
     try:
         config = resolve(flags, os.environ)
     except ConfigError as error:
         raise CommandError(str(error), USAGE_ERROR) from None
-    sandbox = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+    from mock_runtype.serving import logs
+
+    logs.configure(config.server.log_format, config.server.quiet, log_health=config.server.log_health)
+    for line in unknown_variables(os.environ):
+        log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
+    sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
-    return run_server(sandbox, config.server)
+    return run_server(sandbox, config.server, loaded)
+
+
+PROGRESS_AFTER_S = 2.0  # a load taking longer than this says so, and again every as long
 
 
 def sandbox_with_fixtures(settings, fixture_files):
-    """A Sandbox with the fixture files loaded; CommandError listing every problem if one is bad,
-    so that the server does not start."""
-    from mock_runtype.sandbox.fixtures import FixtureError
+    """A Sandbox with the fixture files loaded, and what was loaded (None: no file); CommandError
+    listing every problem if one is bad, so that the server does not start. A long load tells
+    how long it has taken so far, every `PROGRESS_AFTER_S`."""
+    import threading
+    import time
+
     from mock_runtype.sandbox.core import Sandbox
+    from mock_runtype.sandbox.fixtures import FixtureError
+    from mock_runtype.server import Loaded, log
 
     sandbox = Sandbox(settings)
+    files = list(fixture_files)
+    if not files:
+        return sandbox, None
+    started = time.perf_counter()
+    done = threading.Event()
+
+    def tell_progress() -> None:
+        size = sum(os.path.getsize(path) for path in files if os.path.isfile(path))
+        while not done.wait(PROGRESS_AFTER_S):
+            log.info("loading %d fixture file%s (%.1f MB): %.0f s so far", len(files), "" if len(files) == 1 else "s",
+                     size / 1e6, time.perf_counter() - started,
+                     extra={"fields": {"files": len(files), "bytes": size}})
+
+    watcher = threading.Thread(target=tell_progress, name="mock-runtype-load-progress", daemon=True)
+    watcher.start()
     try:
-        sandbox.load_files(list(fixture_files))
+        sandbox.load_files(files)
     except FixtureError as error:
         raise CommandError(f"not starting, the fixtures have problems:\n{error}") from None
-    return sandbox
+    finally:
+        done.set()
+        watcher.join()
+    return sandbox, Loaded(len(files), sum(len(f.tenants) for f in sandbox.fixtures),
+                           sum(len(f.records) for f in sandbox.fixtures), time.perf_counter() - started)
 
 
 @command("validate", "check fixture files; exit 0 if all are valid, else 1",
@@ -103,16 +160,36 @@ def validate(args: argparse.Namespace) -> int:
     """One line per problem on stderr; one line per valid file on stdout."""
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
+    from mock_runtype.sandbox.fixtures import Problem
+    from mock_runtype.server import counted
+
+    problems = [Problem(path, None, "", "the file is empty: it loads nothing") for path in args.files
+                if _holds_nothing(path)]
+    fixtures = []
     try:
         with bulk_load():  # no collections while reading, as serving does: a 50k file took twice as long
             fixtures = read_fixtures(args.files)
     except FixtureError as error:
-        print(error, file=sys.stderr)
+        problems += error.problems
+    if problems:
+        order = {path: index for index, path in enumerate(args.files)}
+        problems.sort(key=lambda problem: order.get(problem.source, len(order)))  # stable: each file's in line order
+        print("\n".join(str(problem) for problem in problems), file=sys.stderr)
         return 1
     for fixture in fixtures:
-        print(f"{fixture.source}: ok ({len(fixture.tenants)} tenants, {len(fixture.records)} records,"
-              f" {len(fixture.scenarios)} scenarios)")
+        print(f"{fixture.source}: ok ({counted(len(fixture.tenants), 'tenant')}, "
+              f"{counted(len(fixture.records), 'record')}, {counted(len(fixture.scenarios), 'scenario')})")
     return 0
+
+
+def _holds_nothing(path: str) -> bool:
+    """Whether the file has no YAML at all: only blank lines and comments (an unreadable file is
+    left to the reading, which says why)."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 
 
 @command("openapi", "print the OpenAPI 3.1 document the server publishes at /openapi.json")

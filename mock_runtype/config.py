@@ -8,6 +8,7 @@ raises `ConfigError` with one line naming the flag or variable it came from. No 
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,8 @@ OPTIONS: tuple[Option, ...] = (
            "access and server log lines as text or as one JSON object each", "text|json"),
     Option("quiet", "--quiet", "MOCK_RUNTYPE_QUIET", _boolean,
            "log only warnings and errors: no access log, no start-up line", switch=True),
+    Option("log_health", "--log-health", "MOCK_RUNTYPE_LOG_HEALTH", _boolean,
+           "log health probes (a 2xx GET /health) in the access log too", switch=True),
     Option("max_body_bytes", "--max-body-bytes", "MOCK_RUNTYPE_MAX_BODY_BYTES", _integer(1, MAX_BODY_LIMIT),
            "largest JSON request body accepted (413 above it)", "BYTES"),
     Option("max_upload_bytes", "--max-upload-bytes", "MOCK_RUNTYPE_MAX_UPLOAD_BYTES", _integer(1, MAX_BODY_LIMIT),
@@ -195,6 +198,24 @@ OPTIONS: tuple[Option, ...] = (
            "check every response against the OpenAPI document; a mismatch is logged and answered 500",
            switch=True),
 )
+
+
+ENV_PREFIX = "MOCK_RUNTYPE_"
+# Read by other parts than `serve` (the pytest plugin, conformance), so not unknown to it.
+OTHER_VARIABLES = frozenset({"MOCK_RUNTYPE_URL", "MOCK_RUNTYPE_CONFORMANCE_KEY"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each `MOCK_RUNTYPE_*` variable that no option reads, naming the closest one
+    that does (`MOCK_RUNTYPE_PROT`: did you mean MOCK_RUNTYPE_PORT?): set, it would be ignored."""
+    known = sorted({option.env for option in OPTIONS} | OTHER_VARIABLES)
+    lines = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "mock-runtype serve --help lists the variables"
+            lines.append(f"{name} is not a mock-runtype setting and is ignored: {hint}")
+    return lines
 
 
 def _parsed(option: Option, source: str, text: str) -> Any:

@@ -50,3 +50,32 @@ def http(server: RunningServer, api_key: str) -> Iterator[requests.Session]:
 
 def url(session: requests.Session, path: str) -> str:
     return session.base_url + path  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def access_log():
+    """The access lines written while the test runs, in `text` (default) or `json`: call
+    `access_log()` for them, `access_log.configure("json")` to switch. Restored afterwards to
+    writing nowhere, as before `mock-runtype serve` configures the log."""
+    import io
+    import logging
+
+    from mock_runtype.serving import logs
+
+    logger = logging.getLogger("mock_runtype")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    out = io.StringIO()
+
+    class Lines:
+        def configure(self, log_format: str = "text") -> None:
+            logs.configure(log_format, out=out, err=io.StringIO())
+
+        def __call__(self) -> list[str]:
+            logs.flush()
+            return out.getvalue().splitlines()
+
+    lines = Lines()
+    lines.configure()
+    yield lines
+    logs.configure(quiet=True)
+    logger.handlers[:], logger.level, logger.propagate = saved

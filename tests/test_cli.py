@@ -74,7 +74,12 @@ class Served:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = start_serving("--port", "0", *args, env=env)
-        self.first_line = self.process.stderr.readline()
+        self.earlier = ""  # the lines before the start-up line (warnings)
+        for _ in range(20):
+            self.first_line = self.process.stderr.readline()
+            if not self.first_line or " listening on " in self.first_line:
+                break
+            self.earlier += self.first_line
         found = re.search(r"http://127\.0\.0\.1:\d+", self.first_line)
         if not found:
             self.process.kill()
@@ -87,7 +92,7 @@ class Served:
         self.process.send_signal(signum)
         status = self.process.wait(timeout=20)
         elapsed = time.monotonic() - started
-        return elapsed, status, self.process.stdout.read(), self.first_line + self.process.stderr.read()
+        return elapsed, status, self.process.stdout.read(), self.earlier + self.first_line + self.process.stderr.read()
 
 
 def test_version_and_python_dash_m():
@@ -158,17 +163,20 @@ def test_access_log_and_startup_line():
     lines = out.splitlines()
     # written as each answer completes, so two quick requests may be logged in either order
     assert sorted(line.split(" ")[1:4] for line in lines) == [["GET", "/v1/records/missing", "404"], ["POST", "/v1/records", "201"]]
-    assert all(re.fullmatch(r"\S+Z \S+ \S+ \d{3} \d+\.\dms", line) for line in lines)
+    created, missing = sorted(lines, key=lambda line: line.split(" ")[1], reverse=True)
+    assert re.fullmatch(r"\S+Z POST /v1/records 201 \d+\.\dms", created)
+    assert re.fullmatch(r'\S+Z GET /v1/records/missing 404 \d+\.\dms tenant=fp:[0-9a-f]{12} error="[^"]+"', missing)
     assert "secret" not in out + err
 
 
 def test_json_log_format_and_quiet():
     served = Served("--log-format", "json")
-    requests.get(served.url + "/health", timeout=5)
+    requests.get(served.url + "/health", timeout=5)  # a health probe: not logged by default
+    requests.get(served.url + "/openapi.json", timeout=5)
     _, _, out, err = served.stop()
     entry = json.loads(out)
     assert {k: entry[k] for k in ("level", "method", "path", "status")} == {
-        "level": "info", "method": "GET", "path": "/health", "status": 200}
+        "level": "info", "method": "GET", "path": "/openapi.json", "status": 200}
     assert [json.loads(line)["message"] for line in err.splitlines()][-1] == "stopping on SIGTERM"
 
     port = free_port()
@@ -178,6 +186,34 @@ def test_json_log_format_and_quiet():
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0  # only against a hang: the stop tests bound the time
     assert process.stdout.read() == "" and process.stderr.read() == ""
+
+
+def test_the_startup_line_says_what_was_loaded():
+    served = Served("--fixtures", str(FIXTURES / "demo.yaml"), "--fixtures", str(FIXTURES / "faults.yaml"))
+    served.stop()
+    assert re.search(r"\(asyncio, 4 threads\); loaded 2 fixture files \(\d+ tenants?, \d+ records?\) in \d+\.\d s$",
+                     served.first_line.rstrip()), served.first_line
+
+
+def test_quiet_with_port_0_still_names_the_url_and_nothing_else():
+    served = Served("--quiet")
+    assert requests.get(served.url + "/v1/records/x", timeout=5).status_code == 401
+    _, status, out, err = served.stop()
+    assert status == 0 and out == "" and err == served.first_line and not served.earlier
+
+
+def test_a_long_load_tells_its_progress(monkeypatch):
+    import mock_runtype.cli as cli
+    import mock_runtype.server as server
+    from mock_runtype.sandbox.core import Sandbox, SandboxSettings
+
+    told = []
+    monkeypatch.setattr(cli, "PROGRESS_AFTER_S", 0.02)
+    monkeypatch.setattr(server.log, "info", lambda message, *args, **kwargs: told.append(message % args))
+    monkeypatch.setattr(Sandbox, "load_files", lambda self, paths: time.sleep(0.5))
+    _, loaded = cli.sandbox_with_fixtures(SandboxSettings(), [str(FIXTURES / "demo.yaml")])
+    assert told and told[0].startswith("loading 1 fixture file (0.0 MB): ") and told[0].endswith(" s so far")
+    assert loaded.files == 1 and loaded.seconds >= 0.5
 
 
 def test_settings_reach_the_server():
@@ -196,7 +232,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 def test_validate_accepts_the_shipped_examples(capsys):
     assert main(["validate", *sorted(str(p) for p in FIXTURES.glob("*.yaml"))]) == 0
-    assert "demo.yaml: ok (1 tenants, 3 records, 0 scenarios)" in capsys.readouterr().out
+    assert "demo.yaml: ok (1 tenant, 3 records, 0 scenarios)" in capsys.readouterr().out
 
 
 def test_validate_reports_one_line_per_problem_and_exits_1(tmp_path, capsys):
@@ -206,7 +242,7 @@ def test_validate_reports_one_line_per_problem_and_exits_1(tmp_path, capsys):
     assert main(["validate", str(bad), str(missing)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        f"{bad}:3: tenants[0].colour: unknown field(s): colour",
+        f"{bad}:3: tenants[0].colour: unknown field: colour",
         f"{missing}: cannot read the file: No such file or directory",
     ]
 
@@ -219,3 +255,36 @@ def test_serve_does_not_start_on_a_bad_fixture(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "not starting" in err and f"{bad}:2: records[0].tenant: unknown tenant 'nobody'" in err
     assert "Traceback" not in err
+
+
+def test_a_mistyped_flag_names_the_closest_one():
+    done = run("serve", "--prot", "9000")
+    assert done.returncode == 2
+    assert "unrecognized arguments: --prot 9000; did you mean --port?" in done.stderr
+
+
+def test_an_unknown_variable_is_a_warning_naming_the_closest_one():
+    served = Served(env={"MOCK_RUNTYPE_PROT": "9000", "MOCK_RUNTYPE_URL": "http://elsewhere"})
+    _, _, _, err = served.stop()
+    assert "WARNING MOCK_RUNTYPE_PROT is not a mock-runtype setting and is ignored: did you mean MOCK_RUNTYPE_PORT?" in err
+    assert "MOCK_RUNTYPE_URL" not in err  # the pytest plugin's
+
+
+def test_validate_words_problems_in_line_order_and_flags_empty_files_and_tabs(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("records:\n  - tenant: k\n    type: 5\n  - tenant: k\n    type: t\n    name: n\n    colour: red\n"
+                   "scenarios:\n  - name: s\n    when: {path: /x}\n    delayMs: 0\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n\n")
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text("tenants:\n\t- apiKey: k\n")
+    assert main(["validate", str(bad), str(empty), str(tabbed)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{bad}:2: records[0].name: 'name' is required",
+        f"{bad}:3: records[0].type: must be a string",
+        f"{bad}:7: records[1].colour: unknown field: colour",
+        f"{bad}:11: scenarios[0].delayMs: must be at least 1",
+        f"{empty}: the file is empty: it loads nothing",
+        f"{tabbed}:2: YAML syntax error: a tab in the indentation (column 1): YAML indents with spaces only;"
+        " replace the tab with spaces",
+    ]

@@ -473,6 +473,8 @@ OPERATIONS: tuple[Operation, ...] = (
               (Answer(200, "The server is up", "responses/health"),), errors=(500,), secured=False),
     Operation("get", "/openapi.json", "openapi", "This document",
               (Answer(200, "The OpenAPI 3.1 document", "responses/openapi"),), errors=(500,), secured=False),
+    Operation("get", "/", "index", "Links to what this server offers (JSON, or HTML for a browser)", (),
+              errors=(), secured=False, published=False),
     *_record_operations(),
     *_admin_operations(),
     *_console_operations(),

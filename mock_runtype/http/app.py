@@ -8,7 +8,8 @@ from mock_runtype import __version__
 from mock_runtype.http import interception
 from mock_runtype.http import admin_routes as admin
 # imported for their @route handlers:
-from mock_runtype.http import bulk_routes, console_routes, discovery_routes, execution_routes, record_routes  # noqa: F401
+from mock_runtype.http import (bulk_routes, console_routes, discovery_routes, execution_routes,  # noqa: F401
+                               index_routes, record_routes)
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.response_check_hook import register_response_check

@@ -119,6 +119,6 @@ def json_object_body() -> dict[str, Any]:
     body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidRequest(
-            "Request body must be a JSON object", details=[{"path": "", "message": "must be of type object"}]
+            "Request body must be a JSON object", details=[{"path": "", "message": "must be an object"}]
         )
     return body

@@ -236,8 +236,24 @@ def _problem(error: Any) -> tuple[list[Any], str]:
         return [*path, missing], f"'{missing}' is required"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return ([*path, extra[0]] if len(extra) == 1 else path), f"unknown field(s): {', '.join(extra)}"
+        return ([*path, extra[0]] if len(extra) == 1 else path), f"unknown field{'s' if len(extra) != 1 else ''}: {', '.join(extra)}"
     return path, _short_message(error)
+
+
+TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+              "object": "an object", "array": "a list", "null": "null"}
+NULL_WORDS = "must be null"
+BOUND_WORDS = {  # the schema keywords a message names a bound of, in the project's words
+    "minimum": "must be at least {value}",
+    "maximum": "must be at most {value}",
+    "exclusiveMinimum": "must be more than {value}",
+    "exclusiveMaximum": "must be less than {value}",
+    "minItems": "must hold at least {value} item{s}",
+    "maxItems": "must hold at most {value} item{s}",
+    "pattern": "must match the pattern {value}",
+    "format": "must be a valid {raw}",
+    "const": "must be {value}",
+}
 
 
 def _short_message(error: Any) -> str:
@@ -245,8 +261,7 @@ def _short_message(error: Any) -> str:
     kind = error.validator
     value = error.validator_value
     if kind == "type":
-        expected = " or ".join(value) if isinstance(value, list) else value
-        return f"must be of type {expected}"
+        return "must be " + " or ".join(TYPE_WORDS.get(name, name) for name in (value if isinstance(value, list) else [value]))
     if kind == "minLength":
         return f"must be at least {value} character{'s' if value != 1 else ''} long"
     if kind == "maxLength":
@@ -257,14 +272,14 @@ def _short_message(error: Any) -> str:
         return "must be one of " + ", ".join(json.dumps(v) for v in value)
     if kind == "pattern" and isinstance(error.schema, dict) and "x-pattern-message" in error.schema:
         return error.schema["x-pattern-message"]
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems", "pattern", "format", "const"):
-        return f"fails '{kind}': {json.dumps(value)}"
+    if kind in BOUND_WORDS:
+        return BOUND_WORDS[kind].format(value=json.dumps(value), raw=value, s="" if value == 1 else "s")
     if kind in ("anyOf", "oneOf"):
         if all(set(option) == {"required"} for option in value):
             return "needs one of: " + ", ".join(name for option in value for name in option["required"])
         messages = list(dict.fromkeys(_short_message(sub) for sub in error.context if not sub.relative_path))
-        nullable = "must be of type null" in messages and len(messages) > 1
-        text = " or ".join(m for m in messages if not (nullable and m == "must be of type null"))
+        nullable = NULL_WORDS in messages and len(messages) > 1
+        text = " or ".join(m for m in messages if not (nullable and m == NULL_WORDS))
         return text + " (or null)" if nullable else text
     if kind == "not" and isinstance(error.schema, dict) and "description" in error.schema:
         return error.schema["description"]

@@ -60,7 +60,8 @@ class FixtureError(InvalidRequest):
     it clashes with what the running server holds."""
 
     def __init__(self, problems: list[Problem], status: int = 400) -> None:
-        self.problems = problems
+        order = {source: index for index, source in enumerate(dict.fromkeys(p.source for p in problems))}
+        self.problems = sorted(problems, key=lambda p: (order[p.source], p.line or 0))  # each file's in line order
         self.status = status
         super().__init__(
             f"Invalid fixture document ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
@@ -244,7 +245,7 @@ def _parse_yaml(text: str, source: str) -> Any:
             loader.dispose()
         return _read_nodes(text, lambda loader, node: _constructed_document(loader, node, source, len(text)))
     except Exception as error:
-        raise _yaml_problem(error, source) from None
+        raise _yaml_problem(error, source, text) from None
 
 
 def _yaml_lines(text: str, source: str) -> dict[tuple, int]:
@@ -260,13 +261,13 @@ def _yaml_lines(text: str, source: str) -> dict[tuple, int]:
         return {}
 
 
-def _yaml_problem(error: Exception, source: str) -> Exception:
+def _yaml_problem(error: Exception, source: str, text: str) -> Exception:
     """A YAML reader's error as the FixtureError that words it (any other error as it was)."""
     import yaml
 
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
-        message = " ".join(part for part in (error.context, error.problem) if part)
+        message = _tab_hint(text, mark) or " ".join(part for part in (error.context, error.problem) if part)
         return FixtureError([Problem(source, mark.line + 1 if mark else None, "", f"YAML syntax error: {message}")])
     if isinstance(error, yaml.YAMLError):
         return FixtureError([Problem(source, None, "", f"YAML error: {error}")])
@@ -274,6 +275,20 @@ def _yaml_problem(error: Exception, source: str) -> Exception:
         reason = str(error).split(";")[0]  # without its advice to the Python programmer
         return FixtureError([Problem(source, None, "", f"YAML error: {reason}")])
     return error
+
+
+def _tab_hint(text: str, mark: Any) -> str | None:
+    """What to say when the line YAML stopped at is indented with a tab: the parser's own words
+    (`found character that cannot start any token`) do not say that YAML indents with spaces."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    indent = line[:len(line) - len(line.lstrip(" \t"))]
+    if "\t" not in indent:
+        return None
+    return (f"a tab in the indentation (column {indent.index(chr(9)) + 1}): YAML indents with spaces only;"
+            " replace the tab with spaces")
 
 
 def _read_nodes(text: str, read: Callable[[Any, yaml.Node], Any], empty: Any = None) -> Any:

@@ -148,6 +148,28 @@ class Journal:
             found = next((e for entries in (self._shared, *self._by_tenant.values()) for e in entries if e.seq == seq), None)
         return None if found is None else entry_to_json(found)
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest entry so far (0: none yet)."""
+        return self._seq
+
+    def tenants_since(self, seq: int) -> set[str]:
+        """The tenants of the entries kept that came after entry `seq` (the pytest plugin resets
+        them after a test). The bounds above can push out a tenant's entries only when more
+        tenants are in use than the total holds, or, for a tenant keeping nothing, by newer
+        requests of such tenants: one that keeps nothing has nothing to reset but counters."""
+        found: set[str] = set()
+        with self._lock:
+            if self._seq <= seq:
+                return found
+            for entries in (self._shared, *self._by_tenant.values()):
+                for entry in reversed(entries):  # each journal is oldest first: read back to `seq` only
+                    if entry.seq <= seq:
+                        break
+                    if entry.tenant_key is not None:
+                        found.add(entry.tenant_key)
+        return found
+
     def clear(self, tenant_key: str | None = None) -> int:
         """Forget entries (one tenant's when named); returns how many went."""
         with self._lock:

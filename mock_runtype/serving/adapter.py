@@ -38,6 +38,7 @@ class ServerSettings:
     max_connections: int = 2000  # open connections at once; more wait in the listen backlog
     log_format: str = "text"  # or "json": one JSON object per line
     quiet: bool = False  # only warnings and errors: no access log
+    log_health: bool = False  # log health probes (a 2xx GET /health) in the access log too
     fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
 
 

@@ -18,6 +18,7 @@ import http.client
 import inspect
 import json
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -97,7 +98,7 @@ class InProcessMock(WatchedTenant):
         self.sandbox: Sandbox | None = None
         self.app: Any = None
         self._patterns = [re.compile(re.escape(host) + r"(?=[/?#]|$)") for host in self.hosts]
-        self._patches: list[Any] = []
+        self._router: Any = None  # respx's, while active
         super().__init__(Control(self.url), None)  # type: ignore[arg-type]  # replaced on start
         self._expected = ExpectedErrors([self])
 
@@ -112,9 +113,9 @@ class InProcessMock(WatchedTenant):
         return replace(settings, admin_hosts=settings.admin_hosts + names)
 
     def start(self) -> InProcessMock:
-        if self._patches:
+        if self._router is not None:
             raise RuntimeError("this mock() is active already; make another for a nested one")
-        _, responses = _interceptors()
+        _interceptors()
         self.sandbox = Sandbox(self._answering_its_hosts(self.settings or SandboxSettings()))
         self.app = create_app(self.sandbox)
         self.control = InProcessControl(self.app, self.url)
@@ -130,29 +131,21 @@ class InProcessMock(WatchedTenant):
             router.route(url__regex=pattern.pattern).mock(side_effect=self._answer_httpx)
         if not self.refuse_other_hosts:
             router.route().pass_through()
-        catcher = responses.RequestsMock(assert_all_requests_are_fired=False)
-        for method in METHODS:
-            for pattern in self._patterns:
-                catcher.add_callback(method, re.compile(pattern.pattern), callback=self._answer_requests)
-        if not self.refuse_other_hosts:
-            catcher.add_passthru(re.compile(".*"))
         router.start()
         try:
-            catcher.start()
+            _REQUESTS_CATCHER.add(self)
         except BaseException:
             router.stop()
             raise
-        self._patches = [router, catcher]
+        self._router = router
         return self
 
     def stop(self) -> None:
-        router, catcher = self._patches or (None, None)
-        self._patches = []
-        if catcher is not None:
-            catcher.stop()
-            catcher.reset()
-        if router is not None:
-            router.stop(quiet=True)
+        router, self._router = self._router, None
+        if router is None:
+            return
+        _REQUESTS_CATCHER.remove(self)
+        router.stop(quiet=True)
 
     def __enter__(self) -> InProcessMock:
         return self.start()
@@ -263,6 +256,58 @@ class InProcessMock(WatchedTenant):
             cause: Exception = (ConnectionResetError(104, "Connection reset by peer") if fault.reset
                                 else http.client.RemoteDisconnected("Remote end closed connection without response"))
             raise requests.ConnectionError(("Connection aborted.", cause), request=request) from None
+
+
+class _SharedRequestsCatcher:
+    """One `responses.RequestsMock` for every active mock(): responses patches `requests` with a
+    plain `mock.patch`, which puts back what was there when it started, so two of them stopped out
+    of order would leave the second's requests unanswered and `requests` patched for good. Each
+    host is answered by the newest active mock() that names it; other hosts pass through unless
+    an active mock() refuses them. (respx keeps its own count of active routers.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: list[InProcessMock] = []
+        self._catcher: Any = None
+
+    def add(self, owner: InProcessMock) -> None:
+        with self._lock:
+            if self._catcher is None:
+                _, responses = _interceptors()
+                catcher = responses.RequestsMock(assert_all_requests_are_fired=False)
+                catcher.start()
+                self._catcher = catcher
+            self._active.append(owner)
+            self._register()
+
+    def remove(self, owner: InProcessMock) -> None:
+        with self._lock:
+            if owner in self._active:
+                self._active.remove(owner)
+            if self._active:
+                self._register()
+            elif self._catcher is not None:
+                self._catcher.stop()
+                self._catcher.reset()
+                self._catcher = None
+
+    def _register(self) -> None:
+        """The callbacks of the active mocks, one per host and method (responses would take turns
+        between two callbacks matching one URL)."""
+        owners: dict[str, InProcessMock] = {}
+        for owner in self._active:  # oldest first: a newer mock of the same host wins
+            for pattern in owner._patterns:
+                owners[pattern.pattern] = owner
+        catcher = self._catcher
+        catcher.reset()
+        for pattern_text, owner in owners.items():
+            for method in METHODS:
+                catcher.add_callback(method, re.compile(pattern_text), callback=owner._answer_requests)
+        if not any(owner.refuse_other_hosts for owner in self._active):
+            catcher.add_passthru(re.compile(".*"))
+
+
+_REQUESTS_CATCHER = _SharedRequestsCatcher()
 
 
 def mock(*fixtures: Any, hosts: Sequence[str] = DEFAULT_HOSTS, settings: SandboxSettings | None = None,

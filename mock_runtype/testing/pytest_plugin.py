@@ -5,6 +5,9 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 - `runtype_mock`: the test's handle on the sandbox: `url`, its own `api_key`, and the control API
   scoped to that key (fixtures, journal, scenarios, clock, state, reset). Every test gets a new
   key, so tests never see each other's data and need no global reset, also under pytest-xdist.
+  On the plugin's own server, every tenant a test's requests reached (a fixed key the code under
+  test is configured with, say) is reset after it too; an external server may serve others, so
+  there only the test's own key and its fixture files' tenants are.
 - `runtype_client`: a `runtype-sdk` RuntypeClient pointed at the sandbox with the test's key,
   its typed layer making no retries unless `--runtype-sdk-retries N` says (the test errors with
   the install command when the SDK is not installed).
@@ -22,8 +25,11 @@ Installed with the package (entry point `pytest11: mock_runtype`; disable with `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -51,6 +57,7 @@ VIOLATION_MODES = ("fail", "warn", "off")
 
 _mock_key = pytest.StashKey["RuntypeMock"]()
 _inprocess_key = pytest.StashKey["InProcessMock"]()
+_server_key = pytest.StashKey["RuntypeServer"]()  # the plugin's own server, while it runs
 
 
 class RuntypeContractWarning(UserWarning):
@@ -220,16 +227,62 @@ def _sdk_client_class() -> type:
 
 @functools.cache
 def _without_retries(base: type) -> type:
+    sdk_module = sys.modules[base.__module__]
+
     class RuntypeClient(base):
         max_retries = 0
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            with _sharing_ssl_context(sdk_module):
+                super().__init__(*args, **kwargs)
+
         @property
         def api(self) -> Any:
-            api = super().api
+            with _sharing_ssl_context(sdk_module):
+                api = super().api
             api._client_wrapper.httpx_client.base_max_retries = self.max_retries  # the SDK takes no option for it
             return api
 
     return RuntypeClient
+
+
+_sdk_patch_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _sharing_ssl_context(sdk_module: Any) -> Iterator[None]:
+    """While the SDK builds its httpx clients, they share one SSL context: each would otherwise
+    load the CA bundle again (about 20 ms a client, even for an http:// URL), and the SDK's
+    constructor takes no transport or client. Only the SDK module's name `httpx` is swapped."""
+    with _sdk_patch_lock:
+        original = sdk_module.httpx
+        sdk_module.httpx = _SharedContextHttpx(original)
+        try:
+            yield
+        finally:
+            sdk_module.httpx = original
+
+
+class _SharedContextHttpx:
+    """`httpx` as the SDK module sees it while the plugin builds a client: a Client given no
+    `verify` gets the session's SSL context, made once as httpx makes its default."""
+
+    def __init__(self, httpx: Any) -> None:
+        self._httpx = httpx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._httpx, name)
+
+    def Client(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - httpx's name
+        kwargs.setdefault("verify", _shared_ssl_context())
+        return self._httpx.Client(*args, **kwargs)
+
+
+@functools.cache
+def _shared_ssl_context() -> Any:
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 class RuntypeServer:
@@ -240,10 +293,24 @@ class RuntypeServer:
         self.control = control
         self.local = local
         self._fixture_tenants: dict[Path, list[str]] = {}
+        self._journal_mark = 0  # the journal entry up to which `reset_touched` has looked
 
     @property
     def url(self) -> str:
         return self.control.url
+
+    def reset_touched(self, done: list[str]) -> None:
+        """Reset every tenant that requests reached since the last call, but those of the keys
+        `done` (reset already): what a test did under a fixed key (the one the code under test
+        is configured with) is gone before the next test. Only for the plugin's own server, where
+        every request is one of this session's tests (an external one may serve others)."""
+        if self.local is None:
+            return
+        sandbox = self.local.sandbox
+        since, self._journal_mark = self._journal_mark, sandbox.journal.last_seq
+        skipped = {sandbox.partition_of(key) for key in done}
+        for tenant_key in sandbox.journal.tenants_since(since) - skipped:
+            sandbox.reset(tenant_key)
 
     def load_fixture_file(self, path: Path) -> list[str]:
         """Load `path` unless it is loaded already; the keys of the tenants it declares."""
@@ -263,7 +330,11 @@ def runtype_server(pytestconfig: pytest.Config) -> Iterator[RuntypeServer]:
     token = pytestconfig.getoption("--runtype-admin-token") or os.environ.get(ADMIN_TOKEN_ENV)
     if not url:
         with LocalServer() as local:
-            yield RuntypeServer(Control(local.url), local)
+            server = pytestconfig.stash[_server_key] = RuntypeServer(Control(local.url), local)
+            try:
+                yield server
+            finally:
+                del pytestconfig.stash[_server_key]
         return
     control = Control(url, admin_token=token)
     problem = None
@@ -339,6 +410,19 @@ def _marker_fixture_paths(request: pytest.FixtureRequest) -> list[Path]:
                 pytest.fail(f"mock-runtype: fixture file {name} not found ({where})", pytrace=False)
             paths.append(path)
     return paths
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """After the test's fixtures are torn down: reset what its requests created under any key on
+    the plugin's own server (see `RuntypeServer.reset_touched`)."""
+    try:
+        return (yield)
+    finally:
+        server = item.config.stash.get(_server_key, None)
+        if server is not None:
+            mock = item.stash.get(_mock_key, None)
+            server.reset_touched(done=[tenant.api_key for tenant in mock.tenants] if mock else [])
 
 
 @pytest.hookimpl(wrapper=True)

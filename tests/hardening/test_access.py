@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from mock_runtype.config import resolve
-from mock_runtype.serving.logs import ACCESS, JsonFormatter, TextFormatter
+from mock_runtype.serving.logs import JsonFormatter, TextFormatter
 from mock_runtype.sandbox.core import SandboxSettings
 from mock_runtype.model.tenancy import fingerprint
 from tests.conftest import RunningServer
@@ -86,8 +86,10 @@ def test_admin_api_answers_with_the_token(guarded):
         assert requests.get(guarded.url + "/__admin/requests", headers=headers, timeout=10).status_code == 200
 
 
-def test_tokens_never_reach_the_logs_or_the_journal(guarded, caplog):
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_tokens_never_reach_the_logs_or_the_journal(guarded, caplog, access_log, log_format):
     caplog.set_level(logging.DEBUG)
+    access_log.configure(log_format)
     auth = {"Authorization": f"Bearer {API_KEY}"}
     requests.post(guarded.url + "/v1/records", json={"type": "t", "name": "n"}, headers=auth, timeout=10)
     requests.get(guarded.url + "/v1/records/missing", headers=auth, timeout=10)
@@ -99,8 +101,10 @@ def test_tokens_never_reach_the_logs_or_the_journal(guarded, caplog):
     assert API_KEY not in journal and ADMIN_TOKEN not in journal
     assert fingerprint(API_KEY) in journal, "the journal names the tenant by its fingerprint"
     assert state.status_code == 200 and ADMIN_TOKEN not in state.text
-    access = [record for record in caplog.records if record.name == ACCESS]
+    access = access_log()
     assert len(access) >= 5, "the access log saw the requests"
-    logged = "\n".join(formatter.format(record) for record in caplog.records
-                       for formatter in (TextFormatter(), JsonFormatter()))
+    assert any(f"fp:{fingerprint(API_KEY)}" in line or fingerprint(API_KEY) in line for line in access), \
+        "an error line names the tenant by its fingerprint"
+    logged = "\n".join([*access, *(TextFormatter().format(record) for record in caplog.records),
+                        *(JsonFormatter().format(record) for record in caplog.records)])
     assert API_KEY not in logged and ADMIN_TOKEN not in logged and "wrong-admin" not in logged

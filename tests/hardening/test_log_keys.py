@@ -4,13 +4,11 @@ to isolate a test) is logged as the key's fingerprint, in text and JSON formats 
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 import requests
 
 from mock_runtype.model.tenancy import fingerprint
-from mock_runtype.serving.logs import ACCESS, JsonFormatter, TextFormatter
 from tests.conftest import RunningServer
 
 API_KEY = "rt_test_secret-in-a-query-7171"
@@ -22,23 +20,22 @@ def logged_server():
         yield running
 
 
-@pytest.mark.parametrize("formatter", [TextFormatter(), JsonFormatter()], ids=["text", "json"])
-def test_a_tenant_query_is_logged_as_its_fingerprint(logged_server, caplog, formatter):
-    caplog.set_level(logging.INFO, logger=ACCESS)
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_tenant_query_is_logged_as_its_fingerprint(logged_server, access_log, log_format):
+    access_log.configure(log_format)
     requests.post(logged_server.url + "/__admin/reset", params={"tenant": API_KEY}, timeout=10)
     requests.get(logged_server.url + "/__admin/requests", timeout=10,
                  params={"method": "GET", "tenant": API_KEY, "status": "200"})
     requests.get(logged_server.url + f"/__admin/state?tenant={API_KEY.replace('_', '%5F')}", timeout=10)
-    lines = [formatter.format(record) for record in caplog.records if record.name == ACCESS]
+    lines = access_log()
     assert len(lines) == 3 and not any(API_KEY in line for line in lines)
-    paths = [line.split(" ")[2] if isinstance(formatter, TextFormatter) else json.loads(line)["path"] for line in lines]
+    paths = [line.split(" ")[2] if log_format == "text" else json.loads(line)["path"] for line in lines]
     tenant = f"tenant=fp:{fingerprint(API_KEY)}"
     assert paths == [f"/__admin/reset?{tenant}", f"/__admin/requests?method=GET&{tenant}&status=200",
                      f"/__admin/state?{tenant}"]
 
 
-def test_other_parameters_are_logged_as_sent(logged_server, caplog):
-    caplog.set_level(logging.INFO, logger=ACCESS)
+def test_other_parameters_are_logged_as_sent(logged_server, access_log):
     requests.get(logged_server.url + "/__admin/requests?path=/v1/records&tenant=", timeout=10)
-    [line] = [TextFormatter().format(record) for record in caplog.records if record.name == ACCESS]
+    [line] = access_log()
     assert " /__admin/requests?path=/v1/records&tenant= " in line

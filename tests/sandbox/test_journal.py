@@ -77,3 +77,14 @@ def test_response_headers_are_kept_bounded_and_a_set_cookie_as_its_fingerprint()
     assert headers["content-type"] == "application/json" and headers["set-cookie"] == f"fp:{fingerprint('session=abc')}"
     assert sum(len(name) + len(value) for name, value in headers.items()) <= 2048
     assert all(len(value) <= 1024 for value in headers.values())
+
+
+def test_the_tenants_reached_since_an_entry_of_their_own_journals_and_the_bucket():
+    journal = Journal(limit=5, in_use=lambda tenant_key: tenant_key != "fresh")
+    journal.record(exchange("before"))
+    mark = journal.last_seq
+    for tenant in ("kept", "fresh", None, "kept"):
+        journal.record(exchange(tenant))
+    assert journal.tenants_since(mark) == {"kept", "fresh"}
+    assert journal.tenants_since(0) == {"before", "kept", "fresh"}
+    assert journal.tenants_since(journal.last_seq) == set()

@@ -137,6 +137,52 @@ def test_scenarios_clock_state_and_fixtures_through_the_handle_touch_only_the_te
     run(pytester, passed=2)
 
 
+def test_what_a_test_created_under_a_fixed_key_is_gone_before_the_next_test(pytester):
+    """As moto's tests do: the code under test is configured with one key for every test."""
+    write_tests(pytester, """
+        import pytest
+        import requests
+
+        FIXED = {"Authorization": "Bearer sk_live_configured"}
+        ACME = {"Authorization": "Bearer sk_test_acme"}
+
+        def names(url, headers):
+            return [r["name"] for r in requests.get(url + "/v1/records", headers=headers).json()["data"]]
+
+        @pytest.mark.runtype_fixtures("acme.yaml")
+        def test_creates_under_the_fixed_key_and_a_fixture_tenant(runtype_mock):
+            requests.post(runtype_mock.url + "/v1/records", headers=FIXED, json={"type": "t", "name": "mine"})
+            requests.post(runtype_mock.url + "/v1/records", headers=ACME, json={"type": "t", "name": "extra"})
+            assert names(runtype_mock.url, FIXED) == ["mine"]
+
+        def test_the_fixed_key_starts_clean(runtype_mock):
+            assert names(runtype_mock.url, FIXED) == []
+            requests.post(runtype_mock.url + "/v1/records", headers=FIXED, json={"type": "t", "name": "again"})
+
+        def test_also_for_a_test_taking_only_the_server(runtype_server):
+            assert names(runtype_server.url, FIXED) == []
+            requests.post(runtype_server.url + "/v1/records", headers=FIXED, json={"type": "t", "name": "more"})
+
+        @pytest.mark.runtype_fixtures("acme.yaml")
+        def test_the_fixture_tenant_is_back_to_its_fixture(runtype_mock):
+            assert names(runtype_mock.url, FIXED) == []
+            assert names(runtype_mock.url, ACME) == ["Acme Corp"]
+    """, **{"acme.yaml": ACME_FIXTURE})
+    run(pytester, passed=4)
+
+
+def test_sdk_clients_share_one_ssl_context_and_leave_the_sdks_httpx_alone(runtype_mock):
+    """Loading the CA bundle for each client cost about 20 ms a test (see bench/plugin_cost.py)."""
+    import httpx
+    import runtype._client
+
+    first, second = runtype_mock.sdk_client(), runtype_mock.sdk_client()
+    clients = [first._client, second._client, first.api._client_wrapper.httpx_client.httpx_client]
+    assert len({id(client._transport._pool._ssl_context) for client in clients}) == 1
+    assert runtype._client.httpx is httpx
+    assert first.records.create(type="t", name="n").name == "n"
+
+
 def test_a_fixture_tenants_violations_count_and_expected_blocks_cover_it(pytester):
     write_tests(pytester, """
         import pytest, requests
@@ -180,7 +226,7 @@ def test_a_bad_or_missing_fixture_file_errors_the_test_saying_where(pytester):
     result = run(pytester, errors=2)
     result.stdout.fnmatch_lines([
         "mock-runtype: */bad.yaml: POST /__admin/fixtures answered 400: Invalid fixture document (1 problem)",
-        "      line 3: tenants[0].colour: unknown field(s): colour",
+        "      line 3: tenants[0].colour: unknown field: colour",
         "mock-runtype: fixture file missing.yaml not found (beside test_user.py and in *)",
     ])
 
