@@ -2,8 +2,7 @@
 
 JSON for a client that asks for it (or for anything, as curl's `*/*`), a small HTML page for a
 browser (`Accept: text/html` preferred). The links come from `INDEX_LINKS`: a part of the app
-that serves a page of its own adds an `IndexLink` there; one that names a `route` is listed only
-when the app has that route, so the console (`/__admin/ui`) appears once it is served.
+that serves a page of its own adds an `IndexLink` there.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from mock_runtype import __version__
 from mock_runtype.http.responses import json_response
@@ -25,7 +24,6 @@ class IndexLink:
     rel: str  # what it is, for a program: openapi, health, console
     href: str
     title: str
-    route: str | None = None  # listed only when the app has a url rule for this path
 
     def to_json(self) -> dict[str, str]:
         return {"rel": self.rel, "href": self.href, "title": self.title}
@@ -34,20 +32,13 @@ class IndexLink:
 INDEX_LINKS: list[IndexLink] = [
     IndexLink("openapi", "/openapi.json", "The OpenAPI 3.1 document of the API this sandbox serves"),
     IndexLink("health", "/health", "Liveness: the server answers and its version"),
-    IndexLink("console", "/__admin/ui", "The console: tenants, records, the journal, scenarios",
-              route="/__admin/ui"),
+    IndexLink("console", "/__admin/ui", "The web console: tenants, records, the live journal, scenarios"),
 ]
-
-
-def links() -> list[IndexLink]:
-    """The links the running app can follow (those naming a route only when it has that route)."""
-    rules = {rule.rule.rstrip("/") for rule in current_app.url_map.iter_rules()}
-    return [link for link in INDEX_LINKS if link.route is None or link.route.rstrip("/") in rules]
 
 
 @route("index")
 def index():
-    listed = links()
+    listed = INDEX_LINKS
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
         items = "".join(f'<li><a href="{html.escape(link.href)}">{html.escape(link.rel)}</a>: '
                         f"{html.escape(link.title)}</li>" for link in listed)

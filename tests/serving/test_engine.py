@@ -405,6 +405,21 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(e
     assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
 
 
+def on_the_loop(engine, read):
+    """`read()` run between two turns of the engine's loop: the connections' state as the loop
+    leaves it, not half-way through a turn (as a read from this thread could find it)."""
+    answer: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        answer.append(read())
+        done.set()
+
+    next(iter(engine.connections)).loop.call_soon_threadsafe(run)
+    assert done.wait(10)
+    return answer[0]
+
+
 def test_pipelined_requests_are_parsed_only_as_they_are_answered(engine):
     """Thousands pipelined without reading: a few wait parsed, the rest unparsed in one read (the
     socket unread past it), and every one is answered once the client reads."""
@@ -415,9 +430,10 @@ def test_pipelined_requests_are_parsed_only_as_they_are_answered(engine):
                                                              b"Connection: close\r\n\r\n",), daemon=True)
         sender.start()
         wait_until(lambda: any(c.unparsed for c in list(engine.connections)))
-        for connection in list(engine.connections):
-            assert len(connection.pending) <= MAX_PIPELINED + FEED_SLICE // len(request) + 1
-            assert not connection.reading or not connection.unparsed
+        for pending, reading, unparsed in on_the_loop(engine, lambda: [
+                (len(c.pending), c.reading, bool(c.unparsed)) for c in engine.connections]):
+            assert pending <= MAX_PIPELINED + FEED_SLICE // len(request) + 1
+            assert not reading or not unparsed
         received = 0
         tail = b""
         while chunk := sock.recv(1 << 20):
