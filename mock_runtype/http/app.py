@@ -12,7 +12,7 @@ from mock_runtype.http import bulk_routes, discovery_routes, execution_routes, r
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.response_check_hook import register_response_check
-from mock_runtype.http.responses import json_response, refuse_encoded_bodies, report_ignored
+from mock_runtype.http.responses import check_unread_query, json_response, refuse_encoded_bodies, report_ignored
 from mock_runtype.http.routes import add_routes, route
 from mock_runtype.sandbox.core import Sandbox
 
@@ -20,7 +20,7 @@ from mock_runtype.sandbox.core import Sandbox
 class SandboxApp(Flask):
     def make_default_options_response(self) -> Response:
         """`OPTIONS`: the `Allow` of the path's own rule. Werkzeug joins every rule that matches the
-        path, so `/v1/records/bulk-delete` would list those of `/v1/records/{record_id}` too."""
+        path, so `/v1/records/bulk-delete` would list those of `/v1/records/{id}` too."""
         response = super().make_default_options_response()
         rule = request.url_rule
         if rule is not None:
@@ -47,8 +47,10 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     interception.install(app, sandbox)
     app.before_request(admin.require_admin_token)  # after the preflight and the scenarios, as before
     app.before_request(refuse_encoded_bodies)
+    app.before_request(check_unread_query)
     app.after_request(report_ignored)
     return app
+
 
 
 @route("health")
