@@ -19,6 +19,8 @@ ENV PATH=/opt/mock-runtype/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MOCK_RUNTYPE_HOST=0.0.0.0 \
     MOCK_RUNTYPE_PORT=8080
+# /state: where a state file (MOCK_RUNTYPE_STATE_FILE) can live on a volume, owned by the server's user.
+RUN mkdir /state && chown 10001 /state
 WORKDIR /fixtures
 USER 10001
 EXPOSE 8080

@@ -79,8 +79,17 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         raise CommandError(str(error), USAGE_ERROR) from None
     sandbox = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+    state = None
+    if config.server.state_file:
+        from mock_runtype.server import StateFile
+
+        state = StateFile(config.server.state_file, sandbox)
+        try:
+            state.load()
+        except ValueError as error:
+            raise CommandError(f"not starting: {error}") from None
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
-    return run_server(sandbox, config.server)
+    return run_server(sandbox, config.server, state)
 
 
 def sandbox_with_fixtures(settings, fixture_files):

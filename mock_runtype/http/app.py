@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
 from mock_runtype import __version__
 from mock_runtype.http import interception
@@ -49,8 +49,15 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     app.before_request(refuse_encoded_bodies)
     app.before_request(check_unread_query)
     app.after_request(report_ignored)
+    app.after_request(count_change)
     return app
 
+
+def count_change(response):
+    """After a request that may have changed the state: one more change (see `Sandbox.changes`)."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        current_app.extensions["mock_runtype"].changes += 1
+    return response
 
 
 @route("health")

@@ -39,6 +39,8 @@ class ServerSettings:
     log_format: str = "text"  # or "json": one JSON object per line
     quiet: bool = False  # only warnings and errors: no access log
     fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
+    state_file: str | None = None  # where `mock-runtype serve` keeps the state across restarts
+    state_interval_s: int = 5  # how often (seconds) a changed state is written to the state file
 
 
 class Server:
