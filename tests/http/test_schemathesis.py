@@ -38,8 +38,8 @@ from schemathesis.specs.openapi.checks import (
 
 from mock_runtype.contract.operations import PUBLISHED
 
-# Examples per operation and mode: about 40 s for the whole file on two idle cores (CI's budget
-# is a minute); invalid requests cost more to make (mutations of the filter language's schemas).
+# Examples per operation and mode: about 35 s for the whole file on one core (CI's budget is a
+# minute); invalid requests cost more to make (mutations of the filter language's schemas).
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 15}
 STATEFUL_SCENARIOS = 25
 # Answers take milliseconds; the limit is there to catch a hang or a pathological path (such as
