@@ -1,4 +1,5 @@
-# The two commands of the quick start: `make serve` and `make test`. Each creates .venv when missing.
+# The two commands of the quick start: `make serve` and `make test`. Each creates .venv when missing;
+# `make serve` installs only what serving needs, `make test` adds the test extra. `make lock` refreshes requirements.lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,19 +7,32 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 BENCH_CACHE ?= $(HOME)/.cache/mock-runtype-bench
 
-.PHONY: serve test bench bench-engines bench-fairness clean
+.PHONY: serve test lock bench bench-engines bench-fairness clean
 
+# What serving needs: the package and its dependencies, no extra.
 $(BIN)/mock-runtype: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+# What the suite needs besides: the `test` extra.
+$(VENV)/.test-extra: $(BIN)/mock-runtype
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
 serve: $(BIN)/mock-runtype
 	$(BIN)/mock-runtype serve --host $(HOST) --port $(PORT)
 
-test: $(BIN)/mock-runtype
+test: $(VENV)/.test-extra
 	$(BIN)/python -m pytest
+
+# requirements.lock, which the image installs: the dependencies of pyproject.toml (no extra), each
+# pinned with the hashes of its files, as the index has them today. Commit the file it rewrites.
+lock: $(BIN)/mock-runtype
+	$(BIN)/pip install --quiet -e '.[lock]'
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 # Benchmarks (not part of `make test`): installs wrk (apt, as root) and Prism 5 (npm, into
 # BENCH_CACHE) when missing, and goes on without them if that fails. BENCH_DURATION, BENCH_ROUNDS,

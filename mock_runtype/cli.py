@@ -109,8 +109,17 @@ def serve(args: argparse.Namespace) -> int:
     for line in unknown_variables(os.environ):
         log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
     sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+    state = None
+    if config.server.state_file:
+        from mock_runtype.server import StateFile
+
+        state = StateFile(config.server.state_file, sandbox)
+        try:
+            state.load()
+        except ValueError as error:
+            raise CommandError(f"not starting: {error}") from None
     freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
-    return run_server(sandbox, config.server, loaded)
+    return run_server(sandbox, config.server, loaded, state)
 
 
 PROGRESS_AFTER_S = 2.0  # a load taking longer than this says so, and again every as long

@@ -134,6 +134,13 @@ def _host_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _path(text: str) -> str:
+    path = text.strip()
+    if not path:
+        raise ValueError("must name a file")
+    return path
+
+
 def _paths(text: str) -> tuple[str, ...]:
     paths = tuple(part.strip() for part in text.split(",") if part.strip())
     if not paths:
@@ -159,6 +166,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("fixtures", "--fixtures", "MOCK_RUNTYPE_FIXTURES", _paths,
            "fixture file to load at start (repeatable; the variable takes a comma-separated list)", "FILE",
            repeatable=True),
+    Option("state_file", "--state-file", "MOCK_RUNTYPE_STATE_FILE", _path,
+           "keep the state in this file: loaded at start, written on stop and every --state-interval "
+           "seconds when it changed", "PATH"),
+    Option("state_interval_s", "--state-interval", "MOCK_RUNTYPE_STATE_INTERVAL", _integer(1, 3600),
+           "seconds between writes of a changed state to --state-file (what a crash can lose)", "SECONDS"),
     Option("admin_token", "--admin-token", "MOCK_RUNTYPE_ADMIN_TOKEN", _token,
            "Bearer token the control API (/__admin) requires", "TOKEN"),
     Option("admin_token", "--admin-token-file", "MOCK_RUNTYPE_ADMIN_TOKEN_FILE", _token_file,

@@ -4,12 +4,15 @@ process, as the state is in memory; plus logging, signals and the errors a user 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from mock_runtype import __version__
 from mock_runtype.http.app import create_app
@@ -40,9 +43,12 @@ def counted(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
-def serve(sandbox: Sandbox, settings: ServerSettings | None = None, loaded: Loaded | None = None) -> int:
+def serve(sandbox: Sandbox, settings: ServerSettings | None = None, loaded: Loaded | None = None,
+          state: StateFile | None = None) -> int:
     """Serve `sandbox` until SIGTERM or SIGINT (exit 0); 1 if it cannot listen. The start-up line
     names the URL (with `--quiet` too when the port was 0: the only way to learn it) and `loaded`.
+    With a `state` file (already loaded into `sandbox`), the state is written to it while serving
+    and on stop.
 
     The server runs in threads; the main thread only waits for a stop signal with `sigwait`,
     the signals blocked everywhere else, so no handler ever interrupts code holding a lock.
@@ -79,13 +85,80 @@ def serve(sandbox: Sandbox, settings: ServerSettings | None = None, loaded: Load
             log.warning("the control API (/__admin) is open to anyone who can reach %s: it can read every API key "
                         "and rewrite every record; set a token with --admin-token (or MOCK_RUNTYPE_ADMIN_TOKEN, "
                         "--admin-token-file)", url, extra={"fields": {"url": url, "flag": "--admin-token"}})
+        stop = threading.Event()
+        if state is not None:
+            threading.Thread(target=state.keep, args=(stop, settings.state_interval_s), name="state-file",
+                             daemon=True).start()
         name = signal.Signals(signal.sigwait(STOP_SIGNALS)).name
         log.info("stopping on %s", name, extra={"fields": {"signal": name}})
+        stop.set()
         server.close()
+        if state is not None:
+            state.save()  # after the last request: nothing answered is left out
         logs.flush()
         return 0
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+class StateFile:
+    """The state kept in a file across restarts, as `/__admin/state` exports it (a fixture document
+    in JSON). Written whole to a temporary file beside it, flushed to disk, then renamed over it:
+    the file is always the old state or the new one, never half of one."""
+
+    def __init__(self, path: str, sandbox: Sandbox) -> None:
+        self.path = Path(path)
+        self.sandbox = sandbox
+        self.saved_changes: int | None = None  # the sandbox's change count when last written
+
+    def load(self) -> dict[str, int] | None:
+        """Make the file's state the sandbox's (None: there is no file yet). Raises ValueError with
+        one message for a user when it cannot be read or does not load; the file is left as it is."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read the state file {self.path}: {getattr(error, 'strerror', None) or error}")
+        from mock_runtype.sandbox.fixtures import FixtureError
+
+        try:
+            loaded = self.sandbox.restore(text, str(self.path))
+        except FixtureError as error:
+            raise ValueError(f"the state file {self.path} does not load (it is left as it is: fix it, or move it "
+                             f"away to start empty):\n{error}") from None
+        self.saved_changes = self.sandbox.changes
+        return loaded
+
+    def save(self) -> None:
+        """Write the state if it changed since it was last written (or there is no file yet)."""
+        changes = self.sandbox.changes
+        if changes == self.saved_changes and self.path.exists():
+            return
+        data = json.dumps(self.sandbox.export_state(), ensure_ascii=False, separators=(",", ":")).encode()
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            log.error("cannot write the state file %s: %s", self.path, _reason(error),
+                      extra={"fields": {"path": str(self.path)}})
+            return
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself reaches the disk
+        finally:
+            os.close(directory)
+        self.saved_changes = changes
+
+    def keep(self, stop: threading.Event, interval_s: float) -> None:
+        """Write the state every `interval_s` seconds when it changed, until `stop` is set."""
+        while not stop.wait(interval_s):
+            self.save()
 
 
 def beyond_loopback(host: str) -> bool:

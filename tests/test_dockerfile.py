@@ -11,6 +11,7 @@ Deselect with `-m "not docker"`.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -139,6 +140,22 @@ def test_the_build_context_holds_the_package_and_nothing_else():
     assert not [p for p in context if p.startswith(("tests/", ".venv/", ".git/", "bench/")) or "__pycache__" in p]
 
 
+def test_the_image_installs_locked_hashed_dependencies():
+    """requirements.lock pins every dependency (and theirs) with hashes; the build stage installs
+    it with --require-hashes and the wheel with --no-deps, so two builds get the same files."""
+    build = stages()[0]
+    runs = " ".join(" ".join(i.value) for i in build if i.cmd == "RUN")
+    assert "--require-hashes --no-deps -r requirements.lock" in runs and "install --no-deps /dist/" in runs
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==\S+ \\$", lock, re.M)
+    assert len(pins) == lock.count("\n    # via") >= 8  # each pinned, each with its reason
+    assert all(entry.count("--hash=sha256:") for entry in re.split(r"^(?=[A-Za-z])", lock, flags=re.M)[1:])
+    declared = {re.split(r"[<>=!~ ;\[]", d)[0].lower() for d in importlib.metadata.requires("mock-runtype")
+                if "extra ==" not in d}
+    assert declared <= {pin.lower() for pin in pins}
+    assert "requirements.lock" in build_context()
+
+
 def test_dockerignore_patterns_match_as_docker_does():
     assert ignored("tests/test_cli.py", ["tests"])
     assert ignored("mock_runtype/__pycache__/cli.pyc", ["**/__pycache__"])
@@ -162,7 +179,11 @@ def image() -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(work / "dist"),
                     str(context)], **quiet)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], **quiet)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *map(str, (work / "dist").glob("*.whl"))], **quiet)
+    pip = str(venv / "bin" / "pip")
+    subprocess.run([pip, "install", "-q", "--require-hashes", "--no-deps", "-r", str(context / "requirements.lock")],
+                   **quiet)
+    subprocess.run([pip, "install", "-q", "--no-deps", *map(str, (work / "dist").glob("*.whl"))], **quiet)
+    subprocess.run([pip, "check"], **quiet)  # the lock holds every dependency the package declares
     (work / "fixtures").mkdir()
     shutil.copy2(ROOT / "fixtures" / "demo.yaml", work / "fixtures" / "demo.yaml")  # as if mounted
     (copy,) = [i for i in FINAL if i.cmd == "COPY"]
@@ -262,3 +283,22 @@ def test_the_installed_wheel_serves_the_console(image):
     result = subprocess.run([python, "-c", script], capture_output=True, text=True, cwd=image["FIXTURES_DIR"],
                             env={"PATH": image["PATH"]}, timeout=60)
     assert result.stdout.split() == ["200"] * 9, result.stderr
+
+
+def test_the_github_actions_example_works_on_a_fresh_runner():
+    """docs/docker.md's workflow: a health wait that survives Docker's accept-then-reset, the plugin
+    installed, the admin token passed, RUNTYPE_BASE_URL for the code, mock-runtype's tests left out."""
+    import yaml
+
+    page = (ROOT / "docs" / "docker.md").read_text()
+    workflow = yaml.safe_load(re.search(r"```yaml\n(name: tests.*?)```", page, re.S).group(1))
+    steps = workflow["jobs"]["test"]["steps"]
+    start = next(s["run"] for s in steps if s.get("name") == "Start the Runtype sandbox")
+    assert "--retry-all-errors" in start and "/health" in start
+    assert '>> "$GITHUB_ENV"' in start and '-e MOCK_RUNTYPE_ADMIN_TOKEN="$token"' in start
+    runs = [s["run"] for s in steps if "run" in s]
+    assert any("./mock-runtype" in run and run.startswith("pip install") for run in runs)
+    test = next(s for s in steps if s.get("run", "").startswith("pytest"))
+    assert "--ignore=mock-runtype" in test["run"]
+    assert {"RUNTYPE_BASE_URL", "MOCK_RUNTYPE_URL"} <= set(test["env"])
+    assert "the SDK reads no environment variable" in page

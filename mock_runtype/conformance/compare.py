@@ -140,7 +140,7 @@ OPERATION_PATTERNS = [(re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.esc
 
 
 def operation_path(method: str, route: str) -> str | None:
-    """The published operation's path (`/v1/records/{record_id}`) a request goes to, None if none.
+    """The published operation's path (`/v1/records/{id}`) a request goes to, None if none.
     Literal paths win over templates, as the server's routing has it."""
     matches = [op for pattern, op in OPERATION_PATTERNS if pattern.match(route)]
     for op in sorted(matches, key=lambda op: op.path.count("{")):

@@ -3,6 +3,15 @@
 `build_document()` turns the published operations of the registry
 (`mock_runtype.contract.operations`, the table the server routes from) and the schema files into
 the document served at `/openapi.json`. Pure Python, no web framework.
+
+What a request may hold is said as the server enforces it, so that a request valid by the
+document is accepted and an invalid one refused (Schemathesis checks both ways): request bodies
+are their schema files plus what the body reader checks before them (no NUL and no unpaired
+surrogate in any string or key, `parse_json`: a pattern on each declared string), with unknown
+top-level fields allowed (they are ignored and reported; `strictContract` refuses them, as the
+descriptions say). Request schemas
+get the shared definitions inlined, so that the text rule does not reach the answers, which
+may echo a query parameter holding a NUL.
 """
 
 from __future__ import annotations
@@ -21,6 +30,20 @@ ERROR_HEADERS = {
     405: {"Allow": {"required": True, "schema": {"type": "string"}, "description": "The methods the path has"}},
     429: {"Retry-After": {"schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait"}},
 }
+
+
+# Storable text (`validation.UNSTORABLE_TEXT`): no NUL. Nor an unpaired surrogate, which the
+# descriptions say: no UTF-8 text holds one, so a pattern over Unicode scalar values (Rust's regex,
+# which Schemathesis checks patterns with) cannot name it.
+STORABLE_TEXT = "^[^\\u0000]*$"
+# A CSV file: some text besides a byte order mark and blank space, and storable text throughout.
+CSV_FILE = "^(?!\ufeff?\\s*$)[^\\u0000]*$"
+UNKNOWN_FIELDS = ("Fields besides these are ignored and named in the X-Mock-Runtype-Ignored header "
+                  "(with the strictContract setting they are refused with 400). No string anywhere in the body, "
+                  "keys, free-form values and ignored fields included, may hold NUL or an unpaired surrogate (400): "
+                  "the declared strings say so by pattern, free-form JSON only here (JSON Schema could say it "
+                  "only recursively, which Schemathesis' negative mode cannot mutate).")
+REQUEST_ONLY_SCHEMAS = ("filter",)  # schema files only requests use: their strings follow the text rule too
 
 
 def component_name(schema_name: str) -> str:
@@ -44,7 +67,8 @@ def published_document() -> dict[str, Any]:
 def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document: every operation, with the schema files as its components."""
     schemas = load_schema_documents() if schemas is None else schemas
-    components = _components(schemas)
+    request_bodies = {op.body for op in PUBLISHED if op.body is not None and op.body_media == (JSON,)}
+    components = _components(schemas, request_bodies)
     paths: dict[str, dict[str, Any]] = {}
     for op in PUBLISHED:
         paths.setdefault(op.path, {})[op.method] = _operation(op, schemas)
@@ -59,7 +83,7 @@ def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str
             ),
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearerAuth": []}],
+        "security": [{"bearerAuth": []}, {"bareKey": []}],
         "paths": paths,
         "components": {
             "schemas": components,
@@ -67,10 +91,12 @@ def build_document(schemas: dict[str, dict[str, Any]] | None = None) -> dict[str
                 "description": ERROR_MEANINGS[405], "headers": ERROR_HEADERS[405],
                 "content": {JSON: {"schema": {"$ref": _ref(ERROR_SCHEMA)}}},
             }},
-            "securitySchemes": {"bearerAuth": {
-                "type": "http", "scheme": "bearer",
-                "description": "Any non-empty API key; each key is a tenant of its own (`Authorization: <key>` works too)",
-            }},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "Any non-empty API key; in open mode each unknown key is a tenant of its own"},
+                "bareKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+                            "description": "The key alone, `Authorization: <key>`, as the reference's curl examples send it"},
+            },
         },
     }
 
@@ -92,7 +118,7 @@ def _operation(op: Operation, schemas: dict[str, dict[str, Any]]) -> dict[str, A
             response["headers"] = ERROR_HEADERS[status]
         if answer.links:
             response["links"] = {
-                target[:1].upper() + target[1:]: {"operationId": target, "parameters": {"record_id": "$response.body#/id"}}
+                target[:1].upper() + target[1:]: {"operationId": target, "parameters": {"id": "$response.body#/id"}}
                 for target in answer.links
             }
         responses[str(status)] = response
@@ -113,11 +139,14 @@ def _body_content(op: Operation, schemas: dict[str, dict[str, Any]]) -> dict[str
     form = {
         "type": "object",
         "required": ["file"],
-        "additionalProperties": False,
+        "description": "Form fields. " + UNKNOWN_FIELDS,
         "properties": {
-            "file": {"type": "string", "contentMediaType": CSV,
-                     "description": "The CSV: a file part, or its text as a plain field"},
-            **_rewrite_refs(fields["properties"], op.body, schemas),
+            "file": {"type": "string", "contentMediaType": CSV, "minLength": 1, "pattern": CSV_FILE,
+                     "description": "The CSV: a file part, or its text as a plain field. Not empty; no NUL. The header "
+                                    "must name the name column (and the type column, unless typeValue is given), once "
+                                    "each; quoting as RFC 4180; at most 10,000 rows and 500 columns (else 400; "
+                                    "docs/behaviour.md#upload-csv lists the rest)"},
+            **_storable({"properties": _inline(fields["properties"], op.body, schemas)})["properties"],
         },
     }
     return {media: {"schema": form} for media in op.body_media}
@@ -127,8 +156,9 @@ def _ref(schema_name: str) -> str:
     return f"#/components/schemas/{component_name(schema_name)}"
 
 
-def _components(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Every schema file and every `$defs` entry as a component, `$ref`s pointing at components."""
+def _components(schemas: dict[str, dict[str, Any]], request_bodies: set[str]) -> dict[str, Any]:
+    """Every schema file and every `$defs` entry as a component, `$ref`s pointing at components;
+    request bodies (and the schemas only requests use) as the server reads them."""
     components: dict[str, Any] = {}
 
     def add(name: str, schema: Any) -> None:
@@ -138,11 +168,67 @@ def _components(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     for name, document in schemas.items():
         body = {k: v for k, v in document.items() if k not in ("$schema", "$id", "$defs")}
+        request_only = name in REQUEST_ONLY_SCHEMAS
         for def_name, definition in document.get("$defs", {}).items():
-            add(_pascal(def_name), _rewrite_refs(definition, name, schemas))
-        if set(body) - {"title", "description"}:
+            definition = {k: v for k, v in definition.items() if k != "x-checked-by"}
+            add(_pascal(def_name), _storable(_inline(definition, name, schemas)) if request_only
+                else _rewrite_refs(definition, name, schemas))
+        if name in request_bodies:
+            add(component_name(name), _request_body(body, name, schemas))
+        elif set(body) - {"title", "description"}:
             add(component_name(name), _rewrite_refs(body, name, schemas))
     return components
+
+
+def _request_body(body: dict[str, Any], owner: str, schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A body schema as the server reads it: unknown top-level fields allowed (ignored and
+    reported), every string storable text."""
+    schema = {key: value for key, value in _inline(body, owner, schemas).items() if key != "additionalProperties"}
+    schema["description"] = " ".join(filter(None, [schema.get("description"), UNKNOWN_FIELDS]))
+    return _storable(schema)
+
+
+def _inline(value: Any, owner: str, schemas: dict[str, dict[str, Any]]) -> Any:
+    """`value` with `$ref`s to shared definitions replaced by copies of them (other `$ref`s
+    become component refs), so that a request schema can say more than the answers' schemas."""
+    if isinstance(value, list):
+        return [_inline(item, owner, schemas) for item in value]
+    if not isinstance(value, dict):
+        return value
+    ref = value.get("$ref")
+    if isinstance(ref, str) and not ref.startswith("#/components/"):
+        target, _, pointer = ref.partition("#")
+        target_name = _resolve(owner, target) if target else owner
+        if target_name not in REQUEST_ONLY_SCHEMAS and pointer.startswith("/$defs/"):
+            definition = schemas[target_name]["$defs"][pointer.rsplit("/", 1)[-1]]
+            siblings = {key: item for key, item in value.items() if key != "$ref"}
+            return {**_inline(definition, target_name, schemas), **_inline(siblings, owner, schemas)}
+    out = {key: _inline(item, owner, schemas) for key, item in value.items()}
+    return _rewrite_refs(out, owner, schemas) if "$ref" in out else out
+
+
+def _storable(schema: Any) -> Any:
+    """The schema with every declared string (values and keys) limited to storable text."""
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return schema
+    out = dict(schema)
+    for key in ("properties", "patternProperties"):
+        if key in out:
+            out[key] = {name: _storable(sub) for name, sub in out[key].items()}
+    for key in ("items", "additionalProperties", "then", "else"):  # not `not` and `if`: they only test
+        if isinstance(out.get(key), dict):
+            out[key] = _storable(out[key])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in out:
+            out[key] = [_storable(sub) for sub in out[key]]
+    types = out.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if "string" in types and "pattern" not in out and "enum" not in out and "const" not in out:
+        out["pattern"] = STORABLE_TEXT
+    if "object" in types:
+        names = out.get("propertyNames", {})
+        out["propertyNames"] = names if "pattern" in names else {**names, "pattern": STORABLE_TEXT}
+    return out
 
 
 def _rewrite_refs(value: Any, owner: str, schemas: dict[str, dict[str, Any]]) -> Any:

@@ -1,6 +1,6 @@
 """The one table of what the server answers: every operation, published or not.
 
-Each `Operation` is one method on one path (OpenAPI form, `/v1/records/{record_id}`): its
+Each `Operation` is one method on one path (OpenAPI form, `/v1/records/{id}`): its
 parameters (with the limits the parsers enforce, taken from their modules), its request body (a
 schema name in `schemas/`) and every response (a schema name in `schemas/responses/`). The HTTP
 layer routes from it (`mock_runtype.http.routes`), `mock_runtype.contract.openapi` publishes the
@@ -200,7 +200,7 @@ class Answer:
     description: str
     schema: str | None
     media: str = JSON
-    links: tuple[str, ...] = ()  # operations that take this answer's `id` as their record_id
+    links: tuple[str, ...] = ()  # operations that take this answer's `id` as their path's id
 
 
 @dataclass(frozen=True)
@@ -296,8 +296,7 @@ LIST_FILTERS = (
     query("max_size_kb", KILOBYTES, "Metadata of at most this many kilobytes as JSON (not below min_size_kb)"),
     {"name": "recordFilter", "in": "query", "required": False,
      "description": "A filter `{type, where}` of the filter language, JSON-encoded (see docs/filters.md)",
-     "content": {JSON: {"schema": {"type": "object", "properties": {
-         "type": {"$ref": "#/components/schemas/RecordType"}, "where": {"type": ["object", "null"]}}}}}},
+     "content": {JSON: {"schema": {"$ref": "#/components/schemas/RecordFilter"}}}},
     query("sort_by", choice(tuple(listing.SORT_FIELDS), listing.DEFAULT_SORT_FIELD), "Sort field (snake_case accepted)"),
     query("sort_order", SORT_ORDER, "Sort direction"),
     query("includeFields", BOOLEAN, "Add availableFields (the metadata keys) to each item"),
@@ -319,7 +318,7 @@ EXECUTION_WINDOW = (
     query("sortOrder", SORT_ORDER, "Sort direction"),
     query("limit", integer(1, executions.MAX_LIMIT, executions.DEFAULT_LIMIT), "Page size"),
 )
-RECORD_ID = {"name": "record_id", "in": "path", "required": True, "description": "The record's id",
+RECORD_ID = {"name": "id", "in": "path", "required": True, "description": "The record's id",
              "schema": {"type": "string", "minLength": 1}}
 WRITE_ERRORS = BASE_ERRORS + BODY_ERRORS
 RECORD_LINKS = ("getRecord", "updateRecord", "patchRecord", "getRecordCosts", "getRecordResults",
@@ -327,7 +326,7 @@ RECORD_LINKS = ("getRecord", "updateRecord", "patchRecord", "getRecordCosts", "g
 
 
 def _record_operations() -> tuple[Operation, ...]:
-    record = "/v1/records/{record_id}"
+    record = "/v1/records/{id}"
     update = dict(
         answers=(Answer(200, "The updated record", "responses/record-written"),),
         errors=WRITE_ERRORS + (404, 409, 422), parameters=(RECORD_ID,), body="update-record",

@@ -30,7 +30,7 @@ class Mismatch:
 def check_response(method: str, rule: str | None, status: int, mimetype: str, body: bytes | None) -> Mismatch | None:
     """What breaks the documented answer (None when it conforms).
 
-    `rule` is the matched route (`/v1/records/<record_id>`, None when no route matched); `body` is
+    `rule` is the matched route (`/v1/records/<id>`, None when no route matched); `body` is
     the bytes to send, or None when the body is streamed (only its media type is checked then).
     Successes of routes outside the document (the admin API, CORS preflights) are not checked;
     every error status must carry the error body.
@@ -68,5 +68,5 @@ def _published(method: str, rule: str | None) -> Operation | None:
 
 
 def openapi_path(flask_rule: str) -> str:
-    """`/v1/records/<record_id>` -> `/v1/records/{record_id}`."""
+    """`/v1/records/<id>` -> `/v1/records/{id}`."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", flask_rule)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 
 from mock_runtype import __version__
 from mock_runtype.http import interception
@@ -13,7 +13,7 @@ from mock_runtype.http import (bulk_routes, console_routes, discovery_routes, ex
 from mock_runtype.http.cors import register_cors
 from mock_runtype.http.error_handlers import register_error_handlers
 from mock_runtype.http.response_check_hook import register_response_check
-from mock_runtype.http.responses import json_response, refuse_encoded_bodies, report_ignored
+from mock_runtype.http.responses import check_unread_query, json_response, refuse_encoded_bodies, report_ignored
 from mock_runtype.http.routes import add_routes, route
 from mock_runtype.sandbox.core import Sandbox
 
@@ -21,7 +21,7 @@ from mock_runtype.sandbox.core import Sandbox
 class SandboxApp(Flask):
     def make_default_options_response(self) -> Response:
         """`OPTIONS`: the `Allow` of the path's own rule. Werkzeug joins every rule that matches the
-        path, so `/v1/records/bulk-delete` would list those of `/v1/records/{record_id}` too."""
+        path, so `/v1/records/bulk-delete` would list those of `/v1/records/{id}` too."""
         response = super().make_default_options_response()
         rule = request.url_rule
         if rule is not None:
@@ -51,8 +51,17 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     interception.install(app, sandbox)
     app.before_request(admin.require_admin_token)  # after the preflight and the scenarios, as before
     app.before_request(refuse_encoded_bodies)
+    app.before_request(check_unread_query)
     app.after_request(report_ignored)
+    app.after_request(count_change)
     return app
+
+
+def count_change(response):
+    """After a request that may have changed the state: one more change (see `Sandbox.changes`)."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        current_app.extensions["mock_runtype"].changes += 1
+    return response
 
 
 @route("health")

@@ -53,8 +53,9 @@ def upload_csv_records():
     if request.mimetype not in FORM_TYPES:
         raise UnsupportedMediaType(
             f"Content-Type must be multipart/form-data with the CSV in 'file' (got '{request.mimetype or 'none'}')")
-    fields = {key: request.form.getlist(key) for key in request.form}
-    parts = {key: request.files.getlist(key) for key in request.files}
+    # A part whose name cannot be read (an unterminated quote) comes as None: a field named "".
+    fields = {key or "": request.form.getlist(key) for key in request.form}
+    parts = {key or "": request.files.getlist(key) for key in request.files}
     options = upload_options(fields, parts, ignored("body"))
     validate("upload-csv", options, ignored("body"))
     data = parts["file"][0].read() if "file" in parts else form_field_csv(fields["file"][0])

@@ -38,22 +38,22 @@ def create_record():
 
 
 @route("getRecord")
-def get_record(record_id: str):
+def get_record(id: str):
     tenant = authenticate(READ)
-    return json_response(record_to_json(sandbox().store.get(tenant.tenant_key, record_id)))
+    return json_response(record_to_json(sandbox().store.get(tenant.tenant_key, id)))
 
 
 @route("updateRecord", "patchRecord")
-def update_record(record_id: str):
+def update_record(id: str):
     tenant = authenticate(WRITE)
     body = json_object_body()
     validate("update-record", body, ignored("body"))
-    record = sandbox().store.update(tenant.tenant_key, record_id, body)
+    record = sandbox().store.update(tenant.tenant_key, id, body)
     return json_response(record_to_json(record, with_warnings=True))
 
 
 @route("deleteRecord")
-def delete_record(record_id: str):
+def delete_record(id: str):
     tenant = authenticate(DELETE)
-    record = sandbox().store.delete(tenant.tenant_key, record_id)
+    record = sandbox().store.delete(tenant.tenant_key, id)
     return json_response({"success": True, "id": record.id, "message": "Record deleted"})

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from flask import Response, current_app, g, request
 
+from mock_runtype.contract.operations import operation
 from mock_runtype.http.context import context_of
 from mock_runtype.model.errors import InvalidRequest, UnsupportedMediaType
 from mock_runtype.model.json_text import JSONTextError, loads_strict
@@ -64,6 +65,23 @@ def report_ignored(response: Response) -> Response:
         if context is not None:
             context.contract_warning = "ignored unknown fields: " + shown
     return response
+
+
+def check_unread_query() -> None:
+    """Before a handler (a `before_request` hook): an operation that reads no query string ignores
+    its parameters and reports them, as those that read theirs do with names they do not know;
+    under strictContract they are refused (400). The control API reads its own (`?tenant=`)."""
+    if not request.args or request.url_rule is None:
+        return
+    op = operation(request.endpoint)
+    if op.admin or any(parameter["in"] == "query" for parameter in op.parameters):
+        return
+    names = list(request.args)
+    found = ignored("query")
+    if found is None:
+        raise InvalidRequest("Unknown query parameters: " + ", ".join(names)[:500],
+                             details=[{"path": name, "message": "unknown query parameter"} for name in names])
+    found.extend(names)
 
 
 def authenticate(permission: str) -> Tenant:

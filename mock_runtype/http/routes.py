@@ -36,7 +36,7 @@ def route(*operation_ids: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 
 def flask_rule(path: str) -> str:
-    """`/v1/records/{record_id}` -> `/v1/records/<record_id>`."""
+    """`/v1/records/{id}` -> `/v1/records/<id>`."""
     return re.sub(r"\{([^{}]+)\}", r"<\1>", path)
 
 

@@ -26,7 +26,8 @@ How values compare (the mock's reading of a Postgres JSONB-backed service; see d
     * `eq`/`neq`/`in`/`notIn` compare within a kind: numbers numerically ("42" eq 42, "1.0" eq 1),
       date-times as instants, text exactly (case-sensitive). `gt`/`gte`/`lt`/`lte`/`between`
       order numbers numerically, date-times in time, text by code point; booleans are not ordered.
-      `between` is inclusive at both ends (SQL BETWEEN); with low > high it matches nothing.
+      `between` is inclusive at both ends (SQL BETWEEN); with low > high, or bounds of two kinds,
+      it matches nothing.
     * `contains`/`startsWith`/`endsWith` are case-insensitive on text (ILIKE); a number or
       boolean is matched through its JSON text. `contains` on a list is membership (by the `eq`
       rule); `in`/`notIn` on a list field test whether any element is in the value list.
@@ -393,6 +394,10 @@ def _compiled(tree: _Group | _Condition, source: Any) -> Filter:
     return Filter(_compile(tree, evaluation), evaluation, source)
 
 
+# What two filters that cannot both hold make (a recordFilter whose type differs from `type`).
+MATCHES_NOTHING = Filter(lambda record, now_ms: False, _Evaluation({}), None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing (iterative, collects every problem)
 # ---------------------------------------------------------------------------------------------
@@ -522,13 +527,6 @@ def _check_value(field: str, op: str, node: dict, path: str, problems: list) -> 
                 ok = False
             elif not is_date and not _check_orderable(bound, bpath, problems):
                 ok = False
-        if ok and not is_date and _key(value[0])[0] != _key(value[1])[0]:
-            _problem(
-                problems,
-                vpath,
-                f"the bounds must be of one kind, not {_key(value[0])[0]} and {_key(value[1])[0]}",
-            )
-            ok = False
         return ok
     if op in TEXT_OPS:
         allow_bool = op == "contains"
@@ -790,7 +788,9 @@ def _compile_condition(c: _Condition, evaluation: _Evaluation) -> Predicate:
 
     if op == "between":
         kind, low = _key(value[0])
-        high = _key(value[1])[1]
+        high_kind, high = _key(value[1])
+        if high_kind != kind:  # values of different kinds are never ordered: nothing lies between
+            return lambda record, now_ms: False
 
         def between(record: Record, now_ms: int) -> bool:
             got = key(get(record))

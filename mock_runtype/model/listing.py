@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from mock_runtype.model.errors import InvalidRequest
-from mock_runtype.model.filters import Filter, field_getter, parse_record_filter_param
+from mock_runtype.model.filters import MATCHES_NOTHING, Filter, field_getter, parse_record_filter_param
 from mock_runtype.model.json_text import json_type
 from mock_runtype.model.params import DEFAULT_SORT_ORDER, SORT_ORDERS, TYPE_MAX_LENGTH, QueryParams
 from mock_runtype.model.records import Record, metadata_size
@@ -228,10 +228,6 @@ def parse_list_query(params: Mapping[str, list[str]], *, paged: bool = True,
     spellings = [args.boolean("includeFields"), args.boolean("include_fields")]  # check both, then or
     query.include_fields = any(spellings)
     query.compact = args.choice("view", VIEWS, VIEWS[0]) == "compact"
-    if query.min_size_kb is not None and query.max_size_kb is not None and query.min_size_kb > query.max_size_kb:
-        args.problem("min_size_kb", "must not be greater than max_size_kb")
-    if query.min_fields is not None and query.max_fields is not None and query.min_fields > query.max_fields:
-        args.problem("min_fields", "must not be greater than max_fields")
     args.finish()
     return query
 
@@ -258,7 +254,7 @@ def _parse_record_filter(args: QueryParams, query: ListQuery) -> None:
     if query.record_filter is not None or filter_type is not None:
         query.record_filter_source = json.loads(text)
     if filter_type is not None and query.type is not None and filter_type != query.type:
-        args.problem("recordFilter.type", "differs from the type parameter")
+        query.record_filter = MATCHES_NOTHING
     query.type = query.type or filter_type
 
 

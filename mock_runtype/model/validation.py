@@ -45,8 +45,27 @@ def load_schema_documents() -> dict[str, dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def _documents() -> dict[str, dict[str, Any]]:
-    """The schema files, read once (the validators' own copy)."""
-    return load_schema_documents()
+    """The schema files, read once (the validators' own copy). A definition marked `x-checked-by`
+    (the filter language) accepts anything here, as does each `$ref` to one: its own parser checks
+    it and words its problems."""
+    documents = load_schema_documents()
+    skipped = {f"{document['$id']}#/$defs/{name}" for document in documents.values()
+               for name, definition in document.get("$defs", {}).items() if "x-checked-by" in definition}
+    # Each `$ref` to one becomes `{}` itself: a ref costs a lookup per instance (per item of a list).
+    return {name: _skipping(document, document["$id"], skipped) for name, document in documents.items()}
+
+
+def _skipping(node: Any, base: str, skipped: set[str]) -> Any:
+    if isinstance(node, list):
+        return [_skipping(item, base, skipped) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "x-checked-by" in node or (isinstance(node.get("$ref"), str) and urljoin(base, node["$ref"]) in skipped):
+        return {}
+    out = {key: _skipping(value, base, skipped) for key, value in node.items()}
+    if out.get("items") == {}:
+        del out["items"]  # the same, without a descent into each item
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -201,23 +220,24 @@ def validate(schema_name: str, instance: Any, ignored: list[str] | None = None) 
         ignored.extend(dropped)
     details = problems(schema_name, instance)
     if details:
-        message = f"Validation failed: {describe(details)}"
+        whole = [d["message"] for d in details if not d["path"]]  # a rule of the body as a whole
+        message = f"Validation failed: {describe(details)}" + (f": {whole[0]}" if whole else "")
         raise InvalidRequest(message, details=details + [{"path": path, "message": UNKNOWN_IGNORED} for path in dropped])
 
 
 def drop_unknown_fields(schema_name: str, instance: Any) -> list[str]:
-    """Take the fields the schema does not declare out of `instance` (in place); their paths."""
+    """Take the top-level fields the schema does not declare out of `instance` (in place); their
+    names. Deeper objects that refuse unknown keys (a `recordFilter`) stay strict."""
     passes = _fast_check(schema_name)
     if passes is not None and passes(instance):
         return []
-    found: list[tuple[Any, list[Any], str]] = []
-    for error in _validator(schema_name).iter_errors(instance):
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            declared = error.schema.get("properties", {})
-            found.extend((error.instance, list(error.path), key) for key in error.instance if key not in declared)
-    for holder, _, key in found:
-        holder.pop(key, None)
-    return [format_path([*path, key]) for _, path, key in found]
+    declared = _documents()[schema_name].get("properties", {})
+    if _documents()[schema_name].get("additionalProperties") is not False or not isinstance(instance, dict):
+        return []
+    unknown = [key for key in instance if key not in declared]
+    for key in unknown:
+        del instance[key]
+    return unknown
 
 
 def schema_problems(schema_name: str, instance: Any) -> list[tuple[list[Any], str]]:
@@ -260,6 +280,8 @@ def _short_message(error: Any) -> str:
     """A message that does not echo a (possibly huge) offending value back."""
     kind = error.validator
     value = error.validator_value
+    if isinstance(error.schema, dict) and "x-message" in error.schema:
+        return error.schema["x-message"]
     if kind == "type":
         return "must be " + " or ".join(TYPE_WORDS.get(name, name) for name in (value if isinstance(value, list) else [value]))
     if kind == "minLength":

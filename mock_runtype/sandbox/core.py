@@ -79,6 +79,9 @@ class Sandbox:
         self.journal = Journal(self.settings.journal_limit, in_use=self.in_use)
         self.fixtures: list[Fixture] = []
         self._control = threading.RLock()
+        # Requests that may have changed the state (any method but GET, HEAD and OPTIONS), counted
+        # by the HTTP layer: `mock-runtype serve --state-file` saves only when this has moved.
+        self.changes = 0
 
     def in_use(self, tenant_key: str) -> bool:
         """Whether a tenant keeps something here: records, a fixture's declaration, scenarios or a
@@ -297,15 +300,7 @@ class Sandbox:
         results, its journal entries, its scenarios and counters, its clock and id sequence)."""
         with self._control, self.store.exclusive(tenant_key), bulk_load():
             if tenant_key is None:
-                self.store.clear()
-                self.tenancy.clear()
-                self.tenancy.strict = self.settings.strict_auth
-                self.strict_contract = self.settings.strict_contract
-                self.ids.reseed(self.settings.seed)
-                self.clock.reset(self.settings.clock_start_ms)
-                self.journal.clear()
-                self.journal.resize(self.settings.journal_limit)
-                self.scenarios.clear()
+                self._clear()
             else:
                 self.store.clear(tenant_key)
                 self._restore_registration(tenant_key)
@@ -315,6 +310,29 @@ class Sandbox:
                 self.scenarios.clear(tenant_key)
             for fixture in self.fixtures:
                 self._apply(fixture, tenant_key)
+
+    def _clear(self) -> None:
+        """Everything back to the settings', with no fixture applied."""
+        self.store.clear()
+        self.tenancy.clear()
+        self.tenancy.strict = self.settings.strict_auth
+        self.strict_contract = self.settings.strict_contract
+        self.ids.reseed(self.settings.seed)
+        self.clock.reset(self.settings.clock_start_ms)
+        self.journal.clear()
+        self.journal.resize(self.settings.journal_limit)
+        self.scenarios.clear()
+
+    def restore(self, text: str, source: str) -> dict[str, Any]:
+        """Make a saved state (an `export_state()` document) the live state; the fixtures stay the
+        baseline a reset returns to. FixtureError (nothing changed) if the text is not such a document."""
+        with bulk_load():
+            fixture = parse_fixture(text, source, known_tenants=self.declared_tenants())
+            with self._control, self.store.exclusive():
+                self._clear()
+                self._pin(fixture)
+                self._apply(fixture)
+        return {"tenants": len(fixture.tenant_keys()), "records": len(fixture.records)}
 
     def _restore_registration(self, tenant_key: str) -> None:
         """Register the keys reaching the tenant as the fixtures declare them (all declarations

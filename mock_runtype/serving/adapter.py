@@ -40,6 +40,8 @@ class ServerSettings:
     quiet: bool = False  # only warnings and errors: no access log
     log_health: bool = False  # log health probes (a 2xx GET /health) in the access log too
     fixtures: tuple[str, ...] = ()  # files `mock-runtype serve` loads at start
+    state_file: str | None = None  # where `mock-runtype serve` keeps the state across restarts
+    state_interval_s: int = 5  # how often (seconds) a changed state is written to the state file
 
 
 class Server:

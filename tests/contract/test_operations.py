@@ -81,7 +81,7 @@ def test_every_estimate_is_a_positive_whole_number():
 def test_a_matched_rule_leads_to_its_operation():
     adapter = create_app().url_map.bind("localhost")
     endpoint, arguments = adapter.match("/v1/records/abc", method="PATCH")
-    assert operation_for(endpoint) is operation("patchRecord") and arguments == {"record_id": "abc"}
+    assert operation_for(endpoint) is operation("patchRecord") and arguments == {"id": "abc"}
     endpoint, _ = adapter.match("/v1/records/export", method="HEAD")
     assert operation_for(endpoint).operation_id == "exportRecords"
     endpoint, _ = adapter.match("/__admin/state", method="GET")

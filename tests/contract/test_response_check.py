@@ -6,7 +6,7 @@ import json
 
 from mock_runtype.contract.response_check import check_response
 
-RECORD_RULE = "/v1/records/<record_id>"
+RECORD_RULE = "/v1/records/<id>"
 RECORD = {
     "id": "0b5e5d1e-7d43-4c55-9b5a-2b1f4f0c8d11", "userId": "user_1", "organizationId": "org_1",
     "ownerId": None, "type": "customer", "name": "Acme", "metadata": {"tier": "gold"}, "messages": None,

@@ -67,6 +67,11 @@ def multipart(csv_bytes: bytes, **fields: str) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+def ignored_nameless_field(answer: Answer) -> None:
+    headers = {name.lower(): value for name, value in answer.headers.items()}
+    assert answer.json()["created"] == 1 and headers["x-mock-runtype-ignored"] == "body."
+
+
 def upload_case(name: str, csv_bytes: Callable[[], bytes], status=400, check=None, **fields: str) -> Case:
     """An upload row; the multipart body is built when the row runs (some are megabytes)."""
     boundary_holder: dict[str, str] = {}
@@ -243,6 +248,11 @@ CASES = [
          b"typeValue=lead&file=" + quote(json.dumps("name\nx\u0000")).encode(),
          content_type="application/x-www-form-urlencoded"),
     Case("upload as JSON", "POST", "/v1/records/upload-csv", js({"file": "name\nx"}), status=415),
+    # Schemathesis found it: werkzeug reads the name of this part as None, once a 500 in the report
+    Case("form part whose name is an unterminated quote", "POST", "/v1/records/upload-csv",
+         b'--b\r\nContent-Disposition: form-data; name="\\"\r\n\r\nx\r\n'
+         b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nname,type\r\na,b\r\n--b--\r\n',
+         content_type="multipart/form-data; boundary=b", status=200, check=ignored_nameless_field),
     # -- methods and paths ----------------------------------------------------------------------------
     Case("unknown path", "GET", "/v1/recordz", None, status=404),
     Case("wrong method", "DELETE", "/v1/records", None, status=405),

@@ -18,7 +18,7 @@ def test_every_rule_of_the_app_is_an_operation_and_every_operation_is_routed():
 
 
 def test_a_path_template_becomes_a_flask_rule():
-    assert flask_rule("/v1/records/{record_id}/results") == "/v1/records/<record_id>/results"
+    assert flask_rule("/v1/records/{id}/results") == "/v1/records/<id>/results"
     assert flask_rule("/v1/records") == "/v1/records"
 
 

@@ -19,7 +19,7 @@ def test_unknown_body_fields_and_parameters_are_ignored_and_named(http, server, 
     created = http.post(url(http, "/v1/records") + "?utm_source=mail",
                         json={"type": "t", "name": "n", "id": "echoed", "colour": "red"})
     assert created.status_code == 201
-    assert created.headers[IGNORED] == "body.id, body.colour"  # the query of a create is not read
+    assert created.headers[IGNORED] == "query.utm_source, body.id, body.colour"  # a create reads no query
     record = created.json()
     assert "colour" not in record and record["id"] != "echoed"
     updated = http.put(url(http, f"/v1/records/{record['id']}"), json={**record, "name": "m"})
@@ -32,7 +32,7 @@ def test_unknown_body_fields_and_parameters_are_ignored_and_named(http, server, 
     assert IGNORED not in http.get(url(http, "/v1/records")).headers
     entries = journal(server, api_key)
     assert [e["contractWarning"] for e in entries] == [
-        "ignored unknown fields: body.id, body.colour", entries[1]["contractWarning"],
+        "ignored unknown fields: query.utm_source, body.id, body.colour", entries[1]["contractWarning"],
         "ignored unknown fields: query.utm_source, query.fbclid", None]
     assert all(e["violation"] is None for e in entries)
 
@@ -94,3 +94,20 @@ def test_the_fixture_setting_turns_strict_contract_on_until_a_reset_without_it(o
     assert requests.get(own_server.url + "/__admin/state").json()["settings"]["strictContract"] is True
     requests.delete(own_server.url + "/__admin/fixtures")
     assert post().status_code == 201
+
+
+def test_endpoints_that_read_no_query_report_one_as_ignored(http):
+    """As the endpoints that read theirs do with a name they do not know; the control API is apart."""
+    record = http.post(url(http, "/v1/records"), json={"type": "t", "name": "n"}).json()
+    for method, path in [("GET", f"/v1/records/{record['id']}"), ("GET", f"/v1/records/{record['id']}/costs"),
+                         ("GET", "/health"), ("DELETE", f"/v1/records/{record['id']}")]:
+        answer = http.request(method, url(http, path), params={"utm_source": "mail"})
+        assert answer.status_code == 200 and answer.headers[IGNORED] == "query.utm_source", path
+
+
+def test_strict_contract_refuses_the_query_of_an_endpoint_that_reads_none():
+    with RunningServer(SandboxSettings(strict_contract=True)) as strict:
+        answer = requests.post(strict.url + "/v1/records?utm_source=mail", json={"type": "t", "name": "n"},
+                               headers={"Authorization": "Bearer rt_test_strict_query"})
+        assert answer.status_code == 400 and answer.json()["details"] == [
+            {"path": "utm_source", "message": "unknown query parameter"}]

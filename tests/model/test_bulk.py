@@ -10,6 +10,7 @@ from mock_runtype.model.errors import InvalidRequest, Unprocessable
 from mock_runtype.model.records import MAX_METADATA_BYTES
 from mock_runtype.model.store import Store
 from mock_runtype.model.tenancy import open_tenant
+from mock_runtype.model.validation import validate
 
 ACME = open_tenant("rt_test_acme")
 GLOBEX = open_tenant("rt_test_globex")
@@ -42,12 +43,20 @@ def test_bulk_delete_reports_found_and_not_found(store: Store) -> None:
     {"applyToAll": True, "recordIds": ["x"], "updates": {"x": 1}},
     {"applyToAll": False, "updates": {"x": 1}},
     {"applyToAll": True},
-    {"applyToAll": True, "updates": {"x": 1}, "deleteFields": ["x"]},
     {"conditions": [{"field": "tier", "operator": "like", "value": "g"}], "updates": {"x": 1}},
 ])
 def test_a_bad_bulk_edit_is_a_400(body) -> None:
+    """Its schema refuses some (no selector or several, no change), the parser the rest."""
     with pytest.raises(InvalidRequest):
+        validate("bulk-edit", body)
         parse_bulk_edit(body)
+
+
+def test_a_key_both_removed_and_set_ends_up_set(store: Store) -> None:
+    """Removals come first: the document cannot tie deleteFields to the keys of updates, so both hold."""
+    edit = parse_bulk_edit({"applyToAll": True, "updates": {"old": 2}, "deleteFields": ["old", "tier"]})
+    assert {d["after"]["old"] for d in bulk_edit(store, ACME.tenant_key, edit)["data"] if "old" in d["after"]} == {2}
+    assert all("tier" not in record.metadata for record in store.records_of(ACME.tenant_key))
 
 
 def test_filter_selects_within_its_type_and_only_changed_records_move(store: Store) -> None:

@@ -422,7 +422,7 @@ def test_a_contract_warning_fails_the_test_unless_warnings_are_off(pytester):
     result = run(pytester, failed=1, passed=1)
     result.stdout.fnmatch_lines([
         "*the sandbox answered 1 request of this test ignoring some of what it sent, with contract warning*",
-        "*POST /v1/records?utm=1 -> 201 (contract warning): ignored unknown fields: body.colour*",
+        "*POST /v1/records?utm=1 -> 201 (contract warning): ignored unknown fields: query.utm, body.colour*",
     ])
     run(pytester, "--runtype-warnings=off", passed=2)
     run(pytester, "--runtype-violations=off", failed=1, passed=1)  # each kind has its own mode
