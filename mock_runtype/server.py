@@ -90,6 +90,7 @@ def serve(sandbox: Sandbox, settings: ServerSettings | None = None, loaded: Load
             threading.Thread(target=state.keep, args=(stop, settings.state_interval_s), name="state-file",
                              daemon=True).start()
         name = signal.Signals(signal.sigwait(STOP_SIGNALS)).name
+        logs.flush()  # the access lines of what was answered come before the line that says it stops
         log.info("stopping on %s", name, extra={"fields": {"signal": name}})
         stop.set()
         server.close()
