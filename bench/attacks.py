@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Callable
 
 from bench.harness import HOST, Server, free_port, machine_line, percentile, request
 
@@ -62,6 +63,13 @@ def newcomers(port: int, stop: threading.Event, outcomes: list[float | None]) ->
         stop.wait(NEWCOMER_EVERY_S)
 
 
+def in_threads(attacker: Callable[[], None], count: int, stop: threading.Event) -> None:
+    """`count` attackers at once, until the part stops."""
+    for _ in range(count):
+        threading.Thread(target=attacker, daemon=True).start()
+    stop.wait()
+
+
 def crlf(port: int, stop: threading.Event) -> None:
     holders = []
     for _ in range(2000):
@@ -96,10 +104,7 @@ def bodies(port: int, stop: threading.Event) -> None:
         except OSError:
             pass
 
-    threads = [threading.Thread(target=post, daemon=True) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    stop.wait()
+    in_threads(post, 40, stop)
 
 
 def pipeline(port: int, stop: threading.Event) -> None:
@@ -113,10 +118,7 @@ def pipeline(port: int, stop: threading.Event) -> None:
         except OSError:
             pass
 
-    threads = [threading.Thread(target=send, daemon=True) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    stop.wait()
+    in_threads(send, 10, stop)
 
 
 def none(port: int, stop: threading.Event) -> None:
