@@ -51,7 +51,11 @@ def metadata_schema(metadata: dict[str, Any]) -> dict[str, list[str]]:
 
 def metadata_size(metadata: dict[str, Any]) -> int:
     """Bytes of the metadata as compact UTF-8 JSON (what size filters and the size limit measure)."""
-    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return len(_COMPACT_JSON.encode(metadata).encode("utf-8"))
+
+
+# What `json.dumps(ensure_ascii=False, separators=(",", ":"))` writes, without making an encoder a call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "metadata", **extra: Any) -> int:

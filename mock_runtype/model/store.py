@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Protocol
 
 from sortedcontainers import SortedKeyList
 
@@ -79,6 +79,12 @@ class _Index:
         for order in self.orders.values():
             order.remove(record)
 
+    def add_many(self, records: list[Record]) -> None:
+        """Add records in one sort per order (a batch as large as the index, or larger, is merged
+        by one sort; an insert each would search and shift every list once per record)."""
+        for order in self.orders.values():
+            order.update(records)
+
     def __len__(self) -> int:
         return len(self.orders["createdAt"])
 
@@ -102,6 +108,25 @@ class _TenantData:
             index = self.by_type[record.type] = _Index()
         index.add(record)
 
+    def add_many(self, records: list[Record]) -> None:
+        """`add` of each record, in order, with each index built once (a fixture's load)."""
+        by_id, by_type_name = self.by_id, self.by_type_name
+        groups: dict[str, list[Record]] = {}
+        for record in records:
+            by_id[record.id] = record
+            by_type_name[(record.type, record.name)] = record.id
+            self.size += record.size
+            group = groups.get(record.type)
+            if group is None:
+                group = groups[record.type] = []
+            group.append(record)
+        self.all.add_many(records)
+        for record_type, group in groups.items():
+            index = self.by_type.get(record_type)
+            if index is None:
+                index = self.by_type[record_type] = _Index()
+            index.add_many(group)
+
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
         self.size -= record.size
@@ -111,6 +136,19 @@ class _TenantData:
         index.remove(record)
         if not len(index):
             del self.by_type[record.type]
+
+
+class Seed(Protocol):
+    """A record to store as it is given (a fixture's, whose rules checked it): the fields `create`
+    takes, the id and times it fixes (None: left to the store) and its metadata's size (None:
+    reckoned here)."""
+
+    fields: Mapping[str, Any]
+    id: str | None
+    created_at: int | None
+    updated_at: int | None
+    product_surface_id: str | None
+    size: int | None
 
 
 def owner_from(fields: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> tuple[bool, str | None]:
@@ -280,6 +318,63 @@ class Store:
             )
             data.add(record)
             return record
+
+    def create_many(self, tenant: Tenant, seeds: Iterable[Seed]) -> list[Record]:
+        """Store the seeds as new records of the tenant: what `create(..., capped=False,
+        checked=True)` of each in turn would store (the same ids, seqs and so orders and cursors),
+        with each index sorted once for the batch rather than searched once per record. 409, with
+        `create`'s words, and nothing stored, if a seed's type and name or id is taken (by the
+        tenant or an earlier seed). Uncapped, as fixtures are: the operator chose them."""
+        tenant_key = tenant.tenant_key
+        with self._locked(tenant_key):
+            data = self._tenants.get(tenant_key) or _TenantData()
+            names, ids = data.by_type_name, data.by_id
+            new_names: dict[tuple[str, str], str] = {}
+            new_ids: set[str] = set()
+            records: list[Record] = []
+            seq, now = data.seq, None
+            for seed in seeds:
+                fields = seed.fields
+                type_name = (fields["type"], fields["name"])
+                if type_name in names or type_name in new_names:
+                    raise Conflict(
+                        f"A record of type '{_shorten(type_name[0])}' named '{_shorten(type_name[1])}' already exists",
+                        existingId=names.get(type_name) or new_names[type_name],
+                    )
+                record_id = seed.id
+                if record_id is not None and (record_id in ids or record_id in new_ids):
+                    raise Conflict(f"A record with id '{record_id}' already exists")
+                while record_id is None or record_id in ids or record_id in new_ids:
+                    record_id = self.ids.new_id(tenant_key)
+                created = seed.created_at
+                if created is None:
+                    created = now = self.clock.now_ms(tenant_key) if now is None else now
+                metadata = dict(fields.get("metadata") or {})
+                seq += 1
+                records.append(Record(
+                    id=record_id,
+                    seq=seq,
+                    tenant_key=tenant_key,
+                    user_id=tenant.user_id,
+                    organization_id=tenant.organization_id,
+                    type=type_name[0],
+                    name=type_name[1],
+                    metadata=metadata,
+                    messages=fields.get("messages"),
+                    owner_id=owner_from(fields, metadata)[1],
+                    product_surface_id=seed.product_surface_id,
+                    created_at=created,
+                    updated_at=created if seed.updated_at is None else seed.updated_at,
+                    size=metadata_size(metadata) if seed.size is None else seed.size,
+                ))
+                new_names[type_name] = record_id
+                new_ids.add(record_id)
+            if records and tenant_key not in self._tenants:
+                with self._admission:
+                    self._tenants[tenant_key] = data
+            data.seq = seq
+            data.add_many(records)
+            return records
 
     def get(self, tenant_key: str, record_id: str) -> Record:
         """The tenant's record with that id, or 404."""

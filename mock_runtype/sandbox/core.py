@@ -105,6 +105,10 @@ class Sandbox:
         declared = next((t for t in fixture.tenants if t.api_key == api_key), None) if fixture else None
         return declared.tenant_key if declared is not None else self.tenancy.partition_of(api_key)
 
+    def _partitions(self, fixture: Fixture) -> dict[str, str]:
+        """`partition_of` each API key the fixture's records name (asked once a key, not a record)."""
+        return {key: self.partition_of(key, fixture) for key in {r.tenant_key for r in fixture.records}}
+
     def _scope_of(self, fixture: Fixture) -> str | None:
         return None if fixture.scope is None else self.partition_of(fixture.scope, fixture)
 
@@ -158,11 +162,12 @@ class Sandbox:
                   for f in self.fixtures for r in f.records}
         ids = {(self.partition_of(r.tenant_key), r.id): f.source for f in self.fixtures for r in f.records if r.id}
         problems = []
+        partitions = self._partitions(fixture)
         for index, tenant in enumerate(fixture.tenants):
             if tenant.api_key in declared and declared[tenant.api_key] != tenant:
                 problems.append(fixture.problem(["tenants", index], "tenant is already declared differently by an earlier fixture"))
         for index, record in enumerate(fixture.records):
-            partition = self.partition_of(record.tenant_key, fixture)
+            partition = partitions[record.tenant_key]
             source = seeded.get((partition, record.fields["type"], record.fields["name"]))
             if source:
                 problems.append(fixture.problem(["records", index, "name"], f"duplicate record: {source} already seeds this type and name"))
@@ -174,8 +179,12 @@ class Sandbox:
 
     def _check_against_live(self, fixture: Fixture) -> None:
         problems = []
+        partitions = self._partitions(fixture)
+        holding = {key for key, partition in partitions.items() if self.store.holds_records(partition)}
         for index, record in enumerate(fixture.records):
-            partition = self.partition_of(record.tenant_key, fixture)
+            if record.tenant_key not in holding:  # nothing to clash with (a start's load, mostly)
+                continue
+            partition = partitions[record.tenant_key]
             if self.store.find_by_name(partition, record.fields["type"], record.fields["name"]):
                 problems.append(fixture.problem(["records", index, "name"], "a record of this type and name already exists"))
             elif self.store.has_id(partition, record.id):
@@ -200,8 +209,9 @@ class Sandbox:
         clock_ms = fixture.settings.get("clock")
         # The document's own seed, which it applies only later, decides its ids as much as the server's.
         ids = IdSource(fixture.settings["seed"]) if "seed" in fixture.settings else self.ids
+        partitions = self._partitions(fixture)
         for record in fixture.records:
-            now = clock_ms if clock_ms is not None else self.clock.now_ms(self.partition_of(record.tenant_key, fixture))
+            now = clock_ms if clock_ms is not None else self.clock.now_ms(partitions[record.tenant_key])
             if record.id is None:
                 record.id = ids.derived_id(record.tenant_key, record.fields["type"], record.fields["name"])
             if record.created_at is None:  # a record is not updated before it exists
@@ -241,9 +251,9 @@ class Sandbox:
                 self.tenancy.register(tenant)
         elif scope == tenant_key and "clock" in settings:
             self._set_clock(settings["clock"], tenant_key)
-        for record in fixture.records:
-            if tenant_key is None or self.partition_of(record.tenant_key) == tenant_key:
-                self._seed_record(record)
+        partitions = {key: self.partition_of(key) for key in {r.tenant_key for r in fixture.records}}
+        self._seed_records([record for record in fixture.records
+                            if tenant_key is None or partitions[record.tenant_key] == tenant_key], partitions)
         if tenant_key is None or scope == tenant_key:
             for spec in fixture.scenarios:
                 self.scenarios.add(spec, scope)
@@ -254,17 +264,29 @@ class Sandbox:
         else:
             self.clock.set(ms, tenant_key)
 
-    def _seed_record(self, seed: SeedRecord) -> None:
-        tenant = self.tenant(seed.tenant_key)
-        record = self.store.create(
-            tenant, seed.fields, record_id=seed.id, created_at=seed.created_at,
-            updated_at=seed.updated_at, product_surface_id=seed.product_surface_id,
-            capped=False, checked=True,  # by the fixture's rules (sandbox/fixtures.py), per record
-        )
-        for result in seed.results:
-            self.executions.add_result(tenant.tenant_key, record.id, result)
-        for step in seed.step_results:
-            self.executions.add_step_result(tenant.tenant_key, record.id, step)
+    def _seed_records(self, seeds: list[SeedRecord], partitions: dict[str, str]) -> None:
+        """Store the seeds as `store.create` of each in turn would (their order kept within each
+        partition), each run of one API key's seeds in one `create_many`, which sorts each index
+        once; then their runs."""
+        runs: dict[str, list[list[SeedRecord]]] = {}  # a partition's runs of seeds of one key, in order
+        for seed in seeds:
+            partition = runs.setdefault(partitions[seed.tenant_key], [])
+            if partition and partition[-1][0].tenant_key == seed.tenant_key:
+                partition[-1].append(seed)
+            else:
+                partition.append([seed])
+        records = {}
+        for partition in runs.values():
+            for run in partition:
+                stored = self.store.create_many(self.tenant(run[0].tenant_key), run)
+                records.update(zip(map(id, run), stored))
+        for seed in seeds:
+            if seed.results or seed.step_results:
+                record = records[id(seed)]
+                for result in seed.results:
+                    self.executions.add_result(record.tenant_key, record.id, result)
+                for step in seed.step_results:
+                    self.executions.add_step_result(record.tenant_key, record.id, step)
 
     # -- bulk work on records ---------------------------------------------------------------
 

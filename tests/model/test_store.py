@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -294,3 +295,81 @@ def _assert_indexes_agree(store: Store) -> None:
                 expected = sorted((r for r in records.values() if record_type in (None, r.type)), key=SORT_KEYS[sort_by])
                 assert listed == expected
     assert holding <= 2
+
+
+class _Seed:
+    """What `create_many` reads of a seed (a fixture's SeedRecord has the same attributes)."""
+
+    def __init__(self, fields, id=None, created_at=None, updated_at=None, size=None):
+        self.fields, self.id, self.created_at, self.updated_at = fields, id, created_at, updated_at
+        self.product_surface_id, self.size = None, size
+
+
+def _seeds(count: int, start: int = 0) -> list[_Seed]:
+    """Records with ties in every order: three times, names repeated across types, updates before creates."""
+    return [_Seed({"type": f"t{n % 3}", "name": f"n{n // 3 % 5}-{n}" if n % 4 else f"same{n % 3}x{n // 12}",
+                   "metadata": {"n": n}, "ownerId": "o" if n % 2 else None},
+                  id=f"id-{n}", created_at=1_000 + n % 3, updated_at=1_000 + n % 3 + n % 2)
+            for n in range(start, start + count)]
+
+
+def _all_pages(store: Store, tenant_key: str, **query) -> list[tuple[list[str], int, str | None]]:
+    """Every page of a listing, walked by its next cursors: each page's ids, offset and next cursor."""
+    first = ListQuery(limit=7, include_count=True, **query)
+    pages, cursor = [], None
+    while True:
+        page = store.list(tenant_key, replace(first, cursor=cursor))
+        cursor = store.cursors.encode(page.next_position, first.fingerprint(tenant_key)) if page.next_position else None
+        pages.append(([r.id for r in page.records], page.offset, cursor))
+        if cursor is None:
+            return pages
+
+
+def test_create_many_stores_what_one_create_each_would_in_every_order() -> None:
+    one_by_one, bulk = Store(ids=IdSource(seed=1)), Store(ids=IdSource(seed=1))
+    seeds = _seeds(200)
+    for seed in seeds[:60]:  # a tenant already holding records: the batch merges into its indexes
+        for store in (one_by_one, bulk):
+            store.create(ACME, seed.fields, record_id=seed.id, created_at=seed.created_at,
+                         updated_at=seed.updated_at, capped=False, checked=True)
+    for seed in seeds[60:]:
+        one_by_one.create(ACME, seed.fields, record_id=seed.id, created_at=seed.created_at,
+                          updated_at=seed.updated_at, capped=False, checked=True)
+    bulk.create_many(ACME, seeds[60:])
+    assert bulk.records_of(ACME.tenant_key) == one_by_one.records_of(ACME.tenant_key)
+    for sort_by in SORT_KEYS:
+        for order in ("asc", "desc"):
+            for record_type in (None, "t1"):
+                query = {"sort_by": sort_by, "descending": order == "desc", "type": record_type}
+                assert _all_pages(bulk, ACME.tenant_key, **query) == _all_pages(one_by_one, ACME.tenant_key, **query)
+    assert bulk.size(ACME.tenant_key) == one_by_one.size(ACME.tenant_key)
+    assert bulk.find_by_name(ACME.tenant_key, "t1", seeds[199].fields["name"]).id == "id-199"
+    assert bulk.of_type(ACME.tenant_key, "t2") == one_by_one.of_type(ACME.tenant_key, "t2")
+
+
+@pytest.mark.parametrize("clash", ["a held name", "a held id", "a name twice in the batch", "an id twice in the batch"])
+def test_create_many_stores_nothing_when_a_seed_clashes(store: Store, clash: str) -> None:
+    held = store.create(ACME, {"type": "t", "name": "held"})
+    seeds = [_Seed({"type": "t", "name": f"new{n}"}, id=f"new-{n}") for n in range(3)]
+    if clash == "a held name":
+        seeds.append(_Seed({"type": "t", "name": "held"}))
+    elif clash == "a held id":
+        seeds.append(_Seed({"type": "t", "name": "other"}, id=held.id))
+    elif clash == "a name twice in the batch":
+        seeds.append(_Seed({"type": "t", "name": "new1"}))
+    else:
+        seeds.append(_Seed({"type": "t", "name": "other"}, id="new-1"))
+    with pytest.raises(Conflict):
+        store.create_many(ACME, seeds)
+    assert store.records_of(ACME.tenant_key) == [held]
+    assert store.find_by_name(ACME.tenant_key, "t", "new0") is None
+    with pytest.raises(Conflict):
+        store.create_many(GLOBEX, [_Seed({"type": "t", "name": "x"}), _Seed({"type": "t", "name": "x"})])
+    assert store.tenant_keys() == [ACME.tenant_key]
+
+
+def test_create_many_leaves_open_ids_and_times_to_the_store_and_reckons_sizes(store: Store) -> None:
+    [record] = store.create_many(GLOBEX, [_Seed({"type": "t", "name": "n", "metadata": {"é": 1}})])
+    assert record.created_at == record.updated_at == 1_718_010_930_000
+    assert record.id and record.size == len('{"é":1}'.encode())
+    assert store.get(GLOBEX.tenant_key, record.id) == record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import yaml
@@ -126,3 +127,42 @@ def test_each_bulk_operation_is_one_bulk_load(monkeypatch, tmp_path):
         entered.clear()
         operation()
         assert entered == [0]
+
+
+def _pages(client, **params) -> list[dict]:
+    """Every page of a listing over HTTP, walked forward by nextCursor and back by prevCursor."""
+    headers = {"Authorization": "Bearer rt_same_records"}
+    pages = [client.get("/v1/records", query_string={"limit": 7, "includeCount": "true", **params}, headers=headers).get_json()]
+    while pages[-1]["pagination"]["nextCursor"]:
+        cursor = pages[-1]["pagination"]["nextCursor"]
+        pages.append(client.get("/v1/records", query_string={"limit": 7, "cursor": cursor, **params}, headers=headers).get_json())
+    cursor = pages[-1]["pagination"]["prevCursor"]
+    back = client.get("/v1/records", query_string={"limit": 7, "cursor": cursor, "direction": "prev", **params}, headers=headers)
+    return [*pages, back.get_json()]
+
+
+def test_a_fixtures_records_list_and_page_as_the_same_records_created_over_the_api():
+    from mock_runtype.http.app import create_app
+
+    settings = SandboxSettings(seed=5, clock_start_ms=1_718_010_930_000)  # a frozen clock: every createdAt ties
+    over_the_api = Sandbox(settings)
+    over_the_api.load(parse_fixture("tenants: [{apiKey: rt_same_records}]\n", "tenant.yaml"))  # as the state declares it
+    client = create_app(over_the_api).test_client()
+    headers = {"Authorization": "Bearer rt_same_records"}
+    for n in range(60):  # (type, name) unique, names tied across types
+        body = {"type": f"t{n % 3}", "name": f"n{n % 20}", "metadata": {"n": n}}
+        assert client.post("/v1/records", json=body, headers=headers).status_code == 201
+    listed = client.get("/v1/records", query_string={"limit": 100, "type": "t1"}, headers=headers).get_json()["data"]
+    for record in listed[::4]:  # updatedAt moves a millisecond: ties and a different order
+        assert client.put(f"/v1/records/{record['id']}", json={"metadata": {"updated": True}}, headers=headers).status_code == 200
+    state = over_the_api.export_state()
+    loaded = Sandbox(SandboxSettings(seed=5))
+    loaded.load(parse_fixture(json.dumps(state), "state.json"))
+    from_the_fixture = create_app(loaded).test_client()
+    for sort_by in ("createdAt", "updatedAt", "name"):
+        for order in ("asc", "desc"):
+            for params in ({}, {"type": "t1"}):
+                query = {"sort_by": sort_by, "sort_order": order, **params}
+                pages = _pages(client, **query)
+                assert len(pages) > 2 and pages[0]["pagination"]["nextCursor"]
+                assert _pages(from_the_fixture, **query) == pages
