@@ -4,7 +4,9 @@ loaded in turn (A B A B) with create, get and list at each connection count.
 Configured by the environment (`make bench` passes its variables through):
 BENCH_SERVERS (default `mock-runtype,prism,prism-quiet`; also `waitress-1`, `waitress-4`,
 `granian-1`, `granian-4`, `gunicorn-8`), BENCH_DURATION seconds a cell (10), BENCH_ROUNDS (3),
-BENCH_CONNECTIONS (`8,32`), PRISM (the prism executable; default: the bench cache's).
+BENCH_CONNECTIONS (`8,32`), PRISM (the prism executable; default: the bench cache's),
+BENCH_BEFORE (a checkout of an earlier commit, `git worktree add DIR COMMIT`: the server
+`mock-runtype-before` is that checkout's mock-runtype, run by this Python with its packages).
 """
 
 from __future__ import annotations
@@ -39,11 +41,23 @@ def server_argv(name: str, port: int, openapi_path: Path) -> list[str]:
     python = sys.executable
     if name == "mock-runtype":
         return [python, "-m", "mock_runtype", "serve", "--port", str(port)]
+    if name == "mock-runtype-before":  # -P: not this checkout (the working directory) first, BENCH_BEFORE's
+        return [python, "-P", "-m", "mock_runtype", "serve", "--port", str(port)]
     if name in ("prism", "prism-quiet"):
         quiet = ["-v", "error"] if name == "prism-quiet" else []
         return [prism_executable(), "mock", "-h", "127.0.0.1", "-p", str(port), *quiet, str(openapi_path)]
     engine, threads = name.rsplit("-", 1)
     return [python, "-m", "bench.engines", engine, "--threads", threads, "--port", str(port)]
+
+
+def server_env(name: str) -> dict[str, str]:
+    """What a server's environment adds: the earlier checkout's path for `mock-runtype-before`."""
+    if name != "mock-runtype-before":
+        return {}
+    before = os.environ.get("BENCH_BEFORE")
+    if not before:
+        raise RuntimeError("mock-runtype-before needs BENCH_BEFORE, the directory of an earlier checkout")
+    return {"PYTHONPATH": str(Path(before).resolve())}
 
 
 def prepare(server: Server) -> str:
@@ -94,7 +108,8 @@ def startup_times(name: str, openapi_path: Path, tries: int = 3, env: dict[str, 
     times = []
     for _ in range(tries):
         port = free_port()
-        server = Server(name, server_argv(name, port, openapi_path) + (argv_extra or []), port, env=env or {}).start()
+        server = Server(name, server_argv(name, port, openapi_path) + (argv_extra or []), port,
+                        env={**server_env(name), **(env or {})}).start()
         times.append(server.startup_s)
         server.stop()
     return median(times)
@@ -143,7 +158,7 @@ def main(kind: str = "compare") -> int:
             try:
                 info[name] = {"startup_s": startup_times(name, openapi_path)}
                 port = free_port()
-                started[name] = Server(name, server_argv(name, port, openapi_path), port).start()
+                started[name] = Server(name, server_argv(name, port, openapi_path), port, env=server_env(name)).start()
             except RuntimeError as error:
                 if not name.startswith("prism"):
                     raise
