@@ -108,13 +108,17 @@ class _TenantData:
             index = self.by_type[record.type] = _Index()
         index.add(record)
 
-    def add_many(self, records: list[Record]) -> None:
-        """`add` of each record, in order, with each index built once (a fixture's load)."""
-        by_id, by_type_name = self.by_id, self.by_type_name
+    def add_many(self, records: list[Record], by_id: dict[str, Record], by_type_name: dict[tuple[str, str], str]) -> None:
+        """`add` of each record, in order, with each index built once (a fixture's load). `by_id`
+        and `by_type_name` are the records' own: an empty tenant takes them as its dicts (no
+        second copy of a 100k-entry dict whose memory the allocator would keep)."""
+        if self.by_id:
+            self.by_id.update(by_id)
+            self.by_type_name.update(by_type_name)
+        else:
+            self.by_id, self.by_type_name = by_id, by_type_name
         groups: dict[str, list[Record]] = {}
         for record in records:
-            by_id[record.id] = record
-            by_type_name[(record.type, record.name)] = record.id
             self.size += record.size
             group = groups.get(record.type)
             if group is None:
@@ -330,7 +334,7 @@ class Store:
             data = self._tenants.get(tenant_key) or _TenantData()
             names, ids = data.by_type_name, data.by_id
             new_names: dict[tuple[str, str], str] = {}
-            new_ids: set[str] = set()
+            new_ids: dict[str, Record] = {}
             records: list[Record] = []
             seq, now = data.seq, None
             for seed in seeds:
@@ -368,12 +372,12 @@ class Store:
                     size=metadata_size(metadata) if seed.size is None else seed.size,
                 ))
                 new_names[type_name] = record_id
-                new_ids.add(record_id)
+                new_ids[record_id] = records[-1]
             if records and tenant_key not in self._tenants:
                 with self._admission:
                     self._tenants[tenant_key] = data
             data.seq = seq
-            data.add_many(records)
+            data.add_many(records, new_ids, new_names)
             return records
 
     def get(self, tenant_key: str, record_id: str) -> Record:

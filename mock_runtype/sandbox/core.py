@@ -275,11 +275,11 @@ class Sandbox:
                 partition[-1].append(seed)
             else:
                 partition.append([seed])
-        records = {}
+        records = {}  # the stored record of each seed with runs, by the seed
         for partition in runs.values():
             for run in partition:
                 stored = self.store.create_many(self.tenant(run[0].tenant_key), run)
-                records.update(zip(map(id, run), stored))
+                records.update((id(seed), record) for seed, record in zip(run, stored) if seed.results or seed.step_results)
         for seed in seeds:
             if seed.results or seed.step_results:
                 record = records[id(seed)]
