@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any, Callable
 
 from mock_runtype.model.clock import format_timestamp
-from mock_runtype.sandbox.exchange import Exchange, glob_regex, normalize_path
+from mock_runtype.sandbox.exchange import Exchange, Glob, normalize_path
 from mock_runtype.model.tenancy import fingerprint
 
 DEFAULT_LIMIT = 1000
@@ -258,7 +258,7 @@ def _shortened(text: str, limit: int) -> str:
 
 def entry_filter(method: str | None = None, path: str | None = None, status: int | None = None) -> Callable[[Exchange], bool]:
     """A test on entries: the method (any case), the path (a glob, as in scenarios) and the status."""
-    path_pattern = glob_regex(path, segments=True) if path else None
+    path_pattern = Glob(path, segments=True) if path else None
 
     def admits(exchange: Exchange) -> bool:
         return ((method is None or exchange.method.upper() == method.upper())
