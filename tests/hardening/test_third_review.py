@@ -1,12 +1,15 @@
 """The third hostile review: a console login whose `next` holds a line break, a state file that
-anyone on the machine could read (it holds every API key) or that two writes could garble, and
-scenario globs that a long path, query value or header held on the event loop for minutes."""
+anyone on the machine could read (it holds every API key) or that two writes could garble,
+scenario globs that a long path, query value or header held on the event loop for minutes, and
+a server that never stopped once its stdout was not read."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
 import threading
 import time
 
@@ -15,6 +18,7 @@ import requests
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.server import StateFile
 from tests.hardening.raw import send
+from tests.test_cli import Served, no_server_left_behind  # noqa: F401  (the fixture kills leftovers)
 
 SECRET_KEY = "rt_review_state_secret"
 
@@ -111,3 +115,26 @@ def test_a_long_header_against_a_many_star_glob_is_answered_at_once(own_server):
     assert answer.status == 200
     assert send(own_server.url, "GET", "/v1/records",
                 headers={"Authorization": "Bearer rt_review_glob", "User-Agent": "python-requests/2"}).status == 418
+
+
+# an access log nobody reads: the server still stops on SIGTERM
+
+def test_a_server_whose_stdout_is_not_read_stops_on_sigterm(no_server_left_behind):
+    """Popen(stdout=PIPE) never read is common in test suites: after 64 KB of access lines the
+    writer thread blocks in its write holding the writer's lock, and the stop's flush waited on
+    that lock for ever."""
+    served = Served()
+    with requests.Session() as session:
+        for _ in range(1200):  # about 150 KB of lines: more than a pipe holds
+            session.get(served.url + "/v1/records/" + "x" * 100, headers={"Authorization": "Bearer rt_review_log"},
+                        timeout=10)
+    time.sleep(0.5)  # the writer thread's next turn: blocked on the full pipe
+    started = time.monotonic()
+    served.process.send_signal(signal.SIGTERM)
+    try:
+        status = served.process.wait(timeout=15)  # it gives the last lines 2 s, twice (stop, exit)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        raise AssertionError("the server did not stop on SIGTERM with a stdout nobody reads") from None
+    assert status == 0
+    assert time.monotonic() - started < 15
