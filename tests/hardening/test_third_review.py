@@ -16,6 +16,8 @@ import time
 import requests
 
 from mock_runtype.sandbox.core import Sandbox
+from mock_runtype.sandbox.exchange import Exchange
+from mock_runtype.sandbox.journal import Journal
 from mock_runtype.server import StateFile
 from tests.hardening.raw import send
 from tests.test_cli import Served, no_server_left_behind  # noqa: F401  (the fixture kills leftovers)
@@ -138,3 +140,29 @@ def test_a_server_whose_stdout_is_not_read_stops_on_sigterm(no_server_left_behin
         raise AssertionError("the server did not stop on SIGTERM with a stdout nobody reads") from None
     assert status == 0
     assert time.monotonic() - started < 15
+
+
+# the console's journal filter ran under the journal's lock: every request's entry waited on it
+
+def test_a_slow_journal_filter_holds_up_no_request():
+    journal = Journal()
+    journal.record(Exchange("GET", "/v1/records", {}, {}, b"", "rt_review_one", 0, status=200))
+    filtering, release = threading.Event(), threading.Event()
+
+    def slow_match(exchange: Exchange) -> bool:  # a glob over thousands of long paths, say
+        filtering.set()
+        release.wait(10)
+        return True
+
+    reader = threading.Thread(target=journal.newest, args=(10, slow_match))
+    reader.start()
+    try:
+        assert filtering.wait(5)
+        writer = threading.Thread(target=journal.record,
+                                  args=(Exchange("GET", "/v1/records", {}, {}, b"", "rt_review_two", 0, status=200),))
+        writer.start()
+        writer.join(5)  # instantly unless it waits for the filter
+        assert not writer.is_alive()
+    finally:
+        release.set()
+        reader.join(10)
