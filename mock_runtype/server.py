@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,7 @@ class StateFile:
         self.path = Path(path)
         self.sandbox = sandbox
         self.saved_changes: int | None = None  # the sandbox's change count when last written
+        self._writing = threading.Lock()
 
     def load(self) -> dict[str, int] | None:
         """Make the file's state the sandbox's (None: there is no file yet). Raises ValueError with
@@ -136,16 +138,25 @@ class StateFile:
         changes = self.sandbox.changes
         if changes == self.saved_changes and self.path.exists():
             return
+        with self._writing:
+            self._write(changes)
+
+    def _write(self, changes: int) -> None:
+        """One write at a time (the periodic one may still run when the stop's starts), each to a
+        temporary file of its own: `mkstemp` makes it new (never a file or symlink planted at a
+        guessable name) and readable by its owner alone, as the state holds every API key."""
         data = json.dumps(self.sandbox.export_state(), ensure_ascii=False, separators=(",", ":")).encode()
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary = None
         try:
-            with open(temporary, "wb") as file:
+            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            with open(handle, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, self.path)
         except OSError as error:
-            temporary.unlink(missing_ok=True)
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
             log.error("cannot write the state file %s: %s", self.path, _reason(error),
                       extra={"fields": {"path": str(self.path)}})
             return

@@ -398,8 +398,10 @@ def export():
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a console path, never another site (`//evil`, `/\\evil`)."""
-    if target and target.startswith(CONSOLE_PREFIX) and not target.startswith(("//", "/\\")) and "\\" not in target:
+    """Where to go after signing in: a console path, never another site (`//evil`, `/\\evil`), nor
+    one with a control character (a line break cannot go in the `Location` header: it was a 500)."""
+    if (target and target.startswith(CONSOLE_PREFIX) and not target.startswith(("//", "/\\")) and "\\" not in target
+            and target.isprintable()):
         return target
     return CONSOLE_PREFIX
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from mock_runtype.model.clock import Clock
 from mock_runtype.model.errors import Conflict, NotFound
-from mock_runtype.sandbox.exchange import Exchange, glob_regex, normalize_path
+from mock_runtype.sandbox.exchange import Exchange, Glob, normalize_path
 
 MALFORMED_JSON_BODY = b'{"data": [{"id": "'
 
@@ -61,10 +61,10 @@ class Matcher:
         if isinstance(methods, str):
             methods = [methods]
         self.methods = frozenset(m.upper() for m in methods) if methods else None
-        self.path = glob_regex(normalize_path(when["path"]), segments=True) if "path" in when else None
+        self.path = Glob(normalize_path(when["path"]), segments=True) if "path" in when else None
         self.tenant_key = when.get("tenant")
-        self.query = {name: glob_regex(_as_text(value), segments=False) for name, value in (when.get("query") or {}).items()}
-        self.headers = {name.lower(): glob_regex(_as_text(value), segments=False)
+        self.query = {name: Glob(_as_text(value), segments=False) for name, value in (when.get("query") or {}).items()}
+        self.headers = {name.lower(): Glob(_as_text(value), segments=False)
                         for name, value in (when.get("headers") or {}).items()}
         self.body = when.get("body", _NO_BODY)
 

@@ -35,6 +35,7 @@ MAX_ERROR_BODY = 8192  # bytes of an error answer read for its message
 KEY_PARAMETERS = frozenset({"tenant"})  # query parameters whose value is an API key
 HEALTH_PATHS = frozenset({"/health"})
 FLUSH_INTERVAL_S = 0.1
+STOP_FLUSH_S = 2.0  # the longest a stop waits for the last access lines to be written
 MAX_PENDING_LINES = 100_000  # lines waiting for a stdout nobody reads; past it, lines are counted, not kept
 
 _second_text: tuple[int, str] = (-1, "")
@@ -103,10 +104,21 @@ class LineWriter:
 
     def _run(self) -> None:
         while not self._stopped.wait(self.interval_s):
-            self.flush()
+            self._write_pending()
 
-    def flush(self) -> None:
-        """Write every line gathered so far, in order, and flush the stream."""
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Write every line gathered so far, in order, and flush the stream; True once done. With
+        `timeout_s`, give up after that long: a stdout nobody reads blocks a write for ever (the
+        writer thread's, then this one's), and a server must still stop on SIGTERM."""
+        if timeout_s is None:
+            self._write_pending()
+            return True
+        writing = threading.Thread(target=self._write_pending, name="mock-runtype-access-log-flush", daemon=True)
+        writing.start()
+        writing.join(timeout_s)
+        return not writing.is_alive()
+
+    def _write_pending(self) -> None:
         with self._write_lock:
             pending = self._pending
             lines = [pending.popleft() for _ in range(len(pending))]
@@ -124,7 +136,7 @@ class LineWriter:
 
     def close(self) -> None:
         self._stopped.set()
-        self.flush()
+        self.flush(STOP_FLUSH_S)
 
 
 _writer: LineWriter | None = None  # where access lines go; None: nowhere (not configured, or --quiet)
@@ -132,10 +144,10 @@ _log_format = "text"
 _log_health = False
 
 
-def flush() -> None:
-    """Write the access lines still waiting (the server calls it as it stops)."""
-    if _writer is not None:
-        _writer.flush()
+def flush(timeout_s: float | None = STOP_FLUSH_S) -> bool:
+    """Write the access lines still waiting (the server calls it as it stops), giving up after
+    `timeout_s` on a stdout that is not read; True when they were written."""
+    return _writer.flush(timeout_s) if _writer is not None else True
 
 
 atexit.register(flush)
