@@ -176,8 +176,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("admin_token", "--admin-token-file", "MOCK_RUNTYPE_ADMIN_TOKEN_FILE", _token_file,
            "read the admin token from this file (a Docker or CI secret)", "PATH"),
     Option("admin_hosts", "--admin-host", "MOCK_RUNTYPE_ADMIN_HOST", _host_names,
-           "a host name the control API answers to without the admin token, beside localhost, IP addresses "
-           "and one-label names (repeatable; * is any: no defence against DNS rebinding)", "NAME", repeatable=True),
+           "a host name the control API answers to without the admin token, beside localhost and IP addresses "
+           "(repeatable; * is any: no defence against DNS rebinding)", "NAME", repeatable=True),
     Option("log_format", "--log-format", "MOCK_RUNTYPE_LOG_FORMAT", _choice("text", "json"),
            "access and server log lines as text or as one JSON object each", "text|json"),
     Option("quiet", "--quiet", "MOCK_RUNTYPE_QUIET", _boolean,

@@ -9,6 +9,7 @@ page (`refuse_web_pages`). Thin: parse, call the Sandbox, shape.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from mock_runtype.model.params import QueryParams
 # Not text/plain nor a form type: a web page may send those cross-site without asking (no preflight).
 DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_HOST = re.compile(r"(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")  # no userinfo, no zone
 # The console's operations a browser reaches before it has the token: nothing in them is secret.
 CONSOLE_OPEN = frozenset({"consoleLoginPage", "consoleLogin", "consoleLogout", "consoleStatic"})
 
@@ -81,18 +83,17 @@ def refuse_web_pages() -> None:
 def answers_to(host: str, admin_hosts: tuple[str, ...]) -> bool:
     """Whether a control request sent to `host` (the `Host` header) may be answered without the admin
     token. A web page can point a name it owns at this server (DNS rebinding) and then be same-origin
-    with it; it cannot do that with an IP address, `localhost` and its subdomains (browsers resolve
-    those themselves), or a name of one label (resolved by the developer's own resolver). Other names
-    only when the user listed them (`--admin-host`)."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[1:].partition("]")[0]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    name = name.rstrip(".")
-    if not name or "." not in name or name == "localhost" or name.endswith(".localhost"):
+    with it; it cannot do that with an IP address or `localhost` and its subdomains (browsers resolve
+    those themselves). Any other name, one-label names too (a neighbour can answer for those through
+    LLMNR or NetBIOS), only when the user listed it (`--admin-host`). No `Host`: no browser sent it."""
+    text = host.strip().lower()
+    if not text:
         return True
-    if admin_hosts == ("*",) or name in admin_hosts:
+    found = _HOST.fullmatch(text)
+    if found is None:
+        return False
+    name = (found["ipv6"] or found["name"]).rstrip(".")
+    if name == "localhost" or name.endswith(".localhost") or admin_hosts == ("*",) or name in admin_hosts:
         return True
     try:
         ipaddress.ip_address(name)
