@@ -190,9 +190,18 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     report = render(names, probes, heavy_times, notes)
     print("\n" + report)
-    save("fairness", report, {"notes": notes, "probes_ms": {f"{n}|{k}": [x * 1000 for x in v] for (n, k), v in probes.items()},
-                              "heavy_ms": {f"{n}|{k}": [x * 1000 for x in v] for (n, k), v in heavy_times.items()}})
+    save("fairness", report, {"notes": notes, "probes_ms": {f"{n}|{k}": summary(v) for (n, k), v in probes.items()},
+                              "heavy_ms": {f"{n}|{k}": summary(v) for (n, k), v in heavy_times.items()}})
     return 0
+
+
+def summary(seconds: list[float]) -> dict[str, float]:
+    """A cell's latencies as the results file keeps them: the figures, not every sample."""
+    ms = sorted(x * 1000 for x in seconds)
+    if not ms:
+        return {"count": 0}
+    return {"count": len(ms), "p50": round(percentile(ms, 50), 2), "p99": round(percentile(ms, 99), 2),
+            "max": round(ms[-1], 2)}
 
 
 def render(names, probes, heavy_times, notes) -> str:
