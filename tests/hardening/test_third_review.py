@@ -142,6 +142,22 @@ def test_a_server_whose_stdout_is_not_read_stops_on_sigterm(no_server_left_behin
     assert time.monotonic() - started < 15
 
 
+def assert_not_held_up(slow, started, release, write) -> None:
+    """While `slow` runs on a thread, paused at `started` until `release`, `write` finishes: it
+    takes no lock that `slow` holds (5 s: instantly unless it waits)."""
+    holder = threading.Thread(target=slow)
+    holder.start()
+    try:
+        assert started.wait(5)
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(5)
+        assert not writer.is_alive()
+    finally:
+        release.set()
+        holder.join(10)
+
+
 # the console's journal filter ran under the journal's lock: every request's entry waited on it
 
 def test_a_slow_journal_filter_holds_up_no_request():
@@ -154,18 +170,8 @@ def test_a_slow_journal_filter_holds_up_no_request():
         release.wait(10)
         return True
 
-    reader = threading.Thread(target=journal.newest, args=(10, slow_match))
-    reader.start()
-    try:
-        assert filtering.wait(5)
-        writer = threading.Thread(target=journal.record,
-                                  args=(Exchange("GET", "/v1/records", {}, {}, b"", "rt_review_two", 0, status=200),))
-        writer.start()
-        writer.join(5)  # instantly unless it waits for the filter
-        assert not writer.is_alive()
-    finally:
-        release.set()
-        reader.join(10)
+    assert_not_held_up(lambda: journal.newest(10, slow_match), filtering, release,
+                       lambda: journal.record(Exchange("GET", "/v1/records", {}, {}, b"", "rt_review_two", 0, status=200)))
 
 
 # a state export (every --state-interval with --state-file) shaped every record under every lock
@@ -185,15 +191,5 @@ def test_a_state_export_holds_up_no_tenant_while_it_shapes_the_records(monkeypat
         return shape(*args)
 
     monkeypatch.setattr(Sandbox, "_record_to_fixture", staticmethod(slow_shape))
-    exporter = threading.Thread(target=sandbox.export_state)
-    exporter.start()
-    try:
-        assert shaping.wait(5)
-        writer = threading.Thread(target=sandbox.store.create,
-                                  args=(sandbox.tenant(SECRET_KEY), {"type": "t", "name": "meanwhile"}))
-        writer.start()
-        writer.join(5)  # instantly unless it waits for the export
-        assert not writer.is_alive()
-    finally:
-        release.set()
-        exporter.join(10)
+    assert_not_held_up(sandbox.export_state, shaping, release,
+                       lambda: sandbox.store.create(sandbox.tenant(SECRET_KEY), {"type": "t", "name": "meanwhile"}))
