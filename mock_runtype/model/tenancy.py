@@ -52,9 +52,20 @@ class Tenant:
             raise Forbidden(f"This API key does not have the '{permission}' permission for records")
 
 
+REMEMBERED_TOKEN_CHARS = 256  # tokens at most this long have their fingerprint and open tenant remembered
+
+
 def fingerprint(token: str) -> str:
-    """A short, stable, non-reversible name for a token: safe to log and to show."""
+    """A short, stable, non-reversible name for a token: safe to log and to show. (Remembered for
+    the tokens of everyday length: the journal and the access log ask on every request.)"""
+    return _remembered_fingerprint(token) if len(token) <= REMEMBERED_TOKEN_CHARS else _fingerprint(token)
+
+
+def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+_remembered_fingerprint = lru_cache(maxsize=4096)(_fingerprint)
 
 
 def token_from_header(header: str | None) -> str:
@@ -137,6 +148,14 @@ class Tenancy:
 
 
 def open_tenant(token: str) -> Tenant:
-    """The tenant an unregistered token stands for in open mode: ids derived from the token."""
+    """The tenant an unregistered token stands for in open mode: ids derived from the token
+    (remembered like its fingerprint: a Tenant is immutable)."""
+    return _remembered_open_tenant(token) if len(token) <= REMEMBERED_TOKEN_CHARS else _open_tenant(token)
+
+
+def _open_tenant(token: str) -> Tenant:
     digest = fingerprint(token)
     return Tenant(api_key=token, organization_id=f"org_{digest}", user_id=f"user_{digest}", registered=False)
+
+
+_remembered_open_tenant = lru_cache(maxsize=4096)(_open_tenant)

@@ -30,3 +30,15 @@ def test_no_token_names_a_registered_users_partition():
     with pytest.raises(Unauthenticated):
         token_from_header(f"Bearer {partition}")
     assert Tenant("x", None, "a/b").tenant_key != Tenant("y", "a", "b").tenant_key  # ids may hold any character
+
+
+def test_a_fingerprint_is_the_same_for_a_token_of_any_length():
+    import hashlib
+
+    from mock_runtype.model.tenancy import REMEMBERED_TOKEN_CHARS, fingerprint, open_tenant
+
+    for token in ("rt_short", "k" * (REMEMBERED_TOKEN_CHARS + 1), "caf\u00e9"):
+        expected = hashlib.sha256(token.encode()).hexdigest()[:12]
+        assert fingerprint(token) == fingerprint(token) == expected
+        assert open_tenant(token).user_id == f"user_{expected}"
+        assert open_tenant(token) == open_tenant(token)
