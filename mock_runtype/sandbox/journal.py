@@ -201,6 +201,12 @@ def _bound(exchange: Exchange) -> None:
     if len(exchange.path) > MAX_PATH_CHARS:
         exchange.path = _shortened(exchange.path, MAX_PATH_CHARS)
         cut.append("path")
+    masked = {name: _masked(name, value) for name, value in exchange.headers.items()}
+    spent = _fits(masked, MAX_FIELDS_CHARS)
+    if spent is not None and (not exchange.query or _fits_query(exchange.query, MAX_FIELDS_CHARS - spent)):
+        exchange.headers = masked  # the common case: nothing to cut, no field to walk one by one
+        exchange.response_headers = _bounded_response_headers(exchange.response_headers)
+        return
     budget = [MAX_FIELDS_CHARS]
 
     def kept(text: str, part: str) -> str | None:
@@ -235,6 +241,31 @@ def _bound(exchange: Exchange) -> None:
         query.setdefault(short_name, []).append(short_value)
     exchange.query = query
     exchange.cut = list(dict.fromkeys(cut))
+
+
+def _fits(fields: dict[str, str], budget: int) -> int | None:
+    """The characters of `fields` when none has to be cut (MAX_FIELDS of them, each name and value
+    within MAX_TEXT_CHARS, all within `budget`), else None."""
+    if len(fields) > MAX_FIELDS:
+        return None
+    spent = 0
+    for name, value in fields.items():
+        if len(name) > MAX_TEXT_CHARS or len(value) > MAX_TEXT_CHARS:
+            return None
+        spent += len(name) + len(value)
+    return spent if spent <= budget else None
+
+
+def _fits_query(query: dict[str, list[str]], budget: int) -> bool:
+    """Whether no query parameter has to be cut (as `_fits`, a repeated name counted each time)."""
+    pairs = [(name, value) for name, values in query.items() for value in values]
+    if len(pairs) > MAX_FIELDS:
+        return False
+    for name, value in pairs:
+        if len(name) > MAX_TEXT_CHARS or len(value) > MAX_TEXT_CHARS:
+            return False
+        budget -= len(name) + len(value)
+    return budget >= 0
 
 
 def _bounded_response_headers(headers: dict[str, str]) -> dict[str, str]:
