@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from mock_runtype.model.clock import format_timestamp
 from mock_runtype.model.errors import InvalidRequest, Unprocessable
@@ -101,7 +102,7 @@ def nesting_problem(value: Any) -> str | None:
 
 def check_nesting(fields: Any, names: tuple[str, ...] = ("metadata", "messages"), *, path: str = "") -> None:
     """400 naming the limit if any of `fields[names]` nests past MAX_NESTING: the depth rule of every write."""
-    if not isinstance(fields, Mapping):  # once: an ABC's isinstance costs a microsecond
+    if not isinstance(fields, Mapping):
         return
     details = [{"path": path or name, "message": problem} for name in names
                if (problem := nesting_problem(fields.get(name))) is not None]
