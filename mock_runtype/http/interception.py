@@ -113,7 +113,7 @@ class Interception:
         if context is not None:
             return context
         if is_admin(normalize_path(environ.get("PATH_INFO", ""))):
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            query = _query(environ)
             scope = (query.get("tenant") or [None])[0]
             work = self._work(environ, query, scope, b"")
             return attach(environ, RequestContext(None, None, work > INLINE_WORK_BUDGET, work=work))
@@ -186,7 +186,7 @@ class Interception:
         return Exchange(
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "") or "/",
-            query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            query=_query(environ),
             headers=headers,
             body=body,
             tenant_key=tenant_key,
@@ -199,6 +199,12 @@ def close_body(body: Iterable[bytes]) -> None:
     close = getattr(body, "close", None)
     if close is not None:
         close()
+
+
+def _query(environ: dict[str, Any]) -> dict[str, list[str]]:
+    """The query string's parameters (blank values kept); most requests have none to parse."""
+    text = environ.get("QUERY_STRING")
+    return parse_qs(text, keep_blank_values=True) if text else {}
 
 
 def _content_length(environ: dict[str, Any]) -> int:
