@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, request
 from werkzeug.routing import MapAdapter
 
 from mock_runtype import __version__
@@ -98,15 +98,7 @@ def create_app(sandbox: Sandbox | None = None) -> Flask:
     app.before_request(refuse_encoded_bodies)
     app.before_request(check_unread_query)
     app.after_request(report_ignored)
-    app.after_request(count_change)
     return app
-
-
-def count_change(response):
-    """After a request that may have changed the state: one more change (see `Sandbox.changes`)."""
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        current_app.extensions["mock_runtype"].changes += 1
-    return response
 
 
 @route("health")

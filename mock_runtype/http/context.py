@@ -30,6 +30,7 @@ class RequestContext:
     violation: str | None = None  # the kind of contract violation its error answer stands for
     contract_warning: str | None = None  # what of the request the answer ignored (unknown fields)
     work: int = 0  # its estimated work, in record visits (`mock_runtype.contract.operations`)
+    body: bytes | None = None  # the whole body, when the interception read it before the app
 
     @property
     def delay_s(self) -> float:

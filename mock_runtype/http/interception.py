@@ -38,6 +38,7 @@ from mock_runtype.sandbox.scenarios import MALFORMED_JSON_BODY
 # Estimated record visits a request may take on a server's event loop; a heavier one is answered on
 # a worker, so that it does not hold up everyone else's small requests.
 INLINE_WORK_BUDGET = 1_000
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # a request by one of these changes no state
 
 
 class DropConnection(Exception):
@@ -102,9 +103,13 @@ class Interception:
         pace_this_thread(context.heavy)  # a server answers a heavy request off its loop: its scans yield
         if context.delay_s and not context.held:
             time.sleep(context.delay_s)
-        if context.exchange is None:
-            return self.app(environ, start_response)
-        return self._answer(context, environ, start_response)
+        try:
+            if context.exchange is None:
+                return self.app(environ, start_response)
+            return self._answer(context, environ, start_response)
+        finally:
+            if environ.get("REQUEST_METHOD") not in SAFE_METHODS:
+                self.sandbox.changes += 1  # once answered: the state may have changed (see `Sandbox.changes`)
 
     def plan(self, environ: dict[str, Any]) -> RequestContext:
         """The request's context, made on the first call: the scenarios' outcome, and whether it
@@ -121,7 +126,8 @@ class Interception:
         outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
         work = self._work(environ, exchange.query, exchange.tenant_key, exchange.body)
-        return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work))
+        whole = exchange.body if exchange.body and len(exchange.body) == _content_length(environ) else None
+        return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work, body=whole))
 
     def _work(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None, body: bytes) -> int:
         """The request's estimated work, in record visits (unrouted requests are errors: light)."""

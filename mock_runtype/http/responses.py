@@ -133,11 +133,8 @@ def request_body() -> bytes:
     journal) when it is whole and within the limit, since Werkzeug's stream would read it a second
     time through two wrappers; else Werkzeug's reading, with its 413 past MAX_CONTENT_LENGTH."""
     context = context_of(request.environ)
-    length = request.content_length
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if (context is not None and context.exchange is not None and length
-            and len(context.exchange.body) == length and (limit is None or length <= limit)):
-        return context.exchange.body
+    if context is not None and context.body is not None and len(context.body) <= sandbox().settings.max_body_bytes:
+        return context.body
     return request.get_data(cache=False)
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from functools import lru_cache
 
 
 # The instants the date-time format can write (a four-digit year): 0001-01-01T00:00:00.000Z to
@@ -24,8 +25,15 @@ LAST_MS = 253402300799999
 def format_timestamp(ms: int) -> str:
     """`1718010930000` -> `"2024-06-10T09:15:30.000Z"`."""
     seconds, millis = divmod(ms, 1000)
+    return f"{_second_text(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _second_text(seconds: int) -> str:
+    """`2024-06-10T09:15:30`: remembered, since every record shaped for output writes two, and
+    records made together share their seconds."""
     moment = time.gmtime(seconds)
-    return f"{moment.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", moment) + f".{millis:03d}Z"
+    return f"{moment.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", moment)
 
 
 def check_writable(ms: int) -> int:

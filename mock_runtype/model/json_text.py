@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from typing import Any
 
 
@@ -43,12 +44,25 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+class _Decoders(threading.local):
+    """A strict decoder per thread: `json.loads` would build one per text, a third of a small
+    body's reading (a decoder's scanner keeps a memo while it reads, so threads do not share one)."""
+
+    def __init__(self) -> None:
+        self.decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                                        object_pairs_hook=_object_without_duplicates)
+
+
+_decoders = _Decoders()
+
+
 def loads_strict(text: str) -> Any:
     """The value of a JSON text; JSONTextError if it is not strict JSON. Nesting past Python's
     limit raises RecursionError, which callers answer in words of their own."""
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                          object_pairs_hook=_object_without_duplicates)
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _decoders.decoder.decode(text)
     except JSONTextError:
         raise
     except json.JSONDecodeError as error:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Protocol
 
 from sortedcontainers import SortedKeyList
@@ -30,10 +31,10 @@ from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, 
 from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size
 from mock_runtype.model.tenancy import Tenant
 
-SORT_KEYS: dict[str, Callable[[Record], tuple]] = {
-    "createdAt": lambda r: (r.created_at, r.seq),
-    "updatedAt": lambda r: (r.updated_at, r.seq),
-    "name": lambda r: (r.name, r.seq),
+SORT_KEYS: dict[str, Callable[[Record], tuple]] = {  # attrgetter: the tuple made in C, six per create
+    "createdAt": attrgetter("created_at", "seq"),
+    "updatedAt": attrgetter("updated_at", "seq"),
+    "name": attrgetter("name", "seq"),
 }
 _KEY_TYPES = {"createdAt": int, "updatedAt": int, "name": str}
 UPDATABLE_FIELDS = ("type", "name", "metadata", "messages", "ownerId")

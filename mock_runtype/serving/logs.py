@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, TextIO
 from urllib.parse import unquote_plus
 
 from mock_runtype.http.context import context_of
+from mock_runtype.model.clock import format_timestamp
 from mock_runtype.model.tenancy import fingerprint
 
 MAX_LOGGED_PATH = 2000
@@ -38,18 +39,9 @@ FLUSH_INTERVAL_S = 0.1
 STOP_FLUSH_S = 2.0  # the longest a stop waits for the last access lines to be written
 MAX_PENDING_LINES = 100_000  # lines waiting for a stdout nobody reads; past it, lines are counted, not kept
 
-_second_text: tuple[int, str] = (-1, "")
-
-
 def _timestamp(now: float) -> str:
-    """`2026-11-29T02:30:00.123Z`; the part up to the second is formatted once a second."""
-    global _second_text
-    second = int(now)
-    cached_second, text = _second_text
-    if second != cached_second:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-        _second_text = (second, text)
-    return f"{text}{int((now - second) * 1000):03d}Z"
+    """`2026-11-29T02:30:00.123Z` (as records write their times: the second's part formatted once)."""
+    return format_timestamp(int(now * 1000))
 
 
 class TextFormatter(logging.Formatter):

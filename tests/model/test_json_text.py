@@ -28,3 +28,28 @@ def test_a_syntax_error_says_where() -> None:
         loads_strict('{\n  "a": }')
     assert (caught.value.line, caught.value.column) == (2, 8)
     assert str(caught.value) == "Expecting value at line 2 column 8"
+
+
+def test_a_byte_order_mark_is_refused_as_json_refuses_it() -> None:
+    with pytest.raises(JSONTextError) as caught:
+        loads_strict('\ufeff{"a": 1}')
+    assert caught.value.reason.startswith("Unexpected UTF-8 BOM")
+
+
+def test_threads_read_at_once_each_with_its_own_decoder() -> None:
+    import json
+    import threading
+
+    texts = [json.dumps({"n": n, "items": [{f"k{n}": i} for i in range(200)]}) for n in range(8)]
+    results: dict[int, object] = {}
+
+    def read(n: int) -> None:
+        for _ in range(50):
+            results[n] = loads_strict(texts[n])
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results[n] == {"n": n, "items": [{f"k{n}": i} for i in range(200)]} for n in range(8))
