@@ -512,6 +512,12 @@ def operation_at(method: str, path: str) -> Operation | None:
     return None
 
 
+def path_parameters(op: Operation, path: str) -> dict[str, str]:
+    """The values of `op`'s path parameters in a `path` that `operation_at` found it at, without a
+    trailing slash: `{"id": "abc"}` for `/v1/records/abc`."""
+    return {part[1:-1]: given for part, given in zip(op.path.split("/"), path.split("/")) if part[:1] == "{"}
+
+
 def find_operation(method: str, path: str) -> Operation | None:
     """The operation for an HTTP method (HEAD counts as GET) and an OpenAPI path."""
     method = "get" if method.lower() == "head" else method.lower()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from flask import Flask, Request, Response, request
-from werkzeug.routing import MapAdapter
+from werkzeug.routing import MapAdapter, Rule
 
 from mock_runtype import __version__
+from mock_runtype.contract.operations import OPERATIONS, Operation, path_parameters
 from mock_runtype.http import interception
+from mock_runtype.http.context import context_of
 from mock_runtype.http import admin_routes as admin
 # imported for their @route handlers:
 from mock_runtype.http import (bulk_routes, console_routes, discovery_routes, execution_routes,  # noqa: F401
@@ -29,11 +32,28 @@ def _wsgi_text(latin1: str) -> str:
     return latin1 if latin1.isascii() else latin1.encode("latin-1").decode(errors="replace")
 
 
+class RegistryAdapter(MapAdapter):
+    """Werkzeug's URL adapter, given the match the operation registry already made (`operation_at`,
+    a dict look-up and a split, where Werkzeug's state machine runs a regular expression per path
+    parameter) for Flask's own call; any other match, or a request the registry did not settle, is
+    Werkzeug's."""
+
+    found: tuple[Rule, dict[str, str]] | None = None
+
+    def match(self, path_info: str | None = None, method: str | None = None, return_rule: bool = False,
+              query_args: Any = None, websocket: bool | None = None) -> Any:
+        if (self.found is not None and return_rule and path_info is None and method is None and query_args is None
+                and websocket is None):
+            return self.found
+        return super().match(path_info, method, return_rule, query_args, websocket)
+
+
 class SandboxApp(Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._synced: dict[Any, Any] = {}  # ensure_sync's answers, by function
         self._hosts: dict[tuple, tuple[str, MapAdapter]] = {}  # create_url_adapter's host part, by what it is made of
+        self._methods = frozenset(op.method.upper() for op in OPERATIONS)
 
     def ensure_sync(self, func: Any) -> Any:
         """Flask's, remembered per function: it asks `inspect` whether each view and hook is a
@@ -60,9 +80,26 @@ class SandboxApp(Flask):
             return adapter
         request.host, template = known
         path, query = environ.get("PATH_INFO"), environ.get("QUERY_STRING")
-        return MapAdapter(self.url_map, template.server_name, template.script_name, template.subdomain,
-                          template.url_scheme, "/" if path is None else _wsgi_text(path), environ["REQUEST_METHOD"],
-                          None if query is None else _wsgi_text(query))
+        adapter = RegistryAdapter(self.url_map, template.server_name, template.script_name, template.subdomain,
+                                  template.url_scheme, "/" if path is None else _wsgi_text(path),
+                                  environ["REQUEST_METHOD"], None if query is None else _wsgi_text(query))
+        context = context_of(environ)
+        if context is not None and context.operation is not None:
+            adapter.found = self._found(context.operation, adapter.path_info, adapter.default_method)
+        return adapter
+
+    @cached_property
+    def _rules(self) -> dict[str, Rule]:
+        """The url rule of each endpoint (an operation id: one rule each), read at the first request,
+        when every route is in (Flask refuses routes added later)."""
+        return {rule.endpoint: rule for rule in self.url_map.iter_rules()}
+
+    def _found(self, op: Operation, path: str, method: str) -> tuple[Rule, dict[str, str]] | None:
+        """The rule and arguments Werkzeug's match gives a request the registry found `op` for, when
+        they are certain to be the same: one of the operation's own methods, no trailing slash."""
+        if method not in self._methods or (path.endswith("/") and path != "/"):
+            return None  # HEAD, OPTIONS (Flask answers those itself), a slash Werkzeug may redirect
+        return self._rules[op.operation_id], path_parameters(op, path)
 
     def make_default_options_response(self) -> Response:
         """`OPTIONS`: the `Allow` of the path's own rule. Werkzeug joins every rule that matches the

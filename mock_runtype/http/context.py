@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mock_runtype.contract.operations import Operation
 from mock_runtype.sandbox.exchange import Exchange
 from mock_runtype.sandbox.scenarios import Outcome
 
@@ -31,6 +32,7 @@ class RequestContext:
     contract_warning: str | None = None  # what of the request the answer ignored (unknown fields)
     work: int = 0  # its estimated work, in record visits (`mock_runtype.contract.operations`)
     body: bytes | None = None  # the whole body, when the interception read it before the app
+    operation: Operation | None = None  # the one the registry finds at its method and path (`operation_at`)
 
     @property
     def delay_s(self) -> float:

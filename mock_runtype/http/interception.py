@@ -23,8 +23,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map
 
-from mock_runtype.contract.operations import (ADMIN_PREFIX, CONSOLE_PREFIX, OPERATIONS, Workload, operation,
-                                              operation_at, request_work)
+from mock_runtype.contract.operations import (ADMIN_PREFIX, CONSOLE_PREFIX, OPERATIONS, Operation, Workload,
+                                              operation, operation_at, request_work)
 from mock_runtype.http.context import RequestContext, attach, context_of
 from mock_runtype.http.responses import json_response
 from mock_runtype.model.errors import RateLimited, Unauthenticated, WorkLimitExceeded
@@ -117,21 +117,23 @@ class Interception:
         context = context_of(environ)
         if context is not None:
             return context
+        op = operation_at(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
         if is_admin(normalize_path(environ.get("PATH_INFO", ""))):
             query = _query(environ)
             scope = (query.get("tenant") or [None])[0]
-            work = self._work(environ, query, scope, b"")
-            return attach(environ, RequestContext(None, None, work > INLINE_WORK_BUDGET, work=work))
+            work = self._work(op, environ, query, scope, b"")
+            return attach(environ, RequestContext(None, None, work > INLINE_WORK_BUDGET, work=work, operation=op))
         exchange = self._exchange(environ)
         outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
-        work = self._work(environ, exchange.query, exchange.tenant_key, exchange.body)
+        work = self._work(op, environ, exchange.query, exchange.tenant_key, exchange.body)
         whole = exchange.body if exchange.body and len(exchange.body) == _content_length(environ) else None
-        return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work, body=whole))
+        return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work, body=whole,
+                                              operation=op))
 
-    def _work(self, environ: dict[str, Any], query: dict[str, list[str]], tenant_key: str | None, body: bytes) -> int:
+    def _work(self, op: Operation | None, environ: dict[str, Any], query: dict[str, list[str]],
+              tenant_key: str | None, body: bytes) -> int:
         """The request's estimated work, in record visits (unrouted requests are errors: light)."""
-        op = operation_at(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
         if op is None:
             return 0
         store, sandbox = self.sandbox.store, self.sandbox

@@ -1,9 +1,14 @@
-"""The app factory's Flask: its URL adapter, whose host part is remembered per `Host` header."""
+"""The app factory's Flask: its URL adapter, whose host part is remembered per `Host` header and
+whose match is the operation registry's when the registry settles it."""
 
 from __future__ import annotations
 
-from flask import request
+import re
 
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from mock_runtype.contract.operations import OPERATIONS, operation_at
 from mock_runtype.http.app import MAX_REMEMBERED_HOSTS, create_app
 
 AUTH = {"Authorization": "Bearer rt_app"}
@@ -52,3 +57,48 @@ def test_only_so_many_hosts_are_remembered():
     for number in range(MAX_REMEMBERED_HOSTS + 10):
         assert client.get("/health", headers={"Host": f"h{number}.localhost"}).status_code == 200
     assert len(app._hosts) == MAX_REMEMBERED_HOSTS
+
+
+SAMPLE_VALUES = ("abc", "é", "bulk-delete", "a.b", "123", "with space", "field-values")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def sample_paths() -> list[str]:
+    paths = {"/", "/v1", "/v1/records", "/v1//records", "/v1/records/", "/nowhere", "/__admin/ui/"}
+    for op in OPERATIONS:
+        for value in SAMPLE_VALUES:
+            path = re.sub(r"\{[^{}]+\}", value, op.path)
+            paths.update({path, path + "/", path.replace("/v1/", "/v1//")})
+    return sorted(paths)
+
+
+def werkzeug_match(app, method: str, path: str):
+    try:
+        rule, args = app.url_map.bind("localhost").match(path, method, return_rule=True)
+    except HTTPException as error:
+        return type(error).__name__
+    return rule.endpoint, args
+
+
+def test_what_the_registry_finds_is_what_werkzeug_matches():
+    app = create_app()
+    settled = set()
+    for path in sample_paths():
+        for method in METHODS:
+            op = operation_at(method, path)
+            found = app._found(op, path, method) if op is not None else None
+            if found is not None:
+                settled.add(found[0].endpoint)
+                assert (found[0].endpoint, found[1]) == werkzeug_match(app, method, path), (method, path)
+    assert settled == {op.operation_id for op in OPERATIONS}  # each operation's own requests are settled
+
+
+def test_requests_the_registry_settles_are_answered_as_routed():
+    client = create_app().test_client()
+    created = client.post("/v1/records", json={"type": "t", "name": "routed"}, headers=AUTH).json
+    assert client.get(f"/v1/records/{created['id']}", headers=AUTH).json["name"] == "routed"
+    assert client.get(f"/v1/records/{created['id']}/", headers=AUTH).json["name"] == "routed"  # Werkzeug's
+    assert client.head(f"/v1/records/{created['id']}", headers=AUTH).status_code == 200
+    assert client.get("/v1/records/bulk-delete", headers=AUTH).status_code == 404  # the id "bulk-delete"
+    assert client.post("/v1/records/bulk-delete", json={"ids": [created["id"]]}, headers=AUTH).status_code == 200
+    assert client.get(f"/v1/records/{created['id']}", headers=AUTH).status_code == 404
