@@ -25,6 +25,7 @@ from mock_runtype.sandbox.core import Sandbox
 
 
 MAX_REMEMBERED_HOSTS = 256  # distinct Host headers whose URL adapter part is kept (a client sends one)
+MAX_REMEMBERED_HOST_CHARS = 300  # a longer Host header is not remembered (a DNS name is 253 at most, then a port)
 
 
 def _wsgi_text(latin1: str) -> str:
@@ -52,7 +53,8 @@ class SandboxApp(Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._synced: dict[Any, Any] = {}  # ensure_sync's answers, by function
-        self._hosts: dict[tuple, tuple[str, MapAdapter]] = {}  # create_url_adapter's host part, by what it is made of
+        # create_url_adapter's host part (request.host, then the adapter's), by what it is made of
+        self._hosts: dict[tuple, tuple[str, str, str, str | None, str]] = {}
         self._methods = frozenset(op.method.upper() for op in OPERATIONS)
 
     def ensure_sync(self, func: Any) -> Any:
@@ -70,18 +72,21 @@ class SandboxApp(Flask):
         if request is None or "HTTP_UPGRADE" in request.environ:
             return super().create_url_adapter(request)
         environ = request.environ
-        key = (environ.get("HTTP_HOST"), environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+        host_header = environ.get("HTTP_HOST")
+        key = (host_header, environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
                environ.get("SCRIPT_NAME"), environ["wsgi.url_scheme"])
         known = self._hosts.get(key)
         if known is None:
             adapter = super().create_url_adapter(request)
-            if len(self._hosts) < MAX_REMEMBERED_HOSTS:
-                self._hosts[key] = (request.host, adapter)
+            if len(self._hosts) < MAX_REMEMBERED_HOSTS and len(host_header or "") <= MAX_REMEMBERED_HOST_CHARS:
+                # the host part alone: the adapter holds this first request's path and query too
+                self._hosts[key] = (request.host, adapter.server_name, adapter.script_name, adapter.subdomain,
+                                    adapter.url_scheme)
             return adapter
-        request.host, template = known
+        request.host, server_name, script_name, subdomain, url_scheme = known
         path, query = environ.get("PATH_INFO"), environ.get("QUERY_STRING")
-        adapter = RegistryAdapter(self.url_map, template.server_name, template.script_name, template.subdomain,
-                                  template.url_scheme, "/" if path is None else _wsgi_text(path),
+        adapter = RegistryAdapter(self.url_map, server_name, script_name, subdomain, url_scheme,
+                                  "/" if path is None else _wsgi_text(path),
                                   environ["REQUEST_METHOD"], None if query is None else _wsgi_text(query))
         context = context_of(environ)
         if context is not None and context.operation is not None:
