@@ -24,7 +24,7 @@ from mock_runtype.http.routes import add_routes, route
 from mock_runtype.sandbox.core import Sandbox
 
 
-MAX_REMEMBERED_HOSTS = 256  # distinct Host headers whose URL adapter part is kept (a client sends one)
+MAX_REMEMBERED_HOSTS = 256  # distinct Host headers whose URL adapter part is kept at once (a client sends one)
 MAX_REMEMBERED_HOST_CHARS = 300  # a longer Host header is not remembered (a DNS name is 253 at most, then a port)
 
 
@@ -78,7 +78,9 @@ class SandboxApp(Flask):
         known = self._hosts.get(key)
         if known is None:
             adapter = super().create_url_adapter(request)
-            if len(self._hosts) < MAX_REMEMBERED_HOSTS and len(host_header or "") <= MAX_REMEMBERED_HOST_CHARS:
+            if len(host_header or "") <= MAX_REMEMBERED_HOST_CHARS:
+                if len(self._hosts) >= MAX_REMEMBERED_HOSTS:
+                    self._hosts.clear()  # a flood of names: start over, so that it cannot fill it for good
                 # the host part alone: the adapter holds this first request's path and query too
                 self._hosts[key] = (request.host, adapter.server_name, adapter.script_name, adapter.subdomain,
                                     adapter.url_scheme)

@@ -65,3 +65,13 @@ def test_an_overlong_host_header_is_not_remembered():
             assert call(app, "GET", "/health", host=f"h{next(hosts)}.{long_name}")[0] == 200
 
     assert retained_bytes(send) < 1_000_000  # was 20 names of 100 KB, three copies each, kept for good
+
+
+def test_a_flood_of_hosts_does_not_stop_a_client_being_remembered():
+    app = create_app()
+    for number in range(MAX_REMEMBERED_HOSTS):
+        assert call(app, "GET", "/health", host=f"flood{number}.localhost")[0] == 200
+    for _ in range(2):
+        assert call(app, "GET", "/health", host="client.localhost:8080")[0] == 200
+    assert any(key[0] == "client.localhost:8080" for key in app._hosts)  # was: full for good, none remembered
+    assert len(app._hosts) <= MAX_REMEMBERED_HOSTS

@@ -56,7 +56,7 @@ def test_only_so_many_hosts_are_remembered():
     client = app.test_client()
     for number in range(MAX_REMEMBERED_HOSTS + 10):
         assert client.get("/health", headers={"Host": f"h{number}.localhost"}).status_code == 200
-    assert len(app._hosts) == MAX_REMEMBERED_HOSTS
+    assert len(app._hosts) <= MAX_REMEMBERED_HOSTS
 
 
 SAMPLE_VALUES = ("abc", "é", "bulk-delete", "a.b", "123", "with space", "field-values")
