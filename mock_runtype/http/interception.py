@@ -127,7 +127,7 @@ class Interception:
         outcome = self.sandbox.scenarios.decide(exchange)
         exchange.scenarios = outcome.fired
         work = self._work(op, environ, exchange.query, exchange.tenant_key, exchange.body)
-        whole = exchange.body if exchange.body and len(exchange.body) == _content_length(environ) else None
+        whole = exchange.body if exchange.body and _declares_length(environ, len(exchange.body)) else None
         return attach(environ, RequestContext(exchange, outcome, work > INLINE_WORK_BUDGET, work=work, body=whole,
                                               operation=op))
 
@@ -221,6 +221,13 @@ def _content_length(environ: dict[str, Any]) -> int:
         return int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
+
+
+def _declares_length(environ: dict[str, Any], length: int) -> bool:
+    """Whether the request's Content-Length is `length` in HTTP's digits alone: what int() also
+    takes (`+5`, `5_0`) Werkzeug reads as no body under a server that leaves the stream unbounded."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    return declared.isdigit() and declared.isascii() and int(declared) == length
 
 
 class JournaledStream:
