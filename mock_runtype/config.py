@@ -201,7 +201,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("request_timeout_s", "--request-timeout", "MOCK_RUNTYPE_REQUEST_TIMEOUT", _integer(1, 86_400),
            "seconds a request may take to arrive before its connection is dropped (slow clients)", "SECONDS"),
     Option("max_connections", "--max-connections", "MOCK_RUNTYPE_MAX_CONNECTIONS", _integer(1, 100_000),
-           "connections open at once (more wait in the listen backlog)", "N"),
+           "connections open at once (a newcomer beyond it takes the place of one yet to complete a request, "
+           "else of the longest idle, else waits in the listen backlog)", "N"),
     Option("cors_origins", "--cors-origin", "MOCK_RUNTYPE_CORS_ORIGIN", _origins,
            "origins browsers may call from: * or a comma-separated list", "ORIGINS"),
     Option("strict_contract", "--strict-contract", "MOCK_RUNTYPE_STRICT_CONTRACT", _boolean,

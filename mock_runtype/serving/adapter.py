@@ -35,7 +35,7 @@ class ServerSettings:
     threads: int = 4  # workers for heavy requests; everything else is answered on the event loop
     idle_timeout_s: int = 30  # an idle keep-alive connection is closed after this long
     request_timeout_s: int = 10  # a request whose headers and body take longer to arrive is dropped
-    max_connections: int = 2000  # open connections at once; more wait in the listen backlog
+    max_connections: int = 2000  # open connections at once; a newcomer beyond it takes an unused one's place
     log_format: str = "text"  # or "json": one JSON object per line
     quiet: bool = False  # only warnings and errors: no access log
     log_health: bool = False  # log health probes (a 2xx GET /health) in the access log too

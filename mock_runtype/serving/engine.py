@@ -18,14 +18,24 @@ app on the engine: it is the one place that knows this protocol.
 
 The engine guards the host the way the settings say: a request still arriving after
 `request_timeout_s` is dropped (its clock starts at its first byte, the empty lines a parser skips
-included), an idle connection closes after `idle_timeout_s`, at most `max_connections` are open
-(more wait in the listen backlog), a body declared or grown past the limit `body_limit(method,
-path)` gives for its endpoint gets a JSON 413 before it is read, and headers over 256 KiB a 431.
-After a refusal the engine writes its answer, stops sending and discards what the client still
-sends for up to `LINGER_S` (read and dropped, never kept), so that the client reads the answer
-rather than a reset. A client's bytes are parsed only as its requests are answered, one
-`FEED_SLICE` a turn of the loop (a pipelining client takes turns with everyone else): at most
-`MAX_PIPELINED` wait parsed; the rest stays unparsed (one read at most) and the socket unread.
+included), an idle connection closes after `idle_timeout_s`, at most `max_connections` are open,
+a body declared or grown past the limit `body_limit(method, path)` gives for its endpoint gets a
+JSON 413 before it is read, and headers over 256 KiB a 431. After a refusal the engine writes its
+answer, stops sending and discards what the client still sends for up to `LINGER_S` (read and
+dropped, never kept), so that the client reads the answer rather than a reset. A client's bytes
+are parsed only as its requests are answered, one `FEED_SLICE` a turn of the loop (a pipelining
+client takes turns with everyone else): at most `MAX_PIPELINED` wait parsed; the rest stays
+unparsed (one read at most) and the socket unread.
+
+At the cap, a newcomer takes the place of the connection that least deserves it, so that clients
+holding connections without requests (`\\r\\n` every few seconds) keep nobody waiting for their
+timeout: first one that has completed no request (silent, or its first request still arriving), the
+longest open first; else an idle keep-alive one (nothing being received, answered or written), the
+longest idle first, whose client sees the close and reconnects (as after the idle timeout). A
+connection with a request being answered or waiting to be, or an answer still being written, is
+never evicted: when every one is, newcomers wait in the listen backlog until a place is free (looked
+for again at each sweep). One newcomer is let in a turn of the loop, its victim's socket closed on
+the next, so a flood of newcomers neither exceeds the cap nor evicts a request in progress.
 """
 
 from __future__ import annotations
@@ -170,6 +180,12 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.peer = transport.get_extra_info("peername") or ("", 0)
+
+    def idle(self) -> bool:
+        """Between requests, as a keep-alive connection waits: nothing received, answered or written."""
+        return (self.transport is not None and not self.closed and not self.busy and not self.pending
+                and not self.unparsed and self.receiving_since is None and self.lingering_since is None
+                and self.refusal is None and not self.transport.get_write_buffer_size())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -329,6 +345,7 @@ class Connection(asyncio.Protocol):
         self.parsing.body.append(chunk)
 
     def on_message_complete(self) -> None:
+        self.engine.requestless.pop(self, None)
         request, self.parsing = self.parsing, None
         self.receiving_since = None
         self.owes_continue = False
@@ -645,6 +662,7 @@ class AsyncEngine:
         self.max_connections = max_connections
         self.loop = asyncio.new_event_loop()
         self.connections: set[Connection] = set()
+        self.requestless: dict[Connection, None] = {}  # those yet to complete a request, the longest open first
         self.tasks: set[asyncio.Task] = set()
         self.workers: queue.SimpleQueue = queue.SimpleQueue()
         self.worker_count = threads
@@ -698,10 +716,15 @@ class AsyncEngine:
             self.accepting = False
 
     def _accept(self) -> None:
-        for _ in range(64):
+        for accepted in range(64):
+            victim = None
             if len(self.connections) >= self.max_connections:
-                self._pause_accepting()  # the rest wait in the backlog until a connection ends
-                return
+                if accepted:
+                    return  # whether another newcomer waits, the listener's next readiness tells
+                victim = self._victim()
+                if victim is None:
+                    self._pause_accepting()  # the rest wait in the backlog until a place is free
+                    return
             try:
                 client, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -711,13 +734,29 @@ class AsyncEngine:
                 self._pause_accepting()
                 self.loop.call_later(0.1, self._resume_accepting)
                 return
+            if victim is not None:
+                self._evict(victim)
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._connect(client)
 
+    def _victim(self) -> Connection | None:
+        """The connection whose place a newcomer takes at the cap (see the module's docstring), if any."""
+        for connection in self.requestless:
+            if (connection.transport is not None and not connection.closed and connection.lingering_since is None
+                    and connection.refusal is None):  # (a refused one is being answered)
+                return connection
+        return min((connection for connection in self.connections if connection.idle()),
+                   key=lambda connection: connection.last_activity, default=None)
+
+    def _evict(self, victim: Connection) -> None:
+        victim.abort()  # closed at once: it has no answer to finish writing
+        self.connection_ended(victim)  # its place is the newcomer's already
+
     def _connect(self, client: socket.socket) -> None:
         connection = Connection(self)
         self.connections.add(connection)  # counted at once: its transport is made on a later turn
+        self.requestless[connection] = None
         connecting = self.loop.create_task(self.loop.connect_accepted_socket(lambda: connection, client))
         connecting.add_done_callback(lambda task: self._connected(task, connection, client))
 
@@ -728,6 +767,7 @@ class AsyncEngine:
 
     def connection_ended(self, connection: Connection) -> None:
         self.connections.discard(connection)
+        self.requestless.pop(connection, None)
         if not self.accepting and len(self.connections) < self.max_connections:
             self._resume_accepting()
 
@@ -759,7 +799,8 @@ class AsyncEngine:
     # upkeep
 
     def _sweep(self) -> None:
-        """Once a second: the Date header, and the connections over their time."""
+        """Once a second: the Date header, the connections over their time, and (at the cap) whether
+        a newcomer waiting can now take the place of one that has since become idle or stalled."""
         refresh_date()
         now = self.loop.time()
         for connection in list(self.connections):
@@ -776,6 +817,7 @@ class AsyncEngine:
             elif (not connection.busy and not connection.pending and connection.receiving_since is None
                   and now - connection.last_activity > self.idle_timeout_s):
                 connection.close()
+        self._resume_accepting()
         self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
 
     # stopping

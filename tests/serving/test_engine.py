@@ -24,26 +24,29 @@ from tests.waiting import wait_until
 
 BIG = 256 * 1024
 BODY_CAP = 20 * 1024 * 1024
+RELEASE = threading.Event()  # what `/hold` waits for
 
 
 def schedule(environ) -> Schedule:
-    """`/delay?S` is held S seconds; `/thread` and `/stream` are answered on a worker."""
+    """`/delay?S` is held S seconds; `/thread`, `/hold` and `/stream` are answered on a worker."""
     path, query = environ["PATH_INFO"], environ["QUERY_STRING"]
     if path == "/delay":
         return Schedule(float(query))
-    if path in ("/thread", "/stream"):
+    if path in ("/thread", "/hold", "/stream"):
         return Schedule(off_loop=True)
     return INLINE
 
 
 def app(environ, start_response):
-    """`/echo` answers what it received; `/thread?S` sleeps S seconds (on a worker); `/stream`
-    streams 3 chunks; `/big` answers 256 KiB; `/reset`, `/close` drop the connection; `/boom`
-    fails; `/unencodable` gives a header HTTP cannot carry."""
+    """`/echo` answers what it received; `/thread?S` sleeps S seconds and `/hold` until RELEASE
+    (on a worker); `/stream` streams 3 chunks; `/big` answers 256 KiB; `/reset`, `/close` drop the
+    connection; `/boom` fails; `/unencodable` gives a header HTTP cannot carry."""
     path, query = environ["PATH_INFO"], environ["QUERY_STRING"]
     environ["test.calls"] = environ.get("test.calls", 0) + 1
     if path == "/thread":
         time.sleep(float(query or 0))
+    if path == "/hold":
+        RELEASE.wait(60)
     if path == "/reset":
         raise ConnectionDropped("test", reset=True)
     if path == "/close":
@@ -354,21 +357,154 @@ def test_an_answer_whose_head_cannot_be_written_is_a_logged_500(engine, ahead, c
     assert "the app failed answering GET /unencodable" in caplog.text
 
 
-def test_connections_being_set_up_count_towards_max_connections():
-    engine = start_engine(max_connections=2)
-    engine.start()
+def connect(engine: AsyncEngine) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+
+
+def asked(sock: socket.socket, path: bytes = b"/echo") -> bytes:
+    """The head and start of the answer to a keep-alive GET of `path` (10 s at most)."""
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+    return sock.recv(65536)
+
+
+def ended(sock: socket.socket) -> str:
+    """How the server ended the connection (10 s at most): "closed", or "reset" when it closed
+    with bytes of the client's still unread (as an evicted one that was sending may be)."""
     try:
-        clients = [socket.create_connection(("127.0.0.1", engine.port), timeout=10) for _ in range(6)]
-        wait_until(lambda: len(engine.connections) == 2)
-        time.sleep(0.3)  # a chance for more to be accepted, if the cap let them
-        assert len(engine.connections) == 2
-        for client in clients[:2]:
-            client.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert client.recv(100).startswith(b"HTTP/1.1 200 OK"), "each connection counted is served"
+        return "closed" if sock.recv(1) == b"" else "answered"
+    except ConnectionResetError:
+        return "reset"
+
+
+def still_open(sock: socket.socket) -> bool:
+    """Whether the server has left the connection open, without waiting."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except ConnectionResetError:
+        return False
+    finally:
+        sock.settimeout(10)
+
+
+@pytest.fixture
+def capped():
+    """An engine of a cap given by `capped(n)`, whose timeouts are far longer than the test: a
+    connection there leaves only to make room."""
+    engines = []
+
+    def start(max_connections: int) -> AsyncEngine:
+        engine = start_engine(max_connections=max_connections, request_timeout_s=600, idle_timeout_s=600)
+        engine.start()
+        engines.append(engine)
+        return engine
+
+    RELEASE.clear()
+    yield start
+    RELEASE.set()
+    for engine in engines:
+        engine.close()
+
+
+class Counted(set):
+    """A set that remembers the most it held."""
+
+    most = 0
+
+    def add(self, item) -> None:
+        super().add(item)
+        self.most = max(self.most, len(self))
+
+
+def test_connections_being_set_up_count_towards_max_connections():
+    """Six clients that never send a byte, at a cap of two: each newcomer takes the place of the
+    longest open (none has completed a request), and never are more than two counted at once."""
+    engine = start_engine(max_connections=2, request_timeout_s=600, idle_timeout_s=600)
+    engine.connections = counted = Counted()
+    engine.start()
+    clients = [connect(engine) for _ in range(6)]
+    try:
+        assert [ended(client) for client in clients[:4]] == ["closed"] * 4, "the longest open went first"
+        for client in clients[4:]:
+            assert asked(client).startswith(b"HTTP/1.1 200 OK"), "each connection counted is served"
+        assert counted.most == 2
+    finally:
         for client in clients:
             client.close()
-    finally:
         engine.close()
+
+
+def test_at_the_cap_a_newcomer_takes_the_place_of_one_yet_to_request_then_of_the_longest_idle(capped):
+    engine = capped(3)
+    idle = connect(engine)
+    assert asked(idle).startswith(b"HTTP/1.1 200 OK")  # the longest idle from now on
+    stalled = connect(engine)
+    stalled.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")  # and never the end of its headers
+    silent = connect(engine)
+    wait_until(lambda: len(engine.connections) == 3 and all(c.transport for c in list(engine.connections))
+               and sum(c.receiving_since is not None for c in list(engine.connections)) == 1)
+    newcomers = []
+    try:
+        # Each newcomer's answer comes only once a place is made for it: on main, after the
+        # request timeout (600 s here), far past the 10 s a socket here waits.
+        for victim in (stalled, silent, idle):
+            newcomers.append(connect(engine))
+            assert asked(newcomers[-1]).startswith(b"HTTP/1.1 200 OK")
+            assert ended(victim) == "closed"
+        assert all(still_open(newcomer) for newcomer in newcomers), "idle since, not the longest idle"
+    finally:
+        for sock in [idle, stalled, silent, *newcomers]:
+            sock.close()
+
+
+def test_a_connection_whose_request_is_being_answered_is_never_evicted(capped):
+    """A request on a worker and a delayed one hold two of three places while ten newcomers come
+    one after another: each takes the place of the one before it (idle once answered), never theirs."""
+    engine = capped(3)
+    on_worker, delayed = connect(engine), connect(engine)
+    on_worker.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+    delayed.sendall(b"GET /delay?600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_until(lambda: sum(c.busy for c in list(engine.connections)) == 2)
+    newcomers = []
+    try:
+        for _ in range(10):
+            newcomers.append(connect(engine))
+            assert asked(newcomers[-1]).startswith(b"HTTP/1.1 200 OK")
+        assert [ended(newcomer) for newcomer in newcomers[:-1]] == ["closed"] * 9
+        assert still_open(delayed)
+        RELEASE.set()
+        assert on_worker.recv(65536).startswith(b"HTTP/1.1 200 OK"), "answered, not evicted"
+    finally:
+        for sock in [on_worker, delayed, *newcomers]:
+            sock.close()
+
+
+def test_when_every_connection_is_being_answered_a_newcomer_waits_for_one_to_be_idle(capped):
+    engine = capped(2)
+    on_worker, delayed = connect(engine), connect(engine)
+    on_worker.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+    delayed.sendall(b"GET /delay?600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_until(lambda: sum(c.busy for c in list(engine.connections)) == 2)
+    newcomer = connect(engine)  # in the listen backlog
+    try:
+        newcomer.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        newcomer.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            newcomer.recv(65536)  # (were it let in, its answer would take milliseconds)
+        assert len(engine.connections) == 2
+        RELEASE.set()
+        assert on_worker.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        # Idle now, the answered one makes room at the next sweep (1 s): the 10 s the newcomer
+        # waits are far less than the idle timeout (600 s), which was its only way in before.
+        newcomer.settimeout(10)
+        assert newcomer.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        assert ended(on_worker) == "closed"
+        assert still_open(delayed)
+    finally:
+        for sock in (on_worker, delayed, newcomer):
+            sock.close()
 
 
 def test_100_continue_waits_for_the_answers_ahead_of_it(engine):
