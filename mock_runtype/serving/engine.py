@@ -199,6 +199,8 @@ class Connection(asyncio.Protocol):
             return  # the rest of a refused request: dropped unread
         if self.receiving_since is None:
             self.receiving_since = now  # any byte begins a request, the empty lines the parser skips too
+        if self.parsing is None and self.upgrading is None and not self.unparsed and not data.strip(b"\r\n"):
+            return  # only the empty lines a parser skips between requests: noted by the clock alone, cheaply
         self.unparsed = memoryview(bytes(self.unparsed) + data if self.unparsed else data)
         self.parse()
 

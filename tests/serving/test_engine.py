@@ -135,6 +135,24 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(engine):
     assert queries == ["0", "1", "2", "3", "4", "last"]
 
 
+def test_empty_lines_sent_on_their_own_between_requests_are_skipped(engine):
+    """Empty lines that arrive alone (a read of their own) are not fed to the parser, which would
+    skip them; the requests around them are answered as ever."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        for part in (b"\r\n", b"\r\n\r\n", b"GET /echo?first HTTP/1.1\r\nHost: x\r\n\r\n"):
+            sock.sendall(part)
+            time.sleep(0.05)  # each its own read, most likely; the test holds either way
+        first = sock.recv(65536)
+        sock.sendall(b"\r\n")
+        time.sleep(0.05)
+        sock.sendall(b"GET /echo?second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    assert first.startswith(b"HTTP/1.1 200") and b'"query": "first"' in first
+    assert rest.startswith(b"HTTP/1.1 200") and b'"query": "second"' in rest
+
+
 def test_head_gets_the_length_but_no_body(engine):
     answer = raw(engine, b"HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, body = answer.partition(b"\r\n\r\n")
