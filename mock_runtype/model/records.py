@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from mock_runtype.model.clock import format_timestamp
 from mock_runtype.model.errors import InvalidRequest, Unprocessable
@@ -50,13 +53,31 @@ def metadata_schema(metadata: dict[str, Any]) -> dict[str, list[str]]:
     return {"keys": list(metadata)}
 
 
-def metadata_size(metadata: dict[str, Any]) -> int:
-    """Bytes of the metadata as compact UTF-8 JSON (what size filters and the size limit measure)."""
+def metadata_size(metadata: dict[str, Any], *, finite: bool = False) -> int:
+    """Bytes of the metadata as compact UTF-8 JSON (what size filters and the size limit measure),
+    as `json.dumps(ensure_ascii=False, separators=(",", ":"))` writes it. Counted from orjson's
+    text (written several times faster) where the two are the same; they differ only where orjson
+    refuses (a non-string key, an integer beyond 64 bits, a lone surrogate, a date) or writes a
+    float below 1e-4 (`1e-7` for `1e-07`), NaN or Infinity (`null`): there the standard library
+    counts. `finite`: the metadata holds no NaN or Infinity (strict JSON's), so a `null` is one."""
+    try:
+        text = orjson.dumps(metadata, option=_ORJSON_AS_JSON)
+    except TypeError:
+        return _standard_size(metadata)
+    if (b"e-" in text and _SMALL_FLOAT_EXPONENT.search(text)) or b"0.0000" in text or (not finite and b"null" in text):
+        return _standard_size(metadata)
+    return len(text)
+
+
+def _standard_size(metadata: dict[str, Any]) -> int:
     return len(_COMPACT_JSON.encode(metadata).encode("utf-8"))
 
 
 # What `json.dumps(ensure_ascii=False, separators=(",", ":"))` writes, without making an encoder a call.
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Types the standard library refuses or writes otherwise go to it (orjson would write them its way).
+_ORJSON_AS_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_SMALL_FLOAT_EXPONENT = re.compile(rb"[0-9]e-")  # or text that looks like one: asked only when `e-` is in the text
 
 
 def check_metadata_size(metadata: dict[str, Any], whose: str, *, path: str = "metadata", **extra: Any) -> int:
