@@ -170,6 +170,15 @@ def test_a_json_fixture_is_read_as_json_and_its_problems_keep_their_lines():
     assert str(raised.value) == "f.json:5: records[1].tenant: unknown tenant 'b': list it under tenants first"
 
 
+def test_a_record_is_sized_as_json_writes_its_metadata_yaml_infinity_too():
+    text = "tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, metadata: {a: .inf, b: null, c: 1.0e-7}}\n"
+    [record] = parse_fixture(text, "f.yaml").records
+    assert record.size == len('{"a":Infinity,"b":null,"c":1e-07}')
+    [record] = parse_fixture('{"tenants": [{"apiKey": "k"}], "records": [{"tenant": "k", "type": "t", "name": "n",'
+                             ' "metadata": {"b": null, "c": 1e-7}}]}', "f.json").records
+    assert record.size == len('{"b":null,"c":1e-07}')
+
+
 def test_a_json_fixture_with_a_duplicate_key_is_refused_with_its_line():
     with pytest.raises(FixtureError) as raised:
         parse_fixture('{\n  "settings": {\n    "seed": 1,\n    "seed": 2\n  }\n}\n', "f.json")
