@@ -28,7 +28,7 @@ from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.model.pacing import paced
 from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
-from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size, new_record
 from mock_runtype.model.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {  # attrgetter: the tuple made in C, six per create
@@ -329,7 +329,9 @@ class Store:
         checked=True)` of each in turn would store (the same ids, seqs and so orders and cursors),
         with each index sorted once for the batch rather than searched once per record. 409, with
         `create`'s words, and nothing stored, if a seed's type and name or id is taken (by the
-        tenant or an earlier seed). Uncapped, as fixtures are: the operator chose them."""
+        tenant or an earlier seed). Uncapped, as fixtures are: the operator chose them. A seed's
+        metadata is stored as it is, not copied: nothing changes a record's metadata in place (an
+        update stores new metadata), nor a seed's, so the two can share it."""
         tenant_key = tenant.tenant_key
         with self._locked(tenant_key):
             data = self._tenants.get(tenant_key) or _TenantData()
@@ -338,6 +340,7 @@ class Store:
             new_ids: dict[str, Record] = {}
             records: list[Record] = []
             seq, now = data.seq, None
+            user_id, organization_id, new_id = tenant.user_id, tenant.organization_id, self.ids.new_id
             for seed in seeds:
                 fields = seed.fields
                 type_name = (fields["type"], fields["name"])
@@ -350,18 +353,18 @@ class Store:
                 if record_id is not None and (record_id in ids or record_id in new_ids):
                     raise Conflict(f"A record with id '{record_id}' already exists")
                 while record_id is None or record_id in ids or record_id in new_ids:
-                    record_id = self.ids.new_id(tenant_key)
+                    record_id = new_id(tenant_key)
                 created = seed.created_at
                 if created is None:
                     created = now = self.clock.now_ms(tenant_key) if now is None else now
-                metadata = dict(fields.get("metadata") or {})
+                metadata = fields.get("metadata") or {}
                 seq += 1
-                records.append(Record(
+                record = new_record(
                     id=record_id,
                     seq=seq,
                     tenant_key=tenant_key,
-                    user_id=tenant.user_id,
-                    organization_id=tenant.organization_id,
+                    user_id=user_id,
+                    organization_id=organization_id,
                     type=type_name[0],
                     name=type_name[1],
                     metadata=metadata,
@@ -371,9 +374,10 @@ class Store:
                     created_at=created,
                     updated_at=created if seed.updated_at is None else seed.updated_at,
                     size=metadata_size(metadata) if seed.size is None else seed.size,
-                ))
+                )
+                records.append(record)
                 new_names[type_name] = record_id
-                new_ids[record_id] = records[-1]
+                new_ids[record_id] = record
             if records and tenant_key not in self._tenants:
                 with self._admission:
                     self._tenants[tenant_key] = data

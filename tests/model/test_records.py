@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_runtype.model.records import metadata_size
+from mock_runtype.model.records import Record, metadata_size, new_record
 
 
 def standard_size(metadata) -> int:
@@ -65,3 +67,15 @@ def test_what_the_standard_library_cannot_write_raises_as_it_does():
             metadata_size(metadata)
         with pytest.raises(type(by_metadata_size.value)):
             standard_size(metadata)
+
+
+def test_new_record_makes_the_record_the_dataclass_makes():
+    fields = {"id": "r1", "seq": 3, "tenant_key": "k", "user_id": "u", "organization_id": None, "type": "t",
+              "name": "n", "metadata": {"a": 1}, "messages": None, "owner_id": "o", "product_surface_id": None,
+              "created_at": 10, "updated_at": 11, "size": 7}
+    assert list(inspect.signature(new_record).parameters) == [f.name for f in dataclasses.fields(Record)]
+    record = new_record(**fields)
+    assert type(record) is Record and record == Record(**fields)
+    assert dataclasses.replace(record, name="m") == Record(**{**fields, "name": "m"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.name = "m"
