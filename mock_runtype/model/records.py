@@ -92,13 +92,33 @@ def metadata_size(metadata: dict[str, Any], *, finite: bool = False) -> int:
     refuses (a non-string key, an integer beyond 64 bits, a lone surrogate, a date) or writes a
     float below 1e-4 (`1e-7` for `1e-07`), NaN or Infinity (`null`): there the standard library
     counts. `finite`: the metadata holds no NaN or Infinity (strict JSON's), so a `null` is one."""
+    text = _orjson_text(metadata)
+    return len(text) if text is not None and not _may_differ(text, finite) else _standard_size(metadata)
+
+
+def measure_metadata(metadata: dict[str, Any], *, finite: bool = False) -> tuple[int, str | None]:
+    """`metadata_size` and `nesting_problem` of the metadata, from one writing of it (a fixture's
+    many records): a text with at most MAX_NESTING opening brackets cannot nest deeper, as every
+    object and array writes one; only another is walked."""
+    text = _orjson_text(metadata)
+    size = len(text) if text is not None and not _may_differ(text, finite) else _standard_size(metadata)
+    if text is not None and text.count(b"{") + text.count(b"[") <= MAX_NESTING:
+        return size, None
+    return size, nesting_problem(metadata)
+
+
+def _orjson_text(metadata: dict[str, Any]) -> bytes | None:
+    """orjson's text of the metadata, or None where it refuses."""
     try:
-        text = orjson.dumps(metadata, option=_ORJSON_AS_JSON)
+        return orjson.dumps(metadata, option=_ORJSON_AS_JSON)
     except TypeError:
-        return _standard_size(metadata)
-    if (b"e-" in text and _SMALL_FLOAT_EXPONENT.search(text)) or b"0.0000" in text or (not finite and b"null" in text):
-        return _standard_size(metadata)
-    return len(text)
+        return None
+
+
+def _may_differ(text: bytes, finite: bool) -> bool:
+    """Whether orjson's `text` may not be the standard library's (see `metadata_size`)."""
+    return (b"e-" in text and _SMALL_FLOAT_EXPONENT.search(text) is not None) or b"0.0000" in text or (
+        not finite and b"null" in text)
 
 
 def _standard_size(metadata: dict[str, Any]) -> int:

@@ -18,7 +18,7 @@ from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.executions import TIMESTAMP_FIELDS
 from mock_runtype.model.json_text import JSONTextError, loads_strict
-from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size, nesting_problem
+from mock_runtype.model.records import MAX_METADATA_BYTES, measure_metadata, nesting_problem
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
 from mock_runtype.model.validation import format_path, schema_problems
 
@@ -575,13 +575,13 @@ class _Checker:
             metadata = entry.get("metadata")
             if metadata is not None:
                 fields["metadata"] = metadata
-                if (nesting := nesting_problem(metadata)) is not None:
-                    problem(["records", index, "metadata"], nesting)
+            size, nesting = measure_metadata(metadata, finite=finite) if metadata else (2, None)  # `{}`
+            if nesting is not None:
+                problem(["records", index, "metadata"], nesting)
             if "messages" in entry:
                 fields["messages"] = entry["messages"]
                 if (nesting := nesting_problem(entry["messages"])) is not None:
                     problem(["records", index, "messages"], nesting)
-            size = metadata_size(metadata, finite=finite) if metadata else 2  # `{}`
             if size > MAX_METADATA_BYTES:
                 problem(["records", index, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
             if "ownerId" in entry:

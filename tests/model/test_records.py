@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_runtype.model.records import Record, metadata_size, new_record
+from mock_runtype.model.records import MAX_NESTING, Record, measure_metadata, metadata_size, nesting_problem, new_record
 
 
 def standard_size(metadata) -> int:
@@ -67,6 +67,25 @@ def test_what_the_standard_library_cannot_write_raises_as_it_does():
             metadata_size(metadata)
         with pytest.raises(type(by_metadata_size.value)):
             standard_size(metadata)
+
+
+def nested(levels: int) -> dict:
+    """An object nesting `levels` levels deep (itself the first), lists and objects in turn."""
+    value: object = 1
+    for level in range(levels - 1):
+        value = [value] if level % 2 else {"k": value}
+    return {"top": value}
+
+
+@pytest.mark.parametrize("metadata", [
+    {}, {"a": 1}, nested(MAX_NESTING), nested(MAX_NESTING + 1), nested(100),
+    {"text": "[{" * 100},  # brackets in its text, not its structure
+    {"wide": [[1]] * 100},  # many arrays, none deep
+    {"tiny": 1e-7, "deep": nested(MAX_NESTING + 1)},
+])
+def test_measuring_metadata_is_its_size_and_its_nesting_problem(metadata):
+    assert measure_metadata(metadata) == (metadata_size(metadata), nesting_problem(metadata))
+    assert measure_metadata(metadata, finite=True) == (metadata_size(metadata), nesting_problem(metadata))
 
 
 def test_new_record_makes_the_record_the_dataclass_makes():
