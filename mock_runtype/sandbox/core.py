@@ -257,8 +257,8 @@ class Sandbox:
         elif scope == tenant_key and "clock" in settings:
             self._set_clock(settings["clock"], tenant_key)
         partitions = {key: self.partition_of(key) for key in {r.tenant_key for r in fixture.records}}
-        self._seed_records([record for record in fixture.records
-                            if tenant_key is None or partitions[record.tenant_key] == tenant_key], partitions)
+        self._seed_records(fixture.records if tenant_key is None else
+                           [record for record in fixture.records if partitions[record.tenant_key] == tenant_key], partitions)
         if tenant_key is None or scope == tenant_key:
             for spec in fixture.scenarios:
                 self.scenarios.add(spec, scope)
@@ -280,12 +280,15 @@ class Sandbox:
                 partition[-1].append(seed)
             else:
                 partition.append([seed])
+        with_runs = any(seed.results or seed.step_results for seed in seeds)
         records = {}  # the stored record of each seed with runs, by the seed
         for partition in runs.values():
             for run in partition:
                 stored = self.store.create_many(self.tenant(run[0].tenant_key), run)
-                records.update((id(seed), record) for seed, record in zip(run, stored) if seed.results or seed.step_results)
-        for seed in seeds:
+                if with_runs:
+                    records.update((id(seed), record) for seed, record in zip(run, stored)
+                                   if seed.results or seed.step_results)
+        for seed in seeds if with_runs else ():
             if seed.results or seed.step_results:
                 record = records[id(seed)]
                 for result in seed.results:

@@ -204,8 +204,9 @@ def _nests_deeper(document: Any, most: int) -> bool:
         stack[0] = ({key: value for key, value in document.items() if key != "records"}, 1)
         for entry in records:  # each at level 3: its other values that are objects or arrays at 4
             if type(entry) is dict:
-                stack.extend((value, 4) for key, value in entry.items()
-                             if (type(value) is dict or type(value) is list) and key != "metadata" and key != "messages")
+                for key, value in entry.items():
+                    if (type(value) is dict or type(value) is list) and key != "metadata" and key != "messages":
+                        stack.append((value, 4))
             elif type(entry) is list:
                 stack.append((entry, 3))
     while stack:
