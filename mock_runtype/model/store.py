@@ -66,11 +66,27 @@ class MetadataEdit:
         return self.after is not self.before
 
 
+class _SortedRecords(SortedKeyList):
+    """Records in one order, which an empty list can take already sorted, with their keys."""
+
+    def fill(self, records: list[Record], keys: list[tuple]) -> None:
+        """Hold `records`, which are in this list's order and whose keys are `keys`, this list
+        being empty: what `update(records)` makes (the same sublists of keys and records, and
+        maxima), without sorting them again or reckoning each key twice, as it does. The same
+        key tuples can then serve the tenant's index and its type's."""
+        load = self._load
+        self._lists.extend(records[at:at + load] for at in range(0, len(records), load))
+        self._keys.extend(keys[at:at + load] for at in range(0, len(keys), load))
+        self._maxes.extend(sublist[-1] for sublist in self._keys)
+        self._len = len(records)
+        del self._index[:]
+
+
 class _Index:
     """A set of records kept in every sort order the list endpoint offers."""
 
     def __init__(self) -> None:
-        self.orders = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
+        self.orders = {name: _SortedRecords(key=key) for name, key in SORT_KEYS.items()}
 
     def add(self, record: Record) -> None:
         for order in self.orders.values():
@@ -113,14 +129,15 @@ class _TenantData:
         """`add` of each record, in order, with each index built once (a fixture's load). `by_id`
         and `by_type_name` are the records' own: an empty tenant takes them as its dicts (no
         second copy of a 100k-entry dict whose memory the allocator would keep)."""
-        if self.by_id:
-            self.by_id.update(by_id)
-            self.by_type_name.update(by_type_name)
-        else:
+        self.size += sum(record.size for record in records)
+        if not self.by_id:
             self.by_id, self.by_type_name = by_id, by_type_name
+            self._fill(records)
+            return
+        self.by_id.update(by_id)
+        self.by_type_name.update(by_type_name)
         groups: dict[str, list[Record]] = {}
         for record in records:
-            self.size += record.size
             group = groups.get(record.type)
             if group is None:
                 group = groups[record.type] = []
@@ -131,6 +148,28 @@ class _TenantData:
             if index is None:
                 index = self.by_type[record_type] = _Index()
             index.add_many(group)
+
+    def _fill(self, records: list[Record]) -> None:
+        """Index the records of a tenant that had none: each order sorted once, its keys reckoned
+        once and shared by the tenant's index and its types' (each type's records in that order
+        as they come out of the tenant's)."""
+        for name, key in SORT_KEYS.items():
+            keys = list(map(key, records))
+            positions = sorted(range(len(records)), key=keys.__getitem__)
+            ordered, ordered_keys = [records[at] for at in positions], [keys[at] for at in positions]
+            self.all.orders[name].fill(ordered, ordered_keys)
+            groups: dict[str, tuple[list[Record], list[tuple]]] = {}
+            for record, record_key in zip(ordered, ordered_keys):
+                group = groups.get(record.type)
+                if group is None:
+                    group = groups[record.type] = ([], [])
+                group[0].append(record)
+                group[1].append(record_key)
+            for record_type, (group_records, group_keys) in groups.items():
+                index = self.by_type.get(record_type)
+                if index is None:
+                    index = self.by_type[record_type] = _Index()
+                index.orders[name].fill(group_records, group_keys)
 
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
