@@ -10,9 +10,12 @@ reset rebuilds exactly the same state. Pure Python, no web framework.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
+
+import orjson
 
 from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
@@ -20,7 +23,7 @@ from mock_runtype.model.executions import TIMESTAMP_FIELDS
 from mock_runtype.model.json_text import JSONTextError, loads_strict
 from mock_runtype.model.records import MAX_METADATA_BYTES, measure_metadata, nesting_problem
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
-from mock_runtype.model.validation import format_path, schema_problems
+from mock_runtype.model.validation import format_path, schema_problems, unstorable_text_paths
 
 if TYPE_CHECKING:
     import yaml
@@ -150,6 +153,9 @@ def parse_fixture(
     lines = LineIndex(text, source)
     problems = [Problem(source, lines.line(path), format_path(path), message)
                 for path, message in schema_problems("fixture", data)]
+    if not problems and _may_hold_unstorable_text(text, data, strict_json):
+        problems = [Problem(source, lines.line(path), format_path(path), UNSTORABLE_WORDS)
+                    for path in unstorable_text_paths(data)]
     if problems:
         raise FixtureError(problems)
     checker = _Checker(source, lines, scope, known_tenants, finite_numbers=strict_json)
@@ -172,10 +178,15 @@ class LineIndex:
         self._lines: dict[tuple, int] | None = None
 
     def line(self, path: list[Any] | tuple) -> int | None:
-        """The line of `path`, or of its nearest ancestor that the document has."""
+        """The line of `path`, or of its nearest ancestor that the document has. JSON's escapes
+        of surrogates (which libyaml refuses, pairs too) are read as U+FFFD's, as long: the lines
+        stay, and only a key holding one is placed at its object's line."""
         if self._lines is None:
-            self._lines = _yaml_lines(self.text, self.source)
+            self._lines = _yaml_lines(_SURROGATE_ESCAPE.sub(r"\\ufffd", self.text), self.source)
         return _line(self._lines, path)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _read_document(text: str, source: str) -> tuple[Any, bool]:
@@ -192,6 +203,25 @@ def _read_document(text: str, source: str) -> tuple[Any, bool]:
             if not _nests_deeper(data, MAX_DOCUMENT_DEPTH):
                 return data, True
     return _parse_yaml(text, source), False
+
+
+UNSTORABLE_WORDS = "contains \\u0000 or an unpaired surrogate"  # as the API says of a body's
+# Where strict JSON can write NUL or a lone surrogate (its reader refuses them raw): an escape.
+_JSON_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _may_hold_unstorable_text(text: str, data: Any, strict_json: bool) -> bool:
+    """Whether a string of the document may hold NUL or a lone surrogate, which a record or an
+    answer cannot (the API refuses them in a body), told without walking every string: only an
+    escape writes one (the JSON and YAML readers refuse them raw), and orjson refuses a lone
+    surrogate and writes NUL as `\\u0000`."""
+    if not (_JSON_UNSTORABLE_ESCAPE.search(text) if strict_json else "\\" in text):
+        return False
+    try:
+        written = orjson.dumps(data)
+    except TypeError:  # a lone surrogate, or what orjson does not write (YAML's bytes, a key that is no string)
+        return True
+    return b"\\u0000" in written
 
 
 def _nests_deeper(document: Any, most: int) -> bool:

@@ -179,6 +179,50 @@ def test_a_record_is_sized_as_json_writes_its_metadata_yaml_infinity_too():
     assert record.size == len('{"b":null,"c":1e-07}')
 
 
+UNSTORABLE = {
+    "json NUL in a name": ('{"tenants": [{"apiKey": "k"}],\n "records": [{"tenant": "k", "type": "t", "name": "a\\u0000b"}]}',
+                           ["f.json:2: records[0].name: contains \\u0000 or an unpaired surrogate"]),
+    "json lone surrogates in metadata": (
+        '{"tenants": [{"apiKey": "k"}], "records": [\n{"tenant": "k", "type": "t", "name": "n",\n'
+        ' "metadata": {"low": "\\uDC00", "high": ["\\ud800x"]}}]}',
+        ["f.json:3: records[0].metadata.high[0]: contains \\u0000 or an unpaired surrogate",
+         "f.json:3: records[0].metadata.low: contains \\u0000 or an unpaired surrogate"]),
+    "json NUL in a key": ('{"tenants": [{"apiKey": "k"}], "records": [{"tenant": "k", "type": "t", "name": "n",'
+                          ' "metadata": {"k\\u0000": 1}}]}',
+                          ["f.json:1: records[0].metadata: contains \\u0000 or an unpaired surrogate"]),
+    "yaml NUL in a scenario's answer": ("scenarios:\n  - respond: {status: 200, body: {note: \"a\\0b\"}}\n",
+                                        ["f.yaml:2: scenarios[0].respond.body.note: contains \\u0000 or an unpaired surrogate"]),
+}
+
+
+@pytest.mark.parametrize("text, problems", UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_text_no_record_or_answer_can_hold_is_refused_where_it_is(text, problems):
+    """NUL and lone surrogates, which the API refuses in a body: a fixture's were loaded (or, in
+    a record's metadata, failed its sizing with a 500)."""
+    with pytest.raises(FixtureError) as refused:
+        parse_fixture(text, "f.json" if text.startswith("{") else "f.yaml")
+    assert sorted(str(problem) for problem in refused.value.problems) == problems
+
+
+@pytest.mark.parametrize("text", [
+    '{"tenants": [{"apiKey": "k"}], "records": [{"tenant": "k", "type": "t", "name": "\\ud83d\\ude00 \\u00e9 \\\\u0000"}]}',
+    'tenants: [{apiKey: k}]\nrecords: [{tenant: k, type: t, name: "tab\\there \\\\0 \\u00e9"}]\n',
+])
+def test_escapes_of_other_text_are_read_as_ever(text):
+    """A surrogate pair (one character), an escaped backslash before `u0000` or `0`, a tab."""
+    [record] = parse_fixture(text, "f").records
+    assert "\x00" not in record.fields["name"]
+
+
+def test_a_json_fixture_escaping_an_emoji_keeps_its_problems_lines():
+    """json.dumps writes one as a surrogate pair's escapes, which libyaml (the lines' reader) refuses."""
+    text = '{"tenants": [{"apiKey": "a"}],\n "records": [{"tenant": "a", "type": "t", "name": "\\ud83d\\ude00"},\n' \
+           ' {"tenant": "b", "type": "t", "name": "m"}]}'
+    with pytest.raises(FixtureError) as raised:
+        parse_fixture(text, "f.json")
+    assert str(raised.value) == "f.json:3: records[1].tenant: unknown tenant 'b': list it under tenants first"
+
+
 def test_a_json_fixture_with_a_duplicate_key_is_refused_with_its_line():
     with pytest.raises(FixtureError) as raised:
         parse_fixture('{\n  "settings": {\n    "seed": 1,\n    "seed": 2\n  }\n}\n', "f.json")
