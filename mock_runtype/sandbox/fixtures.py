@@ -9,6 +9,7 @@ reset rebuilds exactly the same state. Pure Python, no web framework.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -606,7 +607,12 @@ class _Checker:
             metadata = entry.get("metadata")
             if metadata is not None:
                 fields["metadata"] = metadata
-            size, nesting = measure_metadata(metadata, finite=finite) if metadata else (2, None)  # `{}`
+            try:
+                size, nesting = measure_metadata(metadata, finite=finite) if metadata else (2, None)  # `{}`
+            except TypeError:  # a value JSON cannot write: YAML's dates, binary, sets
+                size, nesting = 0, nesting_problem(metadata)
+                where, what = _not_json(metadata)
+                problem(["records", index, "metadata", *where], f"is {what}, which JSON has no value for: quote it")
             if nesting is not None:
                 problem(["records", index, "metadata"], nesting)
             if "messages" in entry:
@@ -673,6 +679,27 @@ class _Checker:
         except ValueError as error:
             self.problem(path, f"not a valid date-time: {error}")
             return None
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_YAML_VALUES = {datetime.date: "a date", datetime.datetime: "a date-time", bytes: "binary data", set: "a set"}
+
+
+def _not_json(value: Any) -> tuple[tuple[Any, ...], str]:
+    """The path of the first value (or key) within `value` that JSON cannot write, and what it is."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, _JSON_SCALARS):
+                    return path, f"a key that is {_YAML_VALUES.get(type(key), type(key).__name__)}"
+                stack.append((child, (*path, key)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        elif not isinstance(item, _JSON_SCALARS):
+            return path, _YAML_VALUES.get(type(item), f"a {type(item).__name__}")
+    return (), "a value of a type JSON has not"
 
 
 def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None = None,

@@ -37,6 +37,11 @@ BAD = {
     "metadata over 1 MiB": ("tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n"
                             "    metadata: {pad: " + "p" * 1_048_600 + "}\n",
                             "f.yaml:6: records[0].metadata: is 1048610 bytes, over the 1048576-byte limit of a record"),
+    "a YAML date in metadata": ("tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n"
+                                "    metadata:\n      renewal: 2024-06-01\n",
+                                "f.yaml:7: records[0].metadata.renewal: is a date, which JSON has no value for: quote it"),
+    "YAML binary deep in metadata": ("tenants: [{apiKey: a}]\nrecords:\n  - {tenant: a, type: t, name: n, metadata: {a: [1, !!binary aGk=]}}\n",
+                                     "f.yaml:3: records[0].metadata.a[1]: is binary data, which JSON has no value for"),
     "step started on a day that does not exist": (
         "tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n    stepResults:\n"
         "      - {stepName: s, stepType: prompt, startedAt: '2024-02-30T10:00:00Z'}\n",
