@@ -108,17 +108,18 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(config.server.log_format, config.server.quiet, log_health=config.server.log_health)
     for line in unknown_variables(os.environ):
         log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
-    sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
-    state = None
-    if config.server.state_file:
-        from mock_runtype.server import StateFile
+    with bulk_load():  # the start is one bulk load, ended frozen without a collection (see heap.py)
+        sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+        state = None
+        if config.server.state_file:
+            from mock_runtype.server import StateFile
 
-        state = StateFile(config.server.state_file, sandbox)
-        try:
-            state.load()
-        except ValueError as error:
-            raise CommandError(f"not starting: {error}") from None
-    freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
+            state = StateFile(config.server.state_file, sandbox)
+            try:
+                state.load()
+            except ValueError as error:
+                raise CommandError(f"not starting: {error}") from None
+        freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections
     return run_server(sandbox, config.server, loaded, state)
 
 
