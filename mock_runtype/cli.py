@@ -171,7 +171,6 @@ def validate(args: argparse.Namespace) -> int:
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
     from mock_runtype.sandbox.fixtures import Problem
-    from mock_runtype.server import counted
 
     problems = [Problem(path, None, "", "the file is empty: it loads nothing") for path in args.files
                 if _holds_nothing(path)]
@@ -190,6 +189,12 @@ def validate(args: argparse.Namespace) -> int:
         print(f"{fixture.source}: ok ({counted(len(fixture.tenants), 'tenant')}, "
               f"{counted(len(fixture.records), 'record')}, {counted(len(fixture.scenarios), 'scenario')})")
     return 0
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 tenant`, `10,000 records`: the number, and the noun in the plural unless it is one. Here,
+    not in server.py, so that `validate` does not import the server (Flask, the app) to say it."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _holds_nothing(path: str) -> bool:
@@ -293,7 +298,10 @@ def proxy(args: argparse.Namespace) -> int:
     return serve_proxy(app, settings, lambda line: print(line, file=sys.stderr, flush=True))
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """Every subcommand, each with its arguments; given the `command` to run, only its own are
+    declared: serve's come from the server's settings, whose import brings Flask and the app,
+    which `validate` (say) has no use for."""
     parser = ArgumentParser(
         prog="mock-runtype",
         description="A local, stateful sandbox of the Runtype Records API.",
@@ -302,12 +310,16 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mock-runtype {__version__}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for entry in COMMANDS:
-        entry.arguments(subcommands.add_parser(entry.name, help=entry.help, description=entry.help))
+        subparser = subcommands.add_parser(entry.name, help=entry.help, description=entry.help)
+        if command is None or entry.name == command:
+            entry.arguments(subparser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    named = next((word for word in argv if not word.startswith("-")), None)  # the only options before it take no value
+    args = build_parser(named if any(entry.name == named for entry in COMMANDS) else None).parse_args(argv)
     run = next(entry.run for entry in COMMANDS if entry.name == args.command)
     try:
         return run(args)
