@@ -108,17 +108,18 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(config.server.log_format, config.server.quiet, log_health=config.server.log_health)
     for line in unknown_variables(os.environ):
         log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
-    sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
-    state = None
-    if config.server.state_file:
-        from mock_runtype.server import StateFile
+    with bulk_load():  # the start is one bulk load, ended frozen without a collection (see heap.py)
+        sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
+        state = None
+        if config.server.state_file:
+            from mock_runtype.server import StateFile
 
-        state = StateFile(config.server.state_file, sandbox)
-        try:
-            state.load()
-        except ValueError as error:
-            raise CommandError(f"not starting: {error}") from None
-    freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections (see heap.py)
+            state = StateFile(config.server.state_file, sandbox)
+            try:
+                state.load()
+            except ValueError as error:
+                raise CommandError(f"not starting: {error}") from None
+        freeze_long_lived()  # what starting loaded, and what lasts, stays out of full collections
     return run_server(sandbox, config.server, loaded, state)
 
 
@@ -170,7 +171,6 @@ def validate(args: argparse.Namespace) -> int:
     from mock_runtype.sandbox.fixtures import FixtureError, read_fixtures
 
     from mock_runtype.sandbox.fixtures import Problem
-    from mock_runtype.server import counted
 
     problems = [Problem(path, None, "", "the file is empty: it loads nothing") for path in args.files
                 if _holds_nothing(path)]
@@ -191,11 +191,22 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 tenant`, `10,000 records`: the number, and the noun in the plural unless it is one. Here,
+    not in server.py, so that `validate` does not import the server (Flask, the app) to say it."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def _holds_nothing(path: str) -> bool:
     """Whether the file has no YAML at all: only blank lines and comments (an unreadable file is
-    left to the reading, which says why)."""
+    left to the reading, which says why). Its first characters mostly tell: a first one that is
+    neither blank nor `#` starts a line of YAML (a large fixture is not read twice whole)."""
     try:
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as file:
+            start = file.read(4096).lstrip()
+            if start and not start.startswith("#"):
+                return False
+            text = start + file.read()
     except (OSError, UnicodeDecodeError):
         return False
     return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
@@ -287,7 +298,10 @@ def proxy(args: argparse.Namespace) -> int:
     return serve_proxy(app, settings, lambda line: print(line, file=sys.stderr, flush=True))
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """Every subcommand, each with its arguments; given the `command` to run, only its own are
+    declared: serve's come from the server's settings, whose import brings Flask and the app,
+    which `validate` (say) has no use for."""
     parser = ArgumentParser(
         prog="mock-runtype",
         description="A local, stateful sandbox of the Runtype Records API.",
@@ -296,12 +310,16 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mock-runtype {__version__}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for entry in COMMANDS:
-        entry.arguments(subcommands.add_parser(entry.name, help=entry.help, description=entry.help))
+        subparser = subcommands.add_parser(entry.name, help=entry.help, description=entry.help)
+        if command is None or entry.name == command:
+            entry.arguments(subparser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    named = next((word for word in argv if not word.startswith("-")), None)  # the only options before it take no value
+    args = build_parser(named if any(entry.name == named for entry in COMMANDS) else None).parse_args(argv)
     run = next(entry.run for entry in COMMANDS if entry.name == args.command)
     try:
         return run(args)

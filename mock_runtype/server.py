@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mock_runtype import __version__
+from mock_runtype.cli import counted
 from mock_runtype.http.app import create_app
 from mock_runtype.sandbox.core import Sandbox
 from mock_runtype.serving import logs
@@ -37,11 +38,6 @@ class Loaded:
     def __str__(self) -> str:
         return (f"loaded {counted(self.files, 'fixture file')} ({counted(self.tenants, 'tenant')}, "
                 f"{counted(self.records, 'record')}) in {self.seconds:.1f} s")
-
-
-def counted(number: int, noun: str) -> str:
-    """`1 tenant`, `10,000 records`: the number, and the noun in the plural unless it is one."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def serve(sandbox: Sandbox, settings: ServerSettings | None = None, loaded: Loaded | None = None,

@@ -270,6 +270,19 @@ def test_an_unknown_variable_is_a_warning_naming_the_closest_one():
     assert "MOCK_RUNTYPE_URL" not in err  # the pytest plugin's
 
 
+@pytest.mark.parametrize("text, empty", [
+    ("# nothing yet\n\n", True), ("\n" * 5000 + "   # still nothing\n\t\n", True), ("", True),
+    ("records: []\n" + "# padding\n" * 1000, False), ("\n" * 5000 + "records: []\n", False),
+    ("# a comment\u2028records: []\n", False),  # a line break to YAML, and to splitlines
+])
+def test_a_file_holds_nothing_when_it_has_only_blank_lines_and_comments(tmp_path, text, empty):
+    from mock_runtype.cli import _holds_nothing
+
+    path = tmp_path / "f.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert _holds_nothing(str(path)) is empty
+
+
 def test_validate_words_problems_in_line_order_and_flags_empty_files_and_tabs(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("records:\n  - tenant: k\n    type: 5\n  - tenant: k\n    type: t\n    name: n\n    colour: red\n"

@@ -7,6 +7,7 @@ scenarios can freeze time and make ids a deterministic sequence.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import threading
@@ -154,6 +155,40 @@ class Clock:
             self._tenant_ms.clear()
 
 
+_IDS_PER_DRAW = 256
+# Each id's 16 bytes with the version (4) and variant (10) bits of a UUIDv4 set, as uuid.uuid4() sets them.
+_KEEP_BITS = int.from_bytes(bytes.fromhex("ffffffffffff0fff3fffffffffffffff") * _IDS_PER_DRAW, "big")
+_V4_BITS = int.from_bytes(bytes.fromhex("00000000000040008000000000000000") * _IDS_PER_DRAW, "big")
+
+
+def random_uuids() -> list[str]:
+    """_IDS_PER_DRAW random UUIDv4 strings, as `str(uuid.uuid4())` writes them, from one
+    `os.urandom` read: a large fixture load draws one id a record, and a uuid4 each was a tenth of it."""
+    bits = (int.from_bytes(os.urandom(16 * _IDS_PER_DRAW), "big") & _KEEP_BITS) | _V4_BITS
+    text = bits.to_bytes(16 * _IDS_PER_DRAW, "big").hex()
+    return [f"{text[at:at + 8]}-{text[at + 8:at + 12]}-{text[at + 12:at + 16]}-{text[at + 16:at + 20]}-{text[at + 20:at + 32]}"
+            for at in range(0, 32 * _IDS_PER_DRAW, 32)]
+
+
+class _RandomIds:
+    """Random UUIDv4 strings, drawn a batch at a time. `list.pop` is atomic, so threads share one
+    batch without a lock; a forked child starts a batch of its own (none of its parent's ids)."""
+
+    def __init__(self) -> None:
+        self._batch: list[str] = []
+        os.register_at_fork(after_in_child=self._batch.clear)
+
+    def next(self) -> str:
+        while True:
+            try:
+                return self._batch.pop()
+            except IndexError:
+                self._batch.extend(random_uuids())
+
+
+_random_ids = _RandomIds()
+
+
 class IdSource:
     """UUID v4 identifiers: random, or deterministic sequences from a seed.
 
@@ -181,7 +216,7 @@ class IdSource:
     def new_id(self, tenant_key: str | None) -> str:
         """The next id for `tenant_key` (None: outside any tenant)."""
         if self.seed is None:
-            return str(uuid.uuid4())
+            return _random_ids.next()
         with self._lock:
             sequence = self._sequences.get(tenant_key)
             if sequence is None:
@@ -193,6 +228,6 @@ class IdSource:
         """An id fixed by `parts` when seeded (random otherwise): fixtures' records keep theirs
         across resets without drawing from a tenant's sequence."""
         if self.seed is None:
-            return str(uuid.uuid4())
+            return _random_ids.next()
         bits = random.Random("/".join((str(self.seed), *parts))).getrandbits(128)
         return str(uuid.UUID(int=bits, version=4))

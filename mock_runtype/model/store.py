@@ -28,7 +28,7 @@ from mock_runtype.model.clock import LAST_MS, Clock, IdSource
 from mock_runtype.model.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from mock_runtype.model.pacing import paced
 from mock_runtype.model.listing import CursorPosition, CursorSigner, ListQuery, keep_distinct
-from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size
+from mock_runtype.model.records import Record, check_metadata_size, check_nesting, metadata_size, new_record
 from mock_runtype.model.tenancy import Tenant
 
 SORT_KEYS: dict[str, Callable[[Record], tuple]] = {  # attrgetter: the tuple made in C, six per create
@@ -66,11 +66,27 @@ class MetadataEdit:
         return self.after is not self.before
 
 
+class _SortedRecords(SortedKeyList):
+    """Records in one order, which an empty list can take already sorted, with their keys."""
+
+    def fill(self, records: list[Record], keys: list[tuple]) -> None:
+        """Hold `records`, which are in this list's order and whose keys are `keys`, this list
+        being empty: what `update(records)` makes (the same sublists of keys and records, and
+        maxima), without sorting them again or reckoning each key twice, as it does. The same
+        key tuples can then serve the tenant's index and its type's."""
+        load = self._load
+        self._lists.extend(records[at:at + load] for at in range(0, len(records), load))
+        self._keys.extend(keys[at:at + load] for at in range(0, len(keys), load))
+        self._maxes.extend(sublist[-1] for sublist in self._keys)
+        self._len = len(records)
+        del self._index[:]
+
+
 class _Index:
     """A set of records kept in every sort order the list endpoint offers."""
 
     def __init__(self) -> None:
-        self.orders = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
+        self.orders = {name: _SortedRecords(key=key) for name, key in SORT_KEYS.items()}
 
     def add(self, record: Record) -> None:
         for order in self.orders.values():
@@ -113,14 +129,15 @@ class _TenantData:
         """`add` of each record, in order, with each index built once (a fixture's load). `by_id`
         and `by_type_name` are the records' own: an empty tenant takes them as its dicts (no
         second copy of a 100k-entry dict whose memory the allocator would keep)."""
-        if self.by_id:
-            self.by_id.update(by_id)
-            self.by_type_name.update(by_type_name)
-        else:
+        self.size += sum(record.size for record in records)
+        if not self.by_id:
             self.by_id, self.by_type_name = by_id, by_type_name
+            self._fill(records)
+            return
+        self.by_id.update(by_id)
+        self.by_type_name.update(by_type_name)
         groups: dict[str, list[Record]] = {}
         for record in records:
-            self.size += record.size
             group = groups.get(record.type)
             if group is None:
                 group = groups[record.type] = []
@@ -131,6 +148,28 @@ class _TenantData:
             if index is None:
                 index = self.by_type[record_type] = _Index()
             index.add_many(group)
+
+    def _fill(self, records: list[Record]) -> None:
+        """Index the records of a tenant that had none: each order sorted once, its keys reckoned
+        once and shared by the tenant's index and its types' (each type's records in that order
+        as they come out of the tenant's)."""
+        for name, key in SORT_KEYS.items():
+            keys = list(map(key, records))
+            positions = sorted(range(len(records)), key=keys.__getitem__)
+            ordered, ordered_keys = [records[at] for at in positions], [keys[at] for at in positions]
+            self.all.orders[name].fill(ordered, ordered_keys)
+            groups: dict[str, tuple[list[Record], list[tuple]]] = {}
+            for record, record_key in zip(ordered, ordered_keys):
+                group = groups.get(record.type)
+                if group is None:
+                    group = groups[record.type] = ([], [])
+                group[0].append(record)
+                group[1].append(record_key)
+            for record_type, (group_records, group_keys) in groups.items():
+                index = self.by_type.get(record_type)
+                if index is None:
+                    index = self.by_type[record_type] = _Index()
+                index.orders[name].fill(group_records, group_keys)
 
     def remove(self, record: Record) -> None:
         del self.by_id[record.id]
@@ -329,7 +368,9 @@ class Store:
         checked=True)` of each in turn would store (the same ids, seqs and so orders and cursors),
         with each index sorted once for the batch rather than searched once per record. 409, with
         `create`'s words, and nothing stored, if a seed's type and name or id is taken (by the
-        tenant or an earlier seed). Uncapped, as fixtures are: the operator chose them."""
+        tenant or an earlier seed). Uncapped, as fixtures are: the operator chose them. A seed's
+        metadata is stored as it is, not copied: nothing changes a record's metadata in place (an
+        update stores new metadata), nor a seed's, so the two can share it."""
         tenant_key = tenant.tenant_key
         with self._locked(tenant_key):
             data = self._tenants.get(tenant_key) or _TenantData()
@@ -338,6 +379,7 @@ class Store:
             new_ids: dict[str, Record] = {}
             records: list[Record] = []
             seq, now = data.seq, None
+            user_id, organization_id, new_id = tenant.user_id, tenant.organization_id, self.ids.new_id
             for seed in seeds:
                 fields = seed.fields
                 type_name = (fields["type"], fields["name"])
@@ -350,18 +392,18 @@ class Store:
                 if record_id is not None and (record_id in ids or record_id in new_ids):
                     raise Conflict(f"A record with id '{record_id}' already exists")
                 while record_id is None or record_id in ids or record_id in new_ids:
-                    record_id = self.ids.new_id(tenant_key)
+                    record_id = new_id(tenant_key)
                 created = seed.created_at
                 if created is None:
                     created = now = self.clock.now_ms(tenant_key) if now is None else now
-                metadata = dict(fields.get("metadata") or {})
+                metadata = fields.get("metadata") or {}
                 seq += 1
-                records.append(Record(
+                record = new_record(
                     id=record_id,
                     seq=seq,
                     tenant_key=tenant_key,
-                    user_id=tenant.user_id,
-                    organization_id=tenant.organization_id,
+                    user_id=user_id,
+                    organization_id=organization_id,
                     type=type_name[0],
                     name=type_name[1],
                     metadata=metadata,
@@ -371,9 +413,10 @@ class Store:
                     created_at=created,
                     updated_at=created if seed.updated_at is None else seed.updated_at,
                     size=metadata_size(metadata) if seed.size is None else seed.size,
-                ))
+                )
+                records.append(record)
                 new_names[type_name] = record_id
-                new_ids[record_id] = records[-1]
+                new_ids[record_id] = record
             if records and tenant_key not in self._tenants:
                 with self._admission:
                     self._tenants[tenant_key] = data

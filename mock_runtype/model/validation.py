@@ -21,7 +21,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urljoin
 
 from mock_runtype.model.errors import InvalidRequest
@@ -166,21 +166,25 @@ UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 def unstorable_text_path(value: Any) -> str | None:
     """The path of the first string (key or value) holding NUL or a lone surrogate, if any."""
-    stack: list[tuple[Any, str]] = [(value, "")]
+    return next((format_path(parts) for parts in unstorable_text_paths(value)), None)
+
+
+def unstorable_text_paths(value: Any) -> Iterator[tuple[Any, ...]]:
+    """The path (its keys and indexes) of each string holding NUL or a lone surrogate; a key's
+    is its object's. Without recursion; a key that is not a string (YAML's) holds no text."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
             if UNSTORABLE_TEXT.search(item):
-                return path
+                yield path
         elif isinstance(item, dict):
             for key, child in item.items():
-                child_path = f"{path}.{key}" if path else key
-                if UNSTORABLE_TEXT.search(key):
-                    return path
-                stack.append((child, child_path))
+                if isinstance(key, str) and UNSTORABLE_TEXT.search(key):
+                    yield path
+                stack.append((child, (*path, key)))
         elif isinstance(item, list):
-            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
-    return None
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
 
 
 def format_path(parts: Any) -> str:

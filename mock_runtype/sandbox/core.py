@@ -166,7 +166,7 @@ class Sandbox:
         for index, tenant in enumerate(fixture.tenants):
             if tenant.api_key in declared and declared[tenant.api_key] != tenant:
                 problems.append(fixture.problem(["tenants", index], "tenant is already declared differently by an earlier fixture"))
-        for index, record in enumerate(fixture.records):
+        for index, record in enumerate(fixture.records if seeded else ()):  # no earlier seeds: nothing to clash
             partition = partitions[record.tenant_key]
             source = seeded.get((partition, record.fields["type"], record.fields["name"]))
             if source:
@@ -209,18 +209,23 @@ class Sandbox:
         clock_ms = fixture.settings.get("clock")
         # The document's own seed, which it applies only later, decides its ids as much as the server's.
         ids = IdSource(fixture.settings["seed"]) if "seed" in fixture.settings else self.ids
-        partitions = self._partitions(fixture)
+        # One instant for the load: each partition's now, read once (not once a record).
+        nows = {key: clock_ms if clock_ms is not None else self.clock.now_ms(partition)
+                for key, partition in self._partitions(fixture).items()}
+        derived_id = ids.derived_id
         for record in fixture.records:
-            now = clock_ms if clock_ms is not None else self.clock.now_ms(partitions[record.tenant_key])
             if record.id is None:
-                record.id = ids.derived_id(record.tenant_key, record.fields["type"], record.fields["name"])
+                record.id = derived_id(record.tenant_key, record.fields["type"], record.fields["name"])
             if record.created_at is None:  # a record is not updated before it exists
+                now = nows[record.tenant_key]
                 record.created_at = now if record.updated_at is None else min(now, record.updated_at)
-            record.updated_at = record.created_at if record.updated_at is None else record.updated_at
-            for kind, items in (("result", record.results), ("step", record.step_results)):
-                for index, item in enumerate(items):
-                    item.setdefault("id", ids.derived_id(record.tenant_key, record.id, kind, str(index)))
-                    item.setdefault("createdAt", format_timestamp(record.created_at))
+            if record.updated_at is None:
+                record.updated_at = record.created_at
+            if record.results or record.step_results:
+                for kind, items in (("result", record.results), ("step", record.step_results)):
+                    for index, item in enumerate(items):
+                        item.setdefault("id", derived_id(record.tenant_key, record.id, kind, str(index)))
+                        item.setdefault("createdAt", format_timestamp(record.created_at))
         names = {spec["name"] for spec in fixture.scenarios if spec.get("name")}
         scope = self._scope_of(fixture)
         names |= self._baseline_scenario_names(scope) | self._live_scenario_names(scope)
@@ -252,8 +257,8 @@ class Sandbox:
         elif scope == tenant_key and "clock" in settings:
             self._set_clock(settings["clock"], tenant_key)
         partitions = {key: self.partition_of(key) for key in {r.tenant_key for r in fixture.records}}
-        self._seed_records([record for record in fixture.records
-                            if tenant_key is None or partitions[record.tenant_key] == tenant_key], partitions)
+        self._seed_records(fixture.records if tenant_key is None else
+                           [record for record in fixture.records if partitions[record.tenant_key] == tenant_key], partitions)
         if tenant_key is None or scope == tenant_key:
             for spec in fixture.scenarios:
                 self.scenarios.add(spec, scope)
@@ -275,12 +280,15 @@ class Sandbox:
                 partition[-1].append(seed)
             else:
                 partition.append([seed])
+        with_runs = any(seed.results or seed.step_results for seed in seeds)
         records = {}  # the stored record of each seed with runs, by the seed
         for partition in runs.values():
             for run in partition:
                 stored = self.store.create_many(self.tenant(run[0].tenant_key), run)
-                records.update((id(seed), record) for seed, record in zip(run, stored) if seed.results or seed.step_results)
-        for seed in seeds:
+                if with_runs:
+                    records.update((id(seed), record) for seed, record in zip(run, stored)
+                                   if seed.results or seed.step_results)
+        for seed in seeds if with_runs else ():
             if seed.results or seed.step_results:
                 record = records[id(seed)]
                 for result in seed.results:

@@ -9,18 +9,22 @@ reset rebuilds exactly the same state. Pure Python, no web framework.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
+
+import orjson
 
 from mock_runtype.model.clock import check_writable, parse_timestamp
 from mock_runtype.model.errors import InvalidRequest
 from mock_runtype.model.executions import TIMESTAMP_FIELDS
 from mock_runtype.model.json_text import JSONTextError, loads_strict
-from mock_runtype.model.records import MAX_METADATA_BYTES, metadata_size, nesting_problem
+from mock_runtype.model.records import MAX_METADATA_BYTES, measure_metadata, nesting_problem
 from mock_runtype.model.tenancy import ALL_PERMISSIONS, Tenant, open_tenant
-from mock_runtype.model.validation import format_path, schema_problems
+from mock_runtype.model.validation import format_path, schema_problems, unstorable_text_paths
 
 if TYPE_CHECKING:
     import yaml
@@ -146,13 +150,16 @@ def parse_fixture(
     are the API keys that earlier documents declared, which records may name too (a mapping gives
     each key's `tenant_key`, so that a scoped document may name any key of the scope's user).
     """
-    data = _read_document(text, source)
+    data, strict_json = _read_document(text, source)
     lines = LineIndex(text, source)
     problems = [Problem(source, lines.line(path), format_path(path), message)
                 for path, message in schema_problems("fixture", data)]
+    if not problems and _may_hold_unstorable_text(text, data, strict_json):
+        problems = [Problem(source, lines.line(path), format_path(path), UNSTORABLE_WORDS)
+                    for path in unstorable_text_paths(data)]
     if problems:
         raise FixtureError(problems)
-    checker = _Checker(source, lines, scope, known_tenants)
+    checker = _Checker(source, lines, scope, known_tenants, finite_numbers=strict_json)
     fixture = checker.check(data)
     fixture.lines = lines
     if checker.problems:
@@ -172,16 +179,22 @@ class LineIndex:
         self._lines: dict[tuple, int] | None = None
 
     def line(self, path: list[Any] | tuple) -> int | None:
-        """The line of `path`, or of its nearest ancestor that the document has."""
+        """The line of `path`, or of its nearest ancestor that the document has. JSON's escapes
+        of surrogates (which libyaml refuses, pairs too) are read as U+FFFD's, as long: the lines
+        stay, and only a key holding one is placed at its object's line."""
         if self._lines is None:
-            self._lines = _yaml_lines(self.text, self.source)
+            self._lines = _yaml_lines(_SURROGATE_ESCAPE.sub(r"\\ufffd", self.text), self.source)
         return _line(self._lines, path)
 
 
-def _read_document(text: str, source: str) -> Any:
-    """The document's data. A JSON text is read by the strict JSON reader (`model/json_text.py`,
-    about 30 times faster than libyaml's nodes; its numbers as JSON reads them); anything else, or
-    JSON that reader refuses or that nests past MAX_DOCUMENT_DEPTH, as YAML, which words the problems."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _read_document(text: str, source: str) -> tuple[Any, bool]:
+    """The document's data, and whether the strict JSON reader read it (its numbers are finite).
+    A JSON text is read by that reader (`model/json_text.py`, about 30 times faster than libyaml's
+    nodes; its numbers as JSON reads them); anything else, or JSON that reader refuses or that
+    nests past MAX_DOCUMENT_DEPTH, as YAML, which words the problems."""
     if text.lstrip()[:1] in ("{", "["):
         try:
             data = loads_strict(text)
@@ -189,20 +202,44 @@ def _read_document(text: str, source: str) -> Any:
             pass
         else:
             if not _nests_deeper(data, MAX_DOCUMENT_DEPTH):
-                return data
-    return _parse_yaml(text, source)
+                return data, True
+    return _parse_yaml(text, source), False
+
+
+UNSTORABLE_WORDS = "contains \\u0000 or an unpaired surrogate"  # as the API says of a body's
+# Where strict JSON can write NUL or a lone surrogate (its reader refuses them raw): an escape.
+_JSON_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _may_hold_unstorable_text(text: str, data: Any, strict_json: bool) -> bool:
+    """Whether a string of the document may hold NUL or a lone surrogate, which a record or an
+    answer cannot (the API refuses them in a body), told without walking every string: only an
+    escape writes one (the JSON and YAML readers refuse them raw), and orjson refuses a lone
+    surrogate and writes NUL as `\\u0000`."""
+    if not (_JSON_UNSTORABLE_ESCAPE.search(text) if strict_json else "\\" in text):
+        return False
+    try:
+        written = orjson.dumps(data)
+    except TypeError:  # a lone surrogate, or what orjson does not write (YAML's bytes, a key that is no string)
+        return True
+    return b"\\u0000" in written
 
 
 def _nests_deeper(document: Any, most: int) -> bool:
-    """Whether `document` nests objects and arrays past `most` levels (without recursion). Each
-    record's metadata and messages are left to the records' own nesting rule (MAX_NESTING, far
-    below `most`, checked without recursion before anything else walks them)."""
+    """Whether `document` nests objects and arrays past `most` (at least 3) levels, without
+    recursion. Each record's metadata and messages are left to the records' own nesting rule
+    (MAX_NESTING, far below `most`, checked without recursion before anything else walks them)."""
     stack = [(document, 1)]
     records = document.get("records") if type(document) is dict else None
     if type(records) is list:
-        stack.extend(({key: value for key, value in entry.items() if key not in ("metadata", "messages")}
-                      if type(entry) is dict else entry, 3) for entry in records)
         stack[0] = ({key: value for key, value in document.items() if key != "records"}, 1)
+        for entry in records:  # each at level 3: its other values that are objects or arrays at 4
+            if type(entry) is dict:
+                for key, value in entry.items():
+                    if (type(value) is dict or type(value) is list) and key != "metadata" and key != "messages":
+                        stack.append((value, 4))
+            elif type(entry) is list:
+                stack.append((entry, 3))
     while stack:
         item, level = stack.pop()
         if level > most:
@@ -477,10 +514,12 @@ def _line(lines: dict[tuple, int], path: list[Any] | tuple) -> int | None:
 
 
 class _Checker:
-    def __init__(self, source: str, lines: LineIndex, scope: str | None, known: KnownTenants) -> None:
+    def __init__(self, source: str, lines: LineIndex, scope: str | None, known: KnownTenants, *,
+                 finite_numbers: bool = False) -> None:
         self.source = source
         self.lines = lines
         self.scope = scope
+        self.finite_numbers = finite_numbers  # no NaN or Infinity in the document (`metadata_size(finite=)`)
         self.known = set(known) | ({scope} if scope else set())
         self.partitions = dict(known) if isinstance(known, Mapping) else {}  # API key -> tenant_key
         self.problems: list[Problem] = []
@@ -535,62 +574,91 @@ class _Checker:
         return tenants
 
     def _records(self, entries: list[dict[str, Any]]) -> list[SeedRecord]:
-        records = []
+        """The seeds, each checked as the API checks a record, and against the others. The schema
+        has checked each entry's shape (so `id`, if given, is a string, and `metadata` an object);
+        what is common to every entry is bound once, and what an entry does not have is skipped."""
+        records: list[SeedRecord] = []
+        add = records.append
         names: dict[tuple[str, str, str], int] = {}
         ids: dict[tuple[str, str], int] = {}
+        scope, known, partitions, problem = self.scope, self.known, self.partitions, self.problem
+        finite = self.finite_numbers
         for index, entry in enumerate(entries):
-            path = ["records", index]
-            tenant_key = entry.get("tenant", self.scope)
+            tenant_key = entry.get("tenant", scope)
             if tenant_key is None:
-                self.problem([*path, "tenant"], "'tenant' is required (an apiKey listed under tenants)")
+                problem(["records", index, "tenant"], "'tenant' is required (an apiKey listed under tenants)")
                 continue
-            if self.scope is not None and not self._in_scope(tenant_key):
-                self.problem([*path, "tenant"], "a document loaded for one tenant may seed only that tenant's records")
-            elif tenant_key not in self.known:
-                self.problem([*path, "tenant"], f"unknown tenant '{tenant_key}': list it under tenants first")
-            key = (self.partitions.get(tenant_key, tenant_key), entry["type"], entry["name"])
-            if key in names:
-                self.problem([*path, "name"], f"duplicate record: type '{entry['type']}' and name '{entry['name']}'"
-                                              f" are already used by records[{names[key]}]")
-            names.setdefault(key, index)
-            if "id" in entry:
-                where = (key[0], entry["id"])
-                if where in ids:
-                    self.problem([*path, "id"], f"duplicate id: already used by records[{ids[where]}]")
-                ids.setdefault(where, index)
-            for name in ("metadata", "messages"):
-                if (nesting := nesting_problem(entry.get(name))) is not None:
-                    self.problem([*path, name], nesting)
-            size = metadata_size(entry.get("metadata") or {})
+            if scope is not None and not self._in_scope(tenant_key):
+                problem(["records", index, "tenant"], "a document loaded for one tenant may seed only that tenant's records")
+            elif tenant_key not in known:
+                problem(["records", index, "tenant"], f"unknown tenant '{tenant_key}': list it under tenants first")
+            record_type, name = entry["type"], entry["name"]
+            key = (partitions.get(tenant_key, tenant_key), record_type, name)
+            first = names.setdefault(key, index)
+            if first != index:
+                problem(["records", index, "name"], f"duplicate record: type '{record_type}' and name '{name}'"
+                                                    f" are already used by records[{first}]")
+            record_id = entry.get("id")
+            if record_id is not None:
+                first = ids.setdefault((key[0], record_id), index)
+                if first != index:
+                    problem(["records", index, "id"], f"duplicate id: already used by records[{first}]")
+            fields = {"type": record_type, "name": name}
+            metadata = entry.get("metadata")
+            if metadata is not None:
+                fields["metadata"] = metadata
+            try:
+                size, nesting = measure_metadata(metadata, finite=finite) if metadata else (2, None)  # `{}`
+            except TypeError:  # a value JSON cannot write: YAML's dates, binary, sets
+                size, nesting = 0, nesting_problem(metadata)
+                where, what = _not_json(metadata)
+                problem(["records", index, "metadata", *where], f"is {what}, which JSON has no value for: quote it")
+            if nesting is not None:
+                problem(["records", index, "metadata"], nesting)
+            if "messages" in entry:
+                fields["messages"] = entry["messages"]
+                if (nesting := nesting_problem(entry["messages"])) is not None:
+                    problem(["records", index, "messages"], nesting)
             if size > MAX_METADATA_BYTES:
-                self.problem([*path, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
-            created = self._timestamp([*path, "createdAt"], entry["createdAt"]) if "createdAt" in entry else None
-            updated = self._timestamp([*path, "updatedAt"], entry["updatedAt"]) if "updatedAt" in entry else None
-            if created is not None and updated is not None and updated < created:
-                self.problem([*path, "updatedAt"], "must not be before createdAt")
-            for kind in ("results", "stepResults"):
-                item_ids: set[str] = set()
-                for item_index, item in enumerate(entry.get(kind) or []):
-                    for moment in TIMESTAMP_FIELDS:
-                        if item.get(moment) is not None:
-                            self._timestamp([*path, kind, item_index, moment], item[moment])
-                    if "id" in item and item["id"] in item_ids:
-                        self.problem([*path, kind, item_index, "id"], "duplicate id within this record")
-                    item_ids.add(item.get("id", ""))
-                    if "recordId" in item and item["recordId"] != entry.get("id"):
-                        self.problem([*path, kind, item_index, "recordId"], "must be the record's id (or left out)")
-            records.append(SeedRecord(
+                problem(["records", index, "metadata"], f"is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit of a record")
+            if "ownerId" in entry:
+                fields["ownerId"] = entry["ownerId"]
+            created = updated = None
+            if "createdAt" in entry:
+                created = self._timestamp(["records", index, "createdAt"], entry["createdAt"])
+            if "updatedAt" in entry:
+                updated = self._timestamp(["records", index, "updatedAt"], entry["updatedAt"])
+                if created is not None and updated is not None and updated < created:
+                    problem(["records", index, "updatedAt"], "must not be before createdAt")
+            results, step_results = entry.get("results"), entry.get("stepResults")
+            if results or step_results:
+                self._runs(["records", index], entry, record_id)
+            add(SeedRecord(
                 tenant_key=tenant_key,
-                fields={name: entry[name] for name in ("type", "name", "metadata", "messages", "ownerId") if name in entry},
-                id=entry.get("id"),
+                fields=fields,
+                id=record_id,
                 created_at=created,
                 updated_at=updated,
                 product_surface_id=entry.get("productSurfaceId"),
-                results=[dict(r) for r in entry["results"]] if entry.get("results") else NO_RUNS,
-                step_results=[dict(s) for s in entry["stepResults"]] if entry.get("stepResults") else NO_RUNS,
+                results=[dict(r) for r in results] if results else NO_RUNS,
+                step_results=[dict(s) for s in step_results] if step_results else NO_RUNS,
                 size=size,
             ))
         return records
+
+    def _runs(self, path: list[Any], entry: dict[str, Any], record_id: str | None) -> None:
+        """The checks of a record's results and step results: their times, and their ids."""
+        for kind in ("results", "stepResults"):
+            item_ids: set[str] = set()
+            for item_index, item in enumerate(entry.get(kind) or []):
+                for moment in TIMESTAMP_FIELDS:
+                    if item.get(moment) is not None:
+                        self._timestamp([*path, kind, item_index, moment], item[moment])
+                if "id" in item and item["id"] in item_ids:
+                    self.problem([*path, kind, item_index, "id"], "duplicate id within this record")
+                item_ids.add(item.get("id", ""))
+                if "recordId" in item and item["recordId"] != record_id:
+                    self.problem([*path, kind, item_index, "recordId"], "must be the record's id (or left out)")
 
     def _scenarios(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names: dict[str, int] = {}
@@ -613,11 +681,32 @@ class _Checker:
             return None
 
 
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_YAML_VALUES = {datetime.date: "a date", datetime.datetime: "a date-time", bytes: "binary data", set: "a set"}
+
+
+def _not_json(value: Any) -> tuple[tuple[Any, ...], str]:
+    """The path of the first value (or key) within `value` that JSON cannot write, and what it is."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, _JSON_SCALARS):
+                    return path, f"a key that is {_YAML_VALUES.get(type(key), type(key).__name__)}"
+                stack.append((child, (*path, key)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        elif not isinstance(item, _JSON_SCALARS):
+            return path, _YAML_VALUES.get(type(item), f"a {type(item).__name__}")
+    return (), "a value of a type JSON has not"
+
+
 def parse_scenario(text: str, source: str = "<scenario>", *, scope: str | None = None,
                    partition_of: Callable[[str], str] = lambda api_key: api_key) -> dict[str, Any]:
     """Check one scenario given as YAML or JSON text (POST /__admin/scenarios); added for the
     tenant of the key `scope`, it may name in `when.tenant` any key reaching the same partition."""
-    data = _read_document(text, source)
+    data, _ = _read_document(text, source)
     lines = LineIndex(text, source)
     problems = [Problem(source, lines.line(path), format_path(path), message)
                 for path, message in schema_problems("scenario", data)]

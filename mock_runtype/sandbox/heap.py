@@ -4,13 +4,13 @@ The collector runs a full collection every so often, and a full collection visit
 alive: with 100k records loaded that pauses the whole server for over 100 ms (a create's p99), and
 a bulk load, which allocates hundreds of thousands of objects, sets off several of them on the way.
 So each of the Sandbox's bulk operations (fixtures read and loaded, at start or at runtime, a
-reset, a CSV upload, a bulk edit: `sandbox/core.py`, its one caller in the package) runs once
-`with bulk_load():`, which
+reset, a CSV upload, a bulk edit: `sandbox/core.py`; `cli.py` runs `serve`'s whole start and
+`validate`'s reading as one too) runs once `with bulk_load():`, which
 
 - switches the collector off while the load allocates, and back on after (concurrent bulk loads
   count, as would nested ones: it comes back on when the last one ends);
 - then, in a process whose heap is the sandbox's own (`mock-runtype serve` calls
-  `freeze_long_lived()` once started, which freezes the code and fixtures loaded),
+  `freeze_long_lived()` at the end of its start, which freezes the code and fixtures loaded),
   collects what a large load left in the young generations and moves everything alive out of
   the collector's sight (`gc.freeze()`), so that later full collections visit only what came
   after (`bench/scaling.py` measures the largest pause). A process that embeds the sandbox
@@ -51,10 +51,16 @@ def freeze_long_lived() -> None:
     created one request at a time (thousands a second in a CI job) reach the old generation too,
     and full collections over them grew to 82 ms at 90k records; frozen after each one, the next
     visits only what came since: 19 ms at most (`bench/scaling.py`'s GC rows; a churn of 90k
-    creates and 45k deletes kept the same resident memory either way)."""
+    creates and 45k deletes kept the same resident memory either way).
+
+    Called inside a bulk load (`mock-runtype serve` runs its start as one: the fixtures and the
+    state file loaded), what that load made is frozen with the code, uncollected as the code is:
+    a collection would visit every object of the fixtures before the server listens, to find
+    the few reference cycles a start leaves, which stay."""
     with _loads.lock:
         _loads.freeze = True
         gc.freeze()
+        _loads.objects_before = gc.get_count()[0]  # a running load's objects are frozen: none is left to collect
         if _freeze_after_full_collection not in gc.callbacks:
             gc.callbacks.append(_freeze_after_full_collection)
 

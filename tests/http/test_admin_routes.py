@@ -334,3 +334,13 @@ def test_a_fixture_problem_is_a_400_naming_its_line_on_a_server_checking_its_ans
     assert answer.status_code == 400, answer.text
     problem = answer.json()["details"][0]
     assert problem["line"] == 2 and "name" in problem["message"]
+
+
+def test_a_fixture_holding_nul_or_a_lone_surrogate_is_a_400(server, api_key):
+    """A lone surrogate in a record's metadata failed its sizing (a 500); NUL in its name was stored."""
+    for record in ('{"type": "t", "name": "n", "metadata": {"x": "\\ud800"}}', '{"type": "t", "name": "n\\u0000"}'):
+        answer = server.admin("POST", f"/fixtures?tenant={api_key}", data=f'{{"records": [{record}]}}',
+                              headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["details"][0]["message"] == "contains \\u0000 or an unpaired surrogate"
+    assert server.admin("GET", "/state", params={"tenant": api_key}).json()["records"] == []

@@ -325,18 +325,24 @@ def _all_pages(store: Store, tenant_key: str, **query) -> list[tuple[list[str], 
             return pages
 
 
-def test_create_many_stores_what_one_create_each_would_in_every_order() -> None:
+@pytest.mark.parametrize("held, count", [(60, 200), (0, 200), (0, 2500)],
+                         ids=["merged into a tenant's records", "a tenant's first", "past a sorted list's sublist"])
+def test_create_many_stores_what_one_create_each_would_in_every_order(held: int, count: int) -> None:
     one_by_one, bulk = Store(ids=IdSource(seed=1)), Store(ids=IdSource(seed=1))
-    seeds = _seeds(200)
-    for seed in seeds[:60]:  # a tenant already holding records: the batch merges into its indexes
+    seeds = _seeds(count)
+    for seed in seeds[:held]:  # a tenant already holding records: the batch merges into its indexes
         for store in (one_by_one, bulk):
             store.create(ACME, seed.fields, record_id=seed.id, created_at=seed.created_at,
                          updated_at=seed.updated_at, capped=False, checked=True)
-    for seed in seeds[60:]:
+    for seed in seeds[held:]:
         one_by_one.create(ACME, seed.fields, record_id=seed.id, created_at=seed.created_at,
                           updated_at=seed.updated_at, capped=False, checked=True)
-    bulk.create_many(ACME, seeds[60:])
+    bulk.create_many(ACME, seeds[held:])
     assert bulk.records_of(ACME.tenant_key) == one_by_one.records_of(ACME.tenant_key)
+    data = bulk._tenants[ACME.tenant_key]
+    for index in (data.all, *data.by_type.values()):
+        for order in index.orders.values():
+            order._check()  # sortedcontainers' own check of its sublists, keys and maxima
     for sort_by in SORT_KEYS:
         for order in ("asc", "desc"):
             for record_type in (None, "t1"):
@@ -345,6 +351,11 @@ def test_create_many_stores_what_one_create_each_would_in_every_order() -> None:
     assert bulk.size(ACME.tenant_key) == one_by_one.size(ACME.tenant_key)
     assert bulk.find_by_name(ACME.tenant_key, "t1", seeds[199].fields["name"]).id == "id-199"
     assert bulk.of_type(ACME.tenant_key, "t2") == one_by_one.of_type(ACME.tenant_key, "t2")
+    later = _seeds(3, start=count)  # the indexes a batch filled take single records as any others
+    for store in (one_by_one, bulk):
+        store.create(ACME, later[0].fields, record_id=later[0].id, created_at=later[0].created_at, capped=False)
+        store.delete(ACME.tenant_key, "id-5")
+    assert _all_pages(bulk, ACME.tenant_key, sort_by="name") == _all_pages(one_by_one, ACME.tenant_key, sort_by="name")
 
 
 @pytest.mark.parametrize("clash", ["a held name", "a held id", "a name twice in the batch", "an id twice in the batch"])

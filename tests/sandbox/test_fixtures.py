@@ -37,6 +37,11 @@ BAD = {
     "metadata over 1 MiB": ("tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n"
                             "    metadata: {pad: " + "p" * 1_048_600 + "}\n",
                             "f.yaml:6: records[0].metadata: is 1048610 bytes, over the 1048576-byte limit of a record"),
+    "a YAML date in metadata": ("tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n"
+                                "    metadata:\n      renewal: 2024-06-01\n",
+                                "f.yaml:7: records[0].metadata.renewal: is a date, which JSON has no value for: quote it"),
+    "YAML binary deep in metadata": ("tenants: [{apiKey: a}]\nrecords:\n  - {tenant: a, type: t, name: n, metadata: {a: [1, !!binary aGk=]}}\n",
+                                     "f.yaml:3: records[0].metadata.a[1]: is binary data, which JSON has no value for"),
     "step started on a day that does not exist": (
         "tenants: [{apiKey: a}]\nrecords:\n  - tenant: a\n    type: t\n    name: n\n    stepResults:\n"
         "      - {stepName: s, stepType: prompt, startedAt: '2024-02-30T10:00:00Z'}\n",
@@ -168,6 +173,59 @@ def test_a_json_fixture_is_read_as_json_and_its_problems_keep_their_lines():
     with pytest.raises(FixtureError) as raised:
         parse_fixture(text, "f.json")
     assert str(raised.value) == "f.json:5: records[1].tenant: unknown tenant 'b': list it under tenants first"
+
+
+def test_a_record_is_sized_as_json_writes_its_metadata_yaml_infinity_too():
+    text = "tenants: [{apiKey: k}]\nrecords:\n  - {tenant: k, type: t, name: n, metadata: {a: .inf, b: null, c: 1.0e-7}}\n"
+    [record] = parse_fixture(text, "f.yaml").records
+    assert record.size == len('{"a":Infinity,"b":null,"c":1e-07}')
+    [record] = parse_fixture('{"tenants": [{"apiKey": "k"}], "records": [{"tenant": "k", "type": "t", "name": "n",'
+                             ' "metadata": {"b": null, "c": 1e-7}}]}', "f.json").records
+    assert record.size == len('{"b":null,"c":1e-07}')
+
+
+UNSTORABLE = {
+    "json NUL in a name": ('{"tenants": [{"apiKey": "k"}],\n "records": [{"tenant": "k", "type": "t", "name": "a\\u0000b"}]}',
+                           ["f.json:2: records[0].name: contains \\u0000 or an unpaired surrogate"]),
+    "json lone surrogates in metadata": (
+        '{"tenants": [{"apiKey": "k"}], "records": [\n{"tenant": "k", "type": "t", "name": "n",\n'
+        ' "metadata": {"low": "\\uDC00", "high": ["\\ud800x"]}}]}',
+        ["f.json:3: records[0].metadata.high[0]: contains \\u0000 or an unpaired surrogate",
+         "f.json:3: records[0].metadata.low: contains \\u0000 or an unpaired surrogate"]),
+    "json NUL in a key": ('{"tenants": [{"apiKey": "k"}], "records": [{"tenant": "k", "type": "t", "name": "n",'
+                          ' "metadata": {"k\\u0000": 1}}]}',
+                          ["f.json:1: records[0].metadata: contains \\u0000 or an unpaired surrogate"]),
+    "yaml NUL in a scenario's answer": ("scenarios:\n  - respond: {status: 200, body: {note: \"a\\0b\"}}\n",
+                                        ["f.yaml:2: scenarios[0].respond.body.note: contains \\u0000 or an unpaired surrogate"]),
+}
+
+
+@pytest.mark.parametrize("text, problems", UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_text_no_record_or_answer_can_hold_is_refused_where_it_is(text, problems):
+    """NUL and lone surrogates, which the API refuses in a body: a fixture's were loaded (or, in
+    a record's metadata, failed its sizing with a 500)."""
+    with pytest.raises(FixtureError) as refused:
+        parse_fixture(text, "f.json" if text.startswith("{") else "f.yaml")
+    assert sorted(str(problem) for problem in refused.value.problems) == problems
+
+
+@pytest.mark.parametrize("text", [
+    '{"tenants": [{"apiKey": "k"}], "records": [{"tenant": "k", "type": "t", "name": "\\ud83d\\ude00 \\u00e9 \\\\u0000"}]}',
+    'tenants: [{apiKey: k}]\nrecords: [{tenant: k, type: t, name: "tab\\there \\\\0 \\u00e9"}]\n',
+])
+def test_escapes_of_other_text_are_read_as_ever(text):
+    """A surrogate pair (one character), an escaped backslash before `u0000` or `0`, a tab."""
+    [record] = parse_fixture(text, "f").records
+    assert "\x00" not in record.fields["name"]
+
+
+def test_a_json_fixture_escaping_an_emoji_keeps_its_problems_lines():
+    """json.dumps writes one as a surrogate pair's escapes, which libyaml (the lines' reader) refuses."""
+    text = '{"tenants": [{"apiKey": "a"}],\n "records": [{"tenant": "a", "type": "t", "name": "\\ud83d\\ude00"},\n' \
+           ' {"tenant": "b", "type": "t", "name": "m"}]}'
+    with pytest.raises(FixtureError) as raised:
+        parse_fixture(text, "f.json")
+    assert str(raised.value) == "f.json:3: records[1].tenant: unknown tenant 'b': list it under tenants first"
 
 
 def test_a_json_fixture_with_a_duplicate_key_is_refused_with_its_line():

@@ -114,3 +114,29 @@ def test_what_survives_a_full_collection_is_frozen_once_the_server_freezes_long_
     finally:
         gc.callbacks.remove(heap._freeze_after_full_collection)
         gc.unfreeze()
+
+
+def test_a_server_start_freezes_what_it_loaded_without_a_collection(monkeypatch):
+    """`mock-runtype serve` ends its start, one bulk load, with `freeze_long_lived()`: a collection
+    of everything the fixtures made would come before the server listens."""
+    monkeypatch.setattr(heap._loads, "freeze", False)
+    collections = []
+
+    def note(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    try:
+        with heap.bulk_load():
+            kept = [{"n": n} for n in range(heap.FREEZE_AFTER_OBJECTS * 2)]
+            gc.callbacks.append(note)
+            heap.freeze_long_lived()
+        gc.callbacks.remove(note)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(kept)
+        assert collections == []
+    finally:
+        if note in gc.callbacks:
+            gc.callbacks.remove(note)
+        gc.callbacks.remove(heap._freeze_after_full_collection)
+        gc.unfreeze()
