@@ -20,19 +20,12 @@ import argparse
 import os
 import sys
 import uuid
-from pathlib import Path
 
 from bench.compare import API_KEY, prepare
-from bench.harness import Server, free_port, machine_line, median, run_load
+from bench.harness import Server, cpu_s, free_port, machine_line, median, run_load
 
 SERVERS = {"access log": [], "--quiet": ["--quiet"]}
 OPERATIONS = ("create", "get")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def in_process_us(calls: int = 100, rounds: int = 100) -> dict[str, tuple[float, float]]:
@@ -145,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                 for name, server in started.items():
                     cell_id = f"{run_id}-{round_number}"
                     api_key = f"{API_KEY}_{cell_id}" if operation == "create" else API_KEY
-                    before = cpu_seconds(server.process.pid)
+                    before = cpu_s(server.process.pid)
                     cell = run_load(server.port, operation, args.connections, args.duration, path=paths[name],
                                     api_key=api_key, run_id=cell_id)
-                    used = (cpu_seconds(server.process.pid) - before) / max(cell.requests, 1) * 1e6
+                    used = (cpu_s(server.process.pid) - before) / max(cell.requests, 1) * 1e6
                     rates.setdefault((name, operation), []).append(cell.rps)
                     cpu_us.setdefault((name, operation), []).append(used)
                     print(f"round {round_number} {operation:6} {name:10} {cell.rps:8.0f} req/s "

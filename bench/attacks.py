@@ -30,8 +30,7 @@ import threading
 import time
 from typing import Callable
 
-from bench.fixture_load import cpu_s
-from bench.harness import HOST, Server, free_port, machine_line, percentile, request
+from bench.harness import HOST, Server, cpu_s, free_port, machine_line, percentile, request
 
 ATTACK_S = float(os.environ.get("BENCH_ATTACK_S", "15"))
 PROBE_EVERY_S = 0.005

@@ -20,7 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.harness import ROOT, Cell, Server, free_port, load_generator, machine_line, median, request, run_load
+from bench.harness import (ROOT, Cell, Server, free_port, load_generator, machine_line, median, request, run_load,
+                           settle)
 
 API_KEY = "rt_bench"
 OPERATIONS = ("create", "get", "list")
@@ -182,6 +183,7 @@ def main(kind: str = "compare") -> int:
                         # 100k records, and three rounds of creates make more than that.
                         cell_id = f"{run_id}-{round_number}-{count}"
                         api_key = f"{API_KEY}_{cell_id}" if operation == "create" else API_KEY
+                        settle(list(started.values()))
                         cell = run_load(server.port, operation, count, duration, path=path, api_key=api_key,
                                         run_id=cell_id)
                         results.setdefault((name, operation, count), []).append(cell)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench import harness
-from bench.harness import ROOT, Server, free_port, machine_line, request
+from bench.harness import ROOT, Server, cpu_s, free_port, machine_line, request
 
 RECORDS = int(os.environ.get("BENCH_FIXTURE_RECORDS", "100000"))
 API_KEY = "rt_fixture_bench"
@@ -48,12 +48,6 @@ def serve(path: Path | None) -> tuple[float, float, Server]:
     argv = [sys.executable, "-m", "mock_runtype", "serve", "--port", str(port), "--quiet"]
     server = Server("mock-runtype", argv + (["--fixtures", str(path)] if path else []), port).start()
     return server.startup_s, server.rss_mb(), server
-
-
-def cpu_s(pid: int) -> float:
-    """The CPU seconds (user and system) a process has used: on a busy machine, steadier than its wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def over_the_api(records: int) -> float:

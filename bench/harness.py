@@ -70,6 +70,10 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.name} did not answer /health within {self.startup_timeout_s:g} s")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user and system) the process and its children have used."""
+        return sum(cpu_s(pid) for pid in _tree(self.process.pid))
+
     def rss_mb(self) -> float:
         """Resident memory of the process and its children, in MB."""
         return sum(_rss_kb(pid) for pid in _tree(self.process.pid)) / 1024
@@ -82,6 +86,32 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def cpu_s(pid: int) -> float:
+    """The CPU seconds (user and system) a process has used: on a busy machine, steadier than its wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone meanwhile
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SETTLED_SHARE = 0.05  # of a core: a server using less is taken to be idle
+SETTLE_WINDOW_S = 0.25
+
+
+def settle(servers: list[Server], most_s: float = 10.0) -> float:
+    """Wait until no server is still working off the last load (a loaded Node process can go on
+    for a second or two), so that one cell's leftovers do not slow the next server's; the seconds
+    waited (at most `most_s`)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < most_s:
+        before = [server.cpu_s() for server in servers]
+        time.sleep(SETTLE_WINDOW_S)
+        if all(server.cpu_s() - used < SETTLED_SHARE * SETTLE_WINDOW_S for server, used in zip(servers, before)):
+            break
+    return time.perf_counter() - started
 
 
 def _tree(root: int) -> list[int]:

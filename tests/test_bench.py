@@ -27,3 +27,23 @@ def test_wrk_report_gives_rate_percentiles_in_ms_and_every_failure():
     assert cell.p99_ms == 1200.0
     assert cell.requests == 2138
     assert cell.errors == 8
+
+
+def test_settle_waits_for_a_busy_server_and_not_for_idle_ones():
+    import subprocess
+    import sys
+
+    from bench.harness import Server, settle
+
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3.0\nwhile time.time() < end: pass"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        servers = [Server("busy", [], 0, process=busy), Server("idle", [], 0, process=idle)]
+        assert settle(servers[1:], most_s=5) < 1.0  # idle at once: one window
+        waited = settle(servers, most_s=5)
+        # Until the busy loop ended (3 s from its start), not the most: it takes well over 5% of a
+        # core even on a loaded machine, so it is waited for at least a few windows.
+        assert 0.5 <= waited < 5
+    finally:
+        busy.kill()
+        idle.kill()
