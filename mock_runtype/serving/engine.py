@@ -62,6 +62,7 @@ MAX_PIPELINED = 16  # parsed requests waiting on one connection before it stops 
 FEED_SLICE = 4 * 1024  # bytes parsed at a time outside a body of known length: the most parsed past MAX_PIPELINED
 TURN_S = 0.002  # answering one connection's pipelined requests, at most this long a turn of the loop (then the next)
 LINGER_S = 5.0  # after a refusal, how long what the client still sends is read and dropped
+LINGER_READ_EVERY_S = 0.05  # while lingering, one read at most this often: flow control paces the sender
 STREAM_CHUNK = 64 * 1024
 SWEEP_INTERVAL_S = 1.0
 NO_BODY_STATUSES = {204, 304}
@@ -162,6 +163,7 @@ class Connection(asyncio.Protocol):
         self.feeding = False  # the parser is being fed (its callbacks must not feed it again)
         self.parse_scheduled = False
         self.lingering_since: float | None = None  # refused: what arrives is dropped, until LINGER_S
+        self.linger_paused = False  # lingering, and not reading until the next LINGER_READ_EVERY_S
         self.pending: deque[Request] = deque()
         self.busy = False  # an answer is being made off the loop's current turn (deferred)
         self.owes_continue = False  # a `100 Continue` to send once the answers ahead are written
@@ -195,8 +197,11 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = self.last_activity = self.loop.time()
-        if self.lingering_since is not None or self.refusal is not None:
+        if self.lingering_since is not None:
+            self.pace_linger()
             return  # the rest of a refused request: dropped unread
+        if self.refusal is not None:
+            return
         if self.receiving_since is None:
             self.receiving_since = now  # any byte begins a request, the empty lines the parser skips too
         if self.parsing is None and self.upgrading is None and not self.unparsed and not data.strip(b"\r\n"):
@@ -256,7 +261,9 @@ class Connection(asyncio.Protocol):
         to drop what comes); else leave the client's bytes in its socket."""
         if self.closed:
             return
-        if self.lingering_since is not None or self.refusal is not None:
+        if self.lingering_since is not None:
+            wanted = not self.linger_paused
+        elif self.refusal is not None:
             wanted = True
         elif self.reading:
             wanted = not self.unparsed and len(self.pending) < MAX_PIPELINED
@@ -267,6 +274,19 @@ class Connection(asyncio.Protocol):
         elif not wanted and self.reading:
             self.transport.pause_reading()
         self.reading = wanted
+
+    def pace_linger(self) -> None:
+        """After a read while lingering, stop reading for LINGER_READ_EVERY_S: a client sending a
+        large refused body at full speed is slowed by TCP's flow control to a read per interval,
+        instead of having the loop (and the cores) copy and drop it as fast as it comes."""
+        if not self.linger_paused and not self.closed:
+            self.linger_paused = True
+            self.flow()
+            self.loop.call_later(LINGER_READ_EVERY_S, self._resume_linger)
+
+    def _resume_linger(self) -> None:
+        self.linger_paused = False
+        self.flow()
 
     def eof_received(self) -> bool:
         self.eof = True

@@ -249,6 +249,36 @@ def test_a_client_still_sending_a_refused_body_reads_the_refusal_not_a_reset():
         engine.close()
 
 
+def test_the_rest_of_a_refused_body_is_read_a_piece_at_a_time():
+    """While lingering, a read is followed by a pause (LINGER_READ_EVERY_S), so that a client
+    sending a large refused body as fast as it can is held to that pace by flow control rather
+    than having the loop copy and drop it at full speed. Seen from the loop's own thread."""
+    engine = limited_engine()
+    engine.start()
+    paused_seen = threading.Event()
+
+    def look() -> None:
+        if any(c.lingering_since is not None and c.linger_paused and not c.transport.is_reading()
+               for c in engine.connections if c.transport is not None):
+            paused_seen.set()
+
+    try:
+        with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+            sock.sendall(b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n")
+            sender = threading.Thread(target=sock.sendall, args=(b"x" * 8388608,))
+            sender.start()
+            deadline = time.monotonic() + 5
+            while not paused_seen.is_set() and time.monotonic() < deadline:
+                engine.loop.call_soon_threadsafe(look)
+                time.sleep(0.01)
+            sender.join()
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        assert paused_seen.is_set()
+        assert answer.startswith(b"HTTP/1.1 413")
+    finally:
+        engine.close()
+
+
 def test_a_chunked_body_growing_past_the_cap_is_refused_as_it_arrives(engine):
     with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
