@@ -92,8 +92,7 @@ def metadata_size(metadata: dict[str, Any], *, finite: bool = False) -> int:
     refuses (a non-string key, an integer beyond 64 bits, a lone surrogate, a date) or writes a
     float below 1e-4 (`1e-7` for `1e-07`), NaN or Infinity (`null`): there the standard library
     counts. `finite`: the metadata holds no NaN or Infinity (strict JSON's), so a `null` is one."""
-    text = _orjson_text(metadata)
-    return len(text) if text is not None and not _may_differ(text, finite) else _standard_size(metadata)
+    return _size(metadata, _orjson_text(metadata), finite)
 
 
 def measure_metadata(metadata: dict[str, Any], *, finite: bool = False) -> tuple[int, str | None]:
@@ -101,7 +100,7 @@ def measure_metadata(metadata: dict[str, Any], *, finite: bool = False) -> tuple
     many records): a text with at most MAX_NESTING opening brackets cannot nest deeper, as every
     object and array writes one; only another is walked."""
     text = _orjson_text(metadata)
-    size = len(text) if text is not None and not _may_differ(text, finite) else _standard_size(metadata)
+    size = _size(metadata, text, finite)
     if text is not None and text.count(b"{") + text.count(b"[") <= MAX_NESTING:
         return size, None
     return size, nesting_problem(metadata)
@@ -113,6 +112,11 @@ def _orjson_text(metadata: dict[str, Any]) -> bytes | None:
         return orjson.dumps(metadata, option=_ORJSON_AS_JSON)
     except TypeError:
         return None
+
+
+def _size(metadata: dict[str, Any], text: bytes | None, finite: bool) -> int:
+    """The length of orjson's `text` where it is the standard library's, else the standard library's."""
+    return len(text) if text is not None and not _may_differ(text, finite) else _standard_size(metadata)
 
 
 def _may_differ(text: bytes, finite: bool) -> bool:

@@ -167,12 +167,17 @@ def test_an_integer_of_more_digits_than_python_converts_is_a_fixture_error(text)
     assert "digits" in str(refused.value)
 
 
-def test_a_json_fixture_is_read_as_json_and_its_problems_keep_their_lines():
-    text = '{\n  "tenants": [{"apiKey": "a"}],\n  "records": [\n    {"tenant": "a", "type": "t", "name": "n"},\n' \
-           '    {"tenant": "b", "type": "t", "name": "m"}\n  ]\n}\n'
+@pytest.mark.parametrize("text, line", [
+    ('{\n  "tenants": [{"apiKey": "a"}],\n  "records": [\n    {"tenant": "a", "type": "t", "name": "n"},\n'
+     '    {"tenant": "b", "type": "t", "name": "m"}\n  ]\n}\n', 5),
+    # json.dumps writes an emoji as a surrogate pair's escapes, which libyaml (the lines' reader) refuses
+    ('{"tenants": [{"apiKey": "a"}],\n "records": [{"tenant": "a", "type": "t", "name": "\\ud83d\\ude00"},\n'
+     ' {"tenant": "b", "type": "t", "name": "m"}]}', 3),
+])
+def test_a_json_fixture_is_read_as_json_and_its_problems_keep_their_lines(text, line):
     with pytest.raises(FixtureError) as raised:
         parse_fixture(text, "f.json")
-    assert str(raised.value) == "f.json:5: records[1].tenant: unknown tenant 'b': list it under tenants first"
+    assert str(raised.value) == f"f.json:{line}: records[1].tenant: unknown tenant 'b': list it under tenants first"
 
 
 def test_a_record_is_sized_as_json_writes_its_metadata_yaml_infinity_too():
@@ -217,15 +222,6 @@ def test_escapes_of_other_text_are_read_as_ever(text):
     """A surrogate pair (one character), an escaped backslash before `u0000` or `0`, a tab."""
     [record] = parse_fixture(text, "f").records
     assert "\x00" not in record.fields["name"]
-
-
-def test_a_json_fixture_escaping_an_emoji_keeps_its_problems_lines():
-    """json.dumps writes one as a surrogate pair's escapes, which libyaml (the lines' reader) refuses."""
-    text = '{"tenants": [{"apiKey": "a"}],\n "records": [{"tenant": "a", "type": "t", "name": "\\ud83d\\ude00"},\n' \
-           ' {"tenant": "b", "type": "t", "name": "m"}]}'
-    with pytest.raises(FixtureError) as raised:
-        parse_fixture(text, "f.json")
-    assert str(raised.value) == "f.json:3: records[1].tenant: unknown tenant 'b': list it under tenants first"
 
 
 def test_a_json_fixture_with_a_duplicate_key_is_refused_with_its_line():
