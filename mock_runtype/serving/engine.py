@@ -23,9 +23,16 @@ a body declared or grown past the limit `body_limit(method, path)` gives for its
 JSON 413 before it is read, and headers over 256 KiB a 431. After a refusal the engine writes its
 answer, stops sending and discards what the client still sends for up to `LINGER_S` (read and
 dropped, never kept), so that the client reads the answer rather than a reset. A client's bytes
-are parsed only as its requests are answered, one `FEED_SLICE` a turn of the loop (a pipelining
-client takes turns with everyone else): at most `MAX_PIPELINED` wait parsed; the rest stays
-unparsed (one read at most) and the socket unread.
+are parsed only as its requests are answered: at most `MAX_PIPELINED` wait parsed; the rest stays
+unparsed (one read at most) and the socket unread. A client's socket buffers at most `SEND_BUFFER`
+(twice that, as the kernel counts) of answers it has not read, not the megabytes autotuning would
+let it grow to: a client pipelining without reading gets a few answers made for it, not dozens.
+
+Turns: a connection answers the first request of what it has read at once; the requests it has
+pipelined behind it wait in the engine's round of turns, which answers one request of each in
+turn, for at most `TURN_S` a turn of the loop, the new requests of every other connection answered
+in between. However many clients pipeline, and whatever they ask, a request just arrived waits
+for at most one such turn.
 
 At the cap, a newcomer takes the place of the connection that least deserves it, so that clients
 holding connections without requests (`\\r\\n` every few seconds) keep nobody waiting for their
@@ -60,10 +67,11 @@ log = logging.getLogger("mock_runtype")
 MAX_HEADER_BYTES = 256 * 1024  # as waitress had it: a long query (a 100 KB cursor) reaches the app
 MAX_PIPELINED = 16  # parsed requests waiting on one connection before it stops being parsed and read
 FEED_SLICE = 4 * 1024  # bytes parsed at a time outside a body of known length: the most parsed past MAX_PIPELINED
-TURN_S = 0.002  # answering one connection's pipelined requests, at most this long a turn of the loop (then the next)
+TURN_S = 0.002  # the round of turns of pipelined requests: at most this long a turn of the loop
 LINGER_S = 5.0  # after a refusal, how long what the client still sends is read and dropped
 LINGER_READ_EVERY_S = 0.05  # while lingering, one read at most this often: flow control paces the sender
 STREAM_CHUNK = 64 * 1024
+SEND_BUFFER = 128 * 1024  # SO_SNDBUF of a client's socket (the kernel doubles it): what answers it holds unread
 SWEEP_INTERVAL_S = 1.0
 NO_BODY_STATUSES = {204, 304}
 
@@ -161,7 +169,6 @@ class Connection(asyncio.Protocol):
         self.body_remaining = 0  # bytes of a body of declared length still to parse
         self.unparsed: memoryview | None = None  # bytes read, held back while MAX_PIPELINED wait
         self.feeding = False  # the parser is being fed (its callbacks must not feed it again)
-        self.parse_scheduled = False
         self.lingering_since: float | None = None  # refused: what arrives is dropped, until LINGER_S
         self.linger_paused = False  # lingering, and not reading until the next LINGER_READ_EVERY_S
         self.pending: deque[Request] = deque()
@@ -226,15 +233,6 @@ class Connection(asyncio.Protocol):
                 self.feeding = False
         self.answer_pending()
 
-    def parse_soon(self) -> None:
-        """Go on parsing and answering at the loop's next turn."""
-        if not self.parse_scheduled:
-            self.parse_scheduled = True
-            self.loop.call_soon(self._parse_scheduled)
-
-    def _parse_scheduled(self) -> None:
-        self.parse_scheduled = False
-        self.parse()
 
     def feed(self, data: memoryview | bytes) -> None:
         while data:
@@ -414,15 +412,10 @@ class Connection(asyncio.Protocol):
         self.transport.abort()
 
     def answer_pending(self) -> None:
-        """Answer queued requests in order, inline, until one is deferred, the client stops reading
-        (the transport's buffer is full), none is left, or this turn of the loop has taken TURN_S:
-        the rest go on at a later turn, the other connections' requests answered in between."""
-        turn_ends = self.loop.time() + TURN_S
-        while self.pending and not self.busy and not self.closed and self.write_waiters is None:
-            if self.loop.time() > turn_ends:
-                self.parse_soon()
-                self.flow()
-                return
+        """Answer the first queued request inline, unless it is deferred, the client stops reading
+        (the transport's buffer is full) or none is left; what is left (queued, or still to parse)
+        waits for this connection's next turn in the engine's round (see the module's docstring)."""
+        if self.pending and not self.busy and not self.closed and self.write_waiters is None:
             request = self.pending.popleft()
             environ = self.engine.environ(request, self.peer)
             try:
@@ -435,9 +428,9 @@ class Connection(asyncio.Protocol):
                 self.defer(request, environ, schedule)
             else:
                 self.call_inline(request, environ)
-        if (self.unparsed and not self.feeding and len(self.pending) < MAX_PIPELINED and not self.closed
-                and self.refusal is None):
-            self.parse_soon()  # the next slice, on the loop's next turn
+        if not self.busy and not self.closed and self.write_waiters is None and (
+                self.pending or (self.unparsed and not self.feeding and self.refusal is None)):
+            self.engine.take_turn_later(self)
         self.flow()
         if self.busy or self.pending or self.unparsed:
             return
@@ -685,6 +678,8 @@ class AsyncEngine:
         self.loop = asyncio.new_event_loop()
         self.connections: set[Connection] = set()
         self.requestless: dict[Connection, None] = {}  # those yet to complete a request, the longest open first
+        self.turns: dict[Connection, None] = {}  # those with pipelined requests left, in the order of their turns
+        self.turns_scheduled = False
         self.tasks: set[asyncio.Task] = set()
         self.workers: queue.SimpleQueue = queue.SimpleQueue()
         self.worker_count = threads
@@ -760,6 +755,7 @@ class AsyncEngine:
                 self._evict(victim)
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             self._connect(client)
 
     def _victim(self) -> Connection | None:
@@ -790,8 +786,32 @@ class AsyncEngine:
     def connection_ended(self, connection: Connection) -> None:
         self.connections.discard(connection)
         self.requestless.pop(connection, None)
+        self.turns.pop(connection, None)
         if not self.accepting and len(self.connections) < self.max_connections:
             self._resume_accepting()
+
+    # turns
+
+    def take_turn_later(self, connection: Connection) -> None:
+        """Queue `connection` for a turn: one more of its requests answered (its next slice parsed)."""
+        self.turns[connection] = None
+        if not self.turns_scheduled:
+            self.turns_scheduled = True
+            self.loop.call_soon(self._take_turns)
+
+    def _take_turns(self) -> None:
+        """One request of each queued connection in turn, for at most TURN_S; the rest at the loop's
+        next turn, after what has arrived meanwhile."""
+        self.turns_scheduled = False
+        turn_ends = self.loop.time() + TURN_S
+        while self.turns and self.loop.time() <= turn_ends:
+            connection = next(iter(self.turns))
+            del self.turns[connection]
+            if not connection.closed:
+                connection.parse()  # queues it again when more is left
+        if self.turns and not self.turns_scheduled:
+            self.turns_scheduled = True
+            self.loop.call_soon(self._take_turns)
 
     # per request
 

@@ -25,6 +25,8 @@ from tests.waiting import wait_until
 BIG = 256 * 1024
 BODY_CAP = 20 * 1024 * 1024
 RELEASE = threading.Event()  # what `/hold` waits for
+CALLS: list[tuple[str, float]] = []  # (query, time.monotonic()) of each call of `/slow` and `/mid`
+MID = 16 * 1024
 
 
 def schedule(environ) -> Schedule:
@@ -39,7 +41,8 @@ def schedule(environ) -> Schedule:
 
 def app(environ, start_response):
     """`/echo` answers what it received; `/thread?S` sleeps S seconds and `/hold` until RELEASE
-    (on a worker); `/stream` streams 3 chunks; `/big` answers 256 KiB; `/reset`, `/close` drop the
+    (on a worker); `/stream` streams 3 chunks; `/big` answers 256 KiB, `/mid` 16 KiB; `/slow` takes
+    5 ms of the loop (both noted in CALLS); `/reset`, `/close` drop the
     connection; `/boom` fails; `/unencodable` gives a header HTTP cannot carry."""
     path, query = environ["PATH_INFO"], environ["QUERY_STRING"]
     environ["test.calls"] = environ.get("test.calls", 0) + 1
@@ -56,6 +59,12 @@ def app(environ, start_response):
     if path == "/unencodable":
         start_response("200 OK", [("Content-Disposition", 'attachment; filename="\u2603.csv"')])
         return [b"snow"]
+    if path in ("/slow", "/mid"):
+        CALLS.append((query, time.monotonic()))
+        if path == "/slow":
+            time.sleep(0.005)  # on the loop, as a heavier request of the app's would be
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"x" * (MID if path == "/mid" else 10)]
     if path == "/big":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"x" * BIG]
@@ -135,11 +144,11 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(engine):
     assert queries == ["0", "1", "2", "3", "4", "last"]
 
 
-def test_empty_lines_sent_on_their_own_between_requests_are_skipped(engine):
-    """Empty lines that arrive alone (a read of their own) are not fed to the parser, which would
-    skip them; the requests around them are answered as ever."""
+def test_an_empty_line_sent_on_its_own_before_a_request_is_skipped(engine):
+    """A stray CRLF in a read of its own (as old clients sent after a POST body) is not fed to the
+    parser, which would skip it; the requests around it are answered as ever."""
     with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
-        for part in (b"\r\n", b"\r\n\r\n", b"GET /echo?first HTTP/1.1\r\nHost: x\r\n\r\n"):
+        for part in (b"\r\n\r\n", b"GET /echo?first HTTP/1.1\r\nHost: x\r\n\r\n"):
             sock.sendall(part)
             time.sleep(0.05)  # each its own read, most likely; the test holds either way
         first = sock.recv(65536)
@@ -587,6 +596,38 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(e
         sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         answer = b"".join(iter(lambda: sock.recv(1 << 20), b""))
     assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
+
+
+def test_a_client_not_reading_has_only_a_few_answers_made_for_it(engine):
+    """Its socket buffers a few answers it has not read, not the megabytes the kernel's autotuning
+    would let it hold (an 87 KB document was made 47 times for each such client before)."""
+    CALLS.clear()
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(b"GET /mid?unread HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+        wait_until(lambda: any(c.write_waiters is not None for c in list(engine.connections)))  # the buffer is full
+        made = len(CALLS)
+        assert made * MID < 1024 * 1024, f"{made} answers of 16 KiB made for a client reading none"
+
+
+def test_a_request_waits_for_one_turn_of_pipelined_requests_however_many_clients_pipeline(engine):
+    """Twenty clients each pipeline 200 requests of 5 ms: a request sent meanwhile is answered after
+    a turn of theirs (a few of them), not after one of each client's (twenty and more)."""
+    CALLS.clear()
+    probe = socket.create_connection(("127.0.0.1", engine.port), timeout=30)  # kept alive, as a client's
+    pipeliners = [socket.create_connection(("127.0.0.1", engine.port), timeout=30) for _ in range(20)]
+    try:
+        for number, sock in enumerate(pipeliners):
+            sock.sendall(f"GET /slow?p{number} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 200)
+        wait_until(lambda: len({query for query, _ in CALLS}) == 20)  # each has had a turn
+        sent = time.monotonic()
+        probe.sendall(b"GET /slow?probe HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert probe.recv(65536).startswith(b"HTTP/1.1 200")
+        answered = next(at for query, at in CALLS if query == "probe")
+        between = [query for query, at in CALLS if sent < at < answered]
+        assert len(between) <= 3, between  # the turn under way, and the next if the read came after it
+    finally:
+        for sock in [probe, *pipeliners]:
+            sock.close()
 
 
 def on_the_loop(engine, read):
