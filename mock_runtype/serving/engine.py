@@ -18,7 +18,7 @@ app on the engine: it is the one place that knows this protocol.
 
 The engine guards the host the way the settings say: a request still arriving after
 `request_timeout_s` is dropped (its clock starts at its first byte, the empty lines a parser skips
-included), an idle connection closes after `idle_timeout_s`, at most `max_connections` are open,
+included; after a second read of nothing but empty lines the connection is not read until then), an idle connection closes after `idle_timeout_s`, at most `max_connections` are open,
 a body declared or grown past the limit `body_limit(method, path)` gives for its endpoint gets a
 JSON 413 before it is read, and headers over 256 KiB a 431. After a refusal the engine writes its
 answer, stops sending and discards what the client still sends for up to `LINGER_S` (read and
@@ -73,6 +73,7 @@ LINGER_READ_EVERY_S = 0.05  # while lingering, one read at most this often: flow
 STREAM_CHUNK = 64 * 1024
 SEND_BUFFER = 128 * 1024  # SO_SNDBUF of a client's socket (the kernel doubles it): what answers it holds unread
 SWEEP_INTERVAL_S = 1.0
+SWEEP_BATCH = 100  # connections the sweep closes in one turn of the loop
 NO_BODY_STATUSES = {204, 304}
 
 
@@ -181,6 +182,7 @@ class Connection(asyncio.Protocol):
         self.reading = True
         self.last_activity = self.loop.time()
         self.receiving_since: float | None = None  # the first byte of a request not yet complete
+        self.blank_reads = 0  # reads of nothing but empty lines since the last request began
         self.write_waiters: list[asyncio.Future] | None = None  # set while the transport's buffer is full
         self.write_paused_since: float | None = None
 
@@ -212,7 +214,13 @@ class Connection(asyncio.Protocol):
         if self.receiving_since is None:
             self.receiving_since = now  # any byte begins a request, the empty lines the parser skips too
         if self.parsing is None and self.upgrading is None and not self.unparsed and not data.strip(b"\r\n"):
-            return  # only the empty lines a parser skips between requests: noted by the clock alone, cheaply
+            # Only the empty lines a parser skips between requests: noted by the clock alone, cheaply.
+            # A second such read is no client's stray CRLF: the connection is no longer read (each
+            # read is a wake-up of the loop for nothing) until the request timeout drops it.
+            self.blank_reads += 1
+            if self.blank_reads > 1:
+                self.flow()
+            return
         self.unparsed = memoryview(bytes(self.unparsed) + data if self.unparsed else data)
         self.parse()
 
@@ -263,6 +271,8 @@ class Connection(asyncio.Protocol):
             wanted = not self.linger_paused
         elif self.refusal is not None:
             wanted = True
+        elif self.blank_reads > 1:
+            wanted = False  # sends only empty lines: left to the request timeout (see data_received)
         elif self.reading:
             wanted = not self.unparsed and len(self.pending) < MAX_PIPELINED
         else:
@@ -311,6 +321,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.parsing = Request()
+        self.blank_reads = 0
         self.header_bytes = self.body_bytes = self.body_remaining = 0
         self.receiving_since = self.loop.time()
 
@@ -845,22 +856,32 @@ class AsyncEngine:
         a newcomer waiting can now take the place of one that has since become idle or stalled."""
         refresh_date()
         now = self.loop.time()
-        for connection in list(self.connections):
+        ending: list[Callable[[], None]] = []
+        for connection in self.connections:
             if connection.transport is None:
                 continue
             if connection.lingering_since is not None:
                 if now - connection.lingering_since > LINGER_S:
-                    connection.close()
+                    ending.append(connection.close)
             elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed
                     and now - connection.receiving_since > self.request_timeout_s):
-                connection.abort()  # a slow or stalled client (not one waiting for the answer ahead)
+                ending.append(connection.abort)  # a slow or stalled client (not one waiting for the answer ahead)
             elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
-                connection.abort()  # a client that stopped reading its answer
+                ending.append(connection.abort)  # a client that stopped reading its answer
             elif (not connection.busy and not connection.pending and connection.receiving_since is None
                   and now - connection.last_activity > self.idle_timeout_s):
-                connection.close()
+                ending.append(connection.close)
+        self._end_some(ending)
         self._resume_accepting()
         self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
+
+    def _end_some(self, ending: list[Callable[[], None]]) -> None:
+        """Close SWEEP_BATCH of the connections the sweep found over their time, the rest at the loop's
+        next turns: a thousand timing out at once (opened at once) do not hold up everyone else."""
+        for end in ending[:SWEEP_BATCH]:
+            end()
+        if len(ending) > SWEEP_BATCH:
+            self.loop.call_soon(self._end_some, ending[SWEEP_BATCH:])
 
     # stopping
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from mock_runtype.serving.engine import (
-    FEED_SLICE, INLINE, MAX_PIPELINED, AsyncEngine, ConnectionDropped, Schedule, unlimited)
+    FEED_SLICE, INLINE, MAX_PIPELINED, SWEEP_BATCH, AsyncEngine, ConnectionDropped, Schedule, unlimited)
 from tests.waiting import wait_until
 
 BIG = 256 * 1024
@@ -160,6 +160,24 @@ def test_an_empty_line_sent_on_its_own_before_a_request_is_skipped(engine):
             rest += chunk
     assert first.startswith(b"HTTP/1.1 200") and b'"query": "first"' in first
     assert rest.startswith(b"HTTP/1.1 200") and b'"query": "second"' in rest
+
+
+def test_a_second_read_of_only_empty_lines_stops_the_reading_until_the_request_timeout(engine):
+    """No client sends empty lines twice on their own: such a connection is not read any more (its
+    reads would wake the loop for nothing) and the request timeout drops it, unanswered."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=15) as sock:
+        started = time.monotonic()
+        sock.sendall(b"\r\n")
+        wait_until(lambda: any(c.blank_reads == 1 for c in list(engine.connections)))
+        sock.sendall(b"\r\n")
+        wait_until(lambda: any(c.blank_reads == 2 and not c.reading for c in list(engine.connections)))
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            answer = sock.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+        # Dropped after the 2 s timeout, within the once-a-second sweep plus room for a busy machine.
+        assert answer == b"" and 2 <= time.monotonic() - started <= 15
 
 
 def test_head_gets_the_length_but_no_body(engine):
@@ -363,6 +381,25 @@ def test_a_client_trickling_its_request_is_dropped_after_the_request_timeout(eng
             pass
         # Not before the 2 s timeout; after it, within the once-a-second sweep plus room for a busy machine.
         assert 2 <= time.monotonic() - started <= 15
+
+
+def test_hundreds_of_connections_timing_out_at_once_are_all_dropped():
+    """The sweep closes them a batch a turn of the loop (SWEEP_BATCH), the rest on the next turns."""
+    engine = start_engine(request_timeout_s=1)
+    engine.start()
+    try:
+        clients = [socket.create_connection(("127.0.0.1", engine.port), timeout=30) for _ in range(3 * SWEEP_BATCH)]
+        for sock in clients:
+            sock.sendall(b"GET /echo HTTP/1.1\r\n")  # a request that never completes
+        wait_until(lambda: not engine.connections, message="a connection past its request timeout is still open")
+        for sock in clients:
+            try:
+                assert sock.recv(10) == b""
+            except ConnectionResetError:
+                pass  # dropped abortively: as it should be
+            sock.close()
+    finally:
+        engine.close()
 
 
 def test_close_waits_for_a_request_being_answered_no_longer_than_the_grace():
