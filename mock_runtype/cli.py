@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mock_runtype import __version__
-from mock_runtype.sandbox.heap import bulk_load, freeze_long_lived
+from mock_runtype.sandbox.heap import bulk_load, freeze_long_lived, return_freed_memory
 
 USAGE_ERROR = 2
 
@@ -108,6 +108,7 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(config.server.log_format, config.server.quiet, log_health=config.server.log_health)
     for line in unknown_variables(os.environ):
         log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
+    return_freed_memory()  # large passing blocks go back to the system once freed (see heap.py)
     with bulk_load():  # the start is one bulk load, ended frozen without a collection (see heap.py)
         sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
         state = None

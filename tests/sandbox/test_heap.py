@@ -1,6 +1,9 @@
 """Bulk loads run without garbage collection, and a server's large loads are frozen after."""
 
 import gc
+import platform
+import subprocess
+import sys
 import threading
 import weakref
 
@@ -140,3 +143,36 @@ def test_a_server_start_freezes_what_it_loaded_without_a_collection(monkeypatch)
             gc.callbacks.remove(note)
         gc.callbacks.remove(heap._freeze_after_full_collection)
         gc.unfreeze()
+
+
+PASSING_BLOCKS = """
+import sys
+from mock_runtype.sandbox import heap
+
+def resident_mb():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+
+if sys.argv[1] == "tuned":
+    heap.return_freed_memory()
+block = bytearray(1024 * 1024)
+del block  # by default glibc's mmap threshold now rises to 1 MiB: larger blocks come from the heap
+kept, passing = [], []
+for number in range(40):
+    passing.append(bytearray(600 * 1024))  # a large passing block, as a request's body or a fold
+    kept.append(bytes(700 + number))  # and a small lasting one after it on the heap
+before = resident_mb()
+passing.clear()
+print(before - resident_mb())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's malloc thresholds")
+@pytest.mark.parametrize(("mode", "returned_at_least_mb", "returned_at_most_mb"), [
+    ("default", -5, 5),  # the 24 MB of freed blocks stay in the process, between the small ones
+    ("tuned", 20, 30),  # unmapped as they are freed
+])
+def test_large_passing_blocks_go_back_to_the_system_once_freed(mode, returned_at_least_mb, returned_at_most_mb):
+    returned = float(subprocess.run([sys.executable, "-c", PASSING_BLOCKS, mode], check=True,
+                                    capture_output=True, text=True).stdout)
+    assert returned_at_least_mb <= returned <= returned_at_most_mb
