@@ -7,6 +7,9 @@ given up after 5 s counts as waiting longer than that). The attack runs in a pro
 so that its threads do not take the prober's GIL.
 
 - `none`: no attack, for the neighbour's figures alone;
+- `filter`: the 38 s filter: 40 records of a 450k-character field, then, one after another, a
+  list whose `recordFilter` has 499 `contains` conditions (with `includeCount`) and the same
+  filter as a bulk-edit dry run;
 - `crlf`: 2,000 connections (the cap: with the prober's, the last wait in the listen backlog) each
   send `\\r\\n` every 2 s and never a request, those dropped opened again (opened all at once,
   the listen backlog of 1,024 filled faster than the server took them and the cap was never
@@ -29,6 +32,7 @@ import sys
 import threading
 import time
 from typing import Callable
+from urllib.parse import quote
 
 from bench.harness import HOST, Server, cpu_s, free_port, machine_line, percentile, request
 
@@ -97,6 +101,26 @@ def crlf(port: int, stop: threading.Event) -> None:
         sock.close()
 
 
+def heavy_filter(port: int, stop: threading.Event) -> None:
+    """The records of `tests/hardening/test_heavy_filters.py`, then its two requests in turn."""
+    from tests.hardening.test_heavy_filters import RECORDS, attack_filter, field_text  # one definition of it
+
+    auth = {"Authorization": "Bearer rt_bench_attacker", "Content-Type": "application/json"}
+    text = field_text()
+    for number in range(RECORDS):
+        request(port, "POST", "/v1/records", json.dumps(
+            {"type": "doc", "name": f"d{number}", "metadata": {"notes": f"{text}{number}"}}).encode(), auth)
+    where = attack_filter()
+    listing = "/v1/records?includeCount=true&recordFilter=" + quote(json.dumps({"type": "doc", "where": where}))
+    dry_run = json.dumps({"recordFilter": {"type": "doc", "where": where}, "updates": {"seen": True},
+                          "dryRun": True}).encode()
+    while not stop.is_set():
+        for status, answer in (request(port, "GET", listing, headers=auth, timeout=120),
+                               request(port, "POST", "/v1/records/bulk-edit", dry_run, auth, timeout=120)):
+            if status != 200:
+                raise SystemExit(f"the filter attack was answered {status}: {answer[:200]!r}")
+
+
 def bodies(port: int, stop: threading.Event) -> None:
     chunk = b"x" * MiB
 
@@ -133,7 +157,7 @@ def none(port: int, stop: threading.Event) -> None:
     stop.wait()
 
 
-ATTACKS = {"none": none, "crlf": crlf, "bodies": bodies, "pipeline": pipeline}
+ATTACKS = {"none": none, "filter": heavy_filter, "crlf": crlf, "bodies": bodies, "pipeline": pipeline}
 
 
 def run(name: str) -> dict:
