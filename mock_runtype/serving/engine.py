@@ -402,6 +402,7 @@ class Connection(asyncio.Protocol):
         are dropped, the rest of its bytes read and dropped while the client may still send them)."""
         self.pending.clear()
         self.unparsed = None
+        self.owes_continue = False  # the refused request's, if it had one: nothing may follow the refusal
         if self.closed or self.lingering_since is not None:
             return
         self.transport.write(error_answer(refused.status, str(refused)))

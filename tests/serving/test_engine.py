@@ -667,6 +667,54 @@ def test_a_request_waits_for_one_turn_of_pipelined_requests_however_many_clients
             sock.close()
 
 
+def test_a_refused_body_owed_a_100_continue_holds_up_no_other_connections_turns():
+    """A client pipelines two requests, then a POST expecting `100 Continue` whose chunked body grows
+    past the limit: its 413 was written (the connection half-closed) with the `100 Continue` still
+    owed, so its next turn wrote that after write_eof(), raising out of the round of turns, and a
+    connection waiting in the round behind it (here one pipelining requests of 5 ms, one a turn of
+    the loop) was never given another turn."""
+    engine = start_engine(body_limit=unlimited(100))
+    engine.start()
+    victim = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    attacker = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    answered: list[int] = []
+
+    def read_victim() -> None:
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 100 and (chunk := victim.recv(65536)):
+            data += chunk
+        answered.append(data.count(b"HTTP/1.1 200 OK"))
+
+    reader = threading.Thread(target=read_victim, daemon=True)
+    try:
+        CALLS.clear()
+        reader.start()
+        victim.sendall(b"GET /slow?victim HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        wait_until(lambda: len(CALLS) >= 2)  # its turns under way
+        attacker.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                         b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\nc8\r\n" + b"y" * 200 + b"\r\n")
+        assert raw_until_closed(attacker).count(b"HTTP/1.1 413 ") == 1
+        reader.join(30)  # 100 requests of 5 ms, on a busy machine
+        assert answered == [100]
+    finally:
+        victim.close()
+        attacker.close()
+        engine.close()
+
+
+def raw_until_closed(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def on_the_loop(engine, read):
     """`read()` run between two turns of the engine's loop: the connections' state as the loop
     leaves it, not half-way through a turn (as a read from this thread could find it)."""
