@@ -816,14 +816,16 @@ class AsyncEngine:
         next turn, after what has arrived meanwhile."""
         self.turns_scheduled = False
         turn_ends = self.loop.time() + TURN_S
-        while self.turns and self.loop.time() <= turn_ends:
-            connection = next(iter(self.turns))
-            del self.turns[connection]
-            if not connection.closed:
-                connection.parse()  # queues it again when more is left
-        if self.turns and not self.turns_scheduled:
-            self.turns_scheduled = True
-            self.loop.call_soon(self._take_turns)
+        try:
+            while self.turns and self.loop.time() <= turn_ends:
+                connection = next(iter(self.turns))
+                del self.turns[connection]
+                if not connection.closed:
+                    connection.parse()  # queues it again when more is left
+        finally:  # (an error in one turn is the loop's to log: the others' turns go on)
+            if self.turns and not self.turns_scheduled:
+                self.turns_scheduled = True
+                self.loop.call_soon(self._take_turns)
 
     # per request
 

@@ -702,6 +702,44 @@ def test_a_refused_body_owed_a_100_continue_holds_up_no_other_connections_turns(
         engine.close()
 
 
+def test_a_turn_that_fails_does_not_end_the_round_for_the_others():
+    """An error in one connection's turn (a bug of the engine's, here put there) is the loop's to
+    log: the connections behind it in the round still take their turns."""
+    engine = start_engine()
+    engine.start()
+    victim = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    broken = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    answered: list[int] = []
+
+    def read_victim() -> None:
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 100 and (chunk := victim.recv(65536)):
+            data += chunk
+        answered.append(data.count(b"HTTP/1.1 200 OK"))
+
+    def fail() -> None:
+        raise RuntimeError("a bug in a turn")
+
+    def break_one() -> None:
+        connection = next(c for c in engine.connections if c.peer[1] == broken.getsockname()[1])
+        connection.parse = fail
+        engine.take_turn_later(connection)
+
+    reader = threading.Thread(target=read_victim, daemon=True)
+    try:
+        CALLS.clear()
+        reader.start()
+        victim.sendall(b"GET /slow?victim HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        wait_until(lambda: len(engine.connections) == 2 and len(CALLS) >= 2)  # its turns under way
+        engine.loop.call_soon_threadsafe(break_one)
+        reader.join(30)  # 100 requests of 5 ms, on a busy machine
+        assert answered == [100]
+    finally:
+        victim.close()
+        broken.close()
+        engine.close()
+
+
 def raw_until_closed(sock: socket.socket) -> bytes:
     chunks = []
     while True:
