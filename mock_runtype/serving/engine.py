@@ -863,7 +863,10 @@ class AsyncEngine:
         for connection in self.connections:
             if connection.transport is None:
                 continue
-            if connection.lingering_since is not None:
+            if connection.closed:  # its close waits for the rest of an answer to be written
+                if now - connection.last_activity > self.idle_timeout_s:
+                    ending.append(connection.abort)  # to a client that reads none of it
+            elif connection.lingering_since is not None:
                 if now - connection.lingering_since > LINGER_S:
                     ending.append(connection.close)
             elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed

@@ -635,6 +635,36 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(e
     assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
 
 
+@pytest.mark.parametrize("last", [b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                  b"GET /echo HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"],
+                         ids=["connection-close", "refused"])
+def test_a_closed_connection_whose_client_reads_nothing_is_dropped_after_the_idle_timeout(last):
+    """A client that reads nothing, its socket full and a little of its answers (under the
+    transport's high-water mark, so writing is never paused) still to be written, ends with a
+    request that closes the connection: the close waits for that little to be written, forever,
+    and the connection held its place (of `max_connections`) for good."""
+    engine = start_engine(idle_timeout_s=1, request_timeout_s=2)
+    engine.start()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    try:
+        sock.connect(("127.0.0.1", engine.port))
+        wait_until(lambda: engine.connections)
+        CALLS.clear()
+        for sent in range(1, 100):  # 1.6 MiB at most: far past any socket's buffers
+            sock.sendall(b"GET /mid HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: len(CALLS) == sent)  # answered, one at a time
+            if on_the_loop(engine, lambda: [c.transport.get_write_buffer_size() for c in engine.connections]) != [0]:
+                break  # the sockets are full: a few KiB wait in the transport
+        sock.sendall(last)
+        wait_until(lambda: not engine.connections, timeout=20,  # (the idle timeout, 1 s, and a sweep)
+                   message="a closed connection still waits to write to a client that reads nothing")
+    finally:
+        sock.close()
+        engine.close()
+
+
 def test_a_client_not_reading_has_only_a_few_answers_made_for_it(engine):
     """Its socket buffers a few answers it has not read, not the megabytes the kernel's autotuning
     would let it hold (an 87 KB document was made 47 times for each such client before)."""
