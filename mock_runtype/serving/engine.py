@@ -859,33 +859,40 @@ class AsyncEngine:
         a newcomer waiting can now take the place of one that has since become idle or stalled."""
         refresh_date()
         now = self.loop.time()
-        ending: list[Callable[[], None]] = []
-        for connection in self.connections:
-            if connection.transport is None:
-                continue
-            if connection.closed:  # its close waits for the rest of an answer to be written
-                if now - connection.last_activity > self.idle_timeout_s:
-                    ending.append(connection.abort)  # to a client that reads none of it
-            elif connection.lingering_since is not None:
-                if now - connection.lingering_since > LINGER_S:
-                    ending.append(connection.close)
-            elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed
-                    and now - connection.receiving_since > self.request_timeout_s):
-                ending.append(connection.abort)  # a slow or stalled client (not one waiting for the answer ahead)
-            elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
-                ending.append(connection.abort)  # a client that stopped reading its answer
-            elif (not connection.busy and not connection.pending and connection.receiving_since is None
-                  and now - connection.last_activity > self.idle_timeout_s):
-                ending.append(connection.close)
-        self._end_some(ending)
+        self._end_some([connection for connection in self.connections if self._overdue(connection, now)])
         self._resume_accepting()
         self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
 
-    def _end_some(self, ending: list[Callable[[], None]]) -> None:
-        """Close SWEEP_BATCH of the connections the sweep found over their time, the rest at the loop's
-        next turns: a thousand timing out at once (opened at once) do not hold up everyone else."""
-        for end in ending[:SWEEP_BATCH]:
-            end()
+    def _overdue(self, connection: Connection, now: float) -> Callable[[], None] | None:
+        """How to end `connection` if it is over one of its times (closing or aborting it), else None."""
+        if connection.transport is None:
+            return None
+        if connection.closed:  # its close waits for the rest of an answer to be written
+            if now - connection.last_activity > self.idle_timeout_s:
+                return connection.abort  # to a client that reads none of it
+        elif connection.lingering_since is not None:
+            if now - connection.lingering_since > LINGER_S:
+                return connection.close
+        elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed
+                and now - connection.receiving_since > self.request_timeout_s):
+            return connection.abort  # a slow or stalled client (not one waiting for the answer ahead)
+        elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
+            return connection.abort  # a client that stopped reading its answer
+        elif (not connection.busy and not connection.pending and connection.receiving_since is None
+              and now - connection.last_activity > self.idle_timeout_s):
+            return connection.close
+        return None
+
+    def _end_some(self, ending: list[Connection]) -> None:
+        """End SWEEP_BATCH of the connections the sweep found over their time, the rest at the loop's
+        next turns: a thousand timing out at once (opened at once) do not hold up everyone else.
+        Each is looked at again when its batch comes: a request read meanwhile is answered, and one
+        already gone is left alone."""
+        now = self.loop.time()
+        for connection in ending[:SWEEP_BATCH]:
+            end = self._overdue(connection, now) if connection in self.connections else None
+            if end is not None:
+                end()
         if len(ending) > SWEEP_BATCH:
             self.loop.call_soon(self._end_some, ending[SWEEP_BATCH:])
 

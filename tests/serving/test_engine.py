@@ -402,6 +402,33 @@ def test_hundreds_of_connections_timing_out_at_once_are_all_dropped():
         engine.close()
 
 
+def test_a_connection_whose_request_is_read_before_its_batch_of_the_sweep_is_not_closed(monkeypatch):
+    """The sweep finds two keep-alive connections idle past their time and closes them a batch
+    (here of one) a turn of the loop: a request read from the second before its batch runs (put
+    there as the loop would read it) is answered, not closed under it unanswered."""
+    monkeypatch.setattr("mock_runtype.serving.engine.SWEEP_BATCH", 1)
+    engine = start_engine(idle_timeout_s=60)
+    engine.start()
+    clients = [socket.create_connection(("127.0.0.1", engine.port), timeout=10) for _ in range(2)]
+    try:
+        wait_until(lambda: len(engine.connections) == 2 and all(c.transport for c in list(engine.connections)))
+
+        def sweep_then_a_request() -> None:
+            engine.idle_timeout_s = 0  # both are past it
+            engine._sweep()  # the first batch: one of them closed at once, the other on the next turn
+            for connection in engine.connections:
+                if not connection.closed:
+                    connection.data_received(b"GET /thread?0.1 HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        engine.loop.call_soon_threadsafe(sweep_then_a_request)
+        answers = [raw_until_closed(sock) for sock in clients]
+        assert sorted(answer[:15] for answer in answers) == [b"", b"HTTP/1.1 200 OK"]
+    finally:
+        for sock in clients:
+            sock.close()
+        engine.close()
+
+
 def test_close_waits_for_a_request_being_answered_no_longer_than_the_grace():
     engine = start_engine()
     engine.start()
