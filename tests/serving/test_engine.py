@@ -162,6 +162,19 @@ def test_an_empty_line_sent_on_its_own_before_a_request_is_skipped(engine):
     assert rest.startswith(b"HTTP/1.1 200") and b'"query": "second"' in rest
 
 
+def test_a_keep_alive_client_sending_a_crlf_after_each_body_is_answered_each_time(engine):
+    """An old client's CRLF after each POST body, in a read of its own: one blank read between two
+    requests each time, never two (each request begun counts them from none again)."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        for number in range(4):
+            if number:
+                sock.sendall(b"\r\n")  # after the body before
+                time.sleep(0.05)  # its own read, most likely; the test holds either way
+            sock.sendall(b"POST /echo?%d HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" % number)
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200") and b'"query": "%d"' % number in answer
+
+
 def test_a_second_read_of_only_empty_lines_stops_the_reading_until_the_request_timeout(engine):
     """No client sends empty lines twice on their own: such a connection is not read any more (its
     reads would wake the loop for nothing) and the request timeout drops it, unanswered."""
