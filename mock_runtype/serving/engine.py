@@ -402,6 +402,7 @@ class Connection(asyncio.Protocol):
         are dropped, the rest of its bytes read and dropped while the client may still send them)."""
         self.pending.clear()
         self.unparsed = None
+        self.owes_continue = False  # the refused request's, if it had one: nothing may follow the refusal
         if self.closed or self.lingering_since is not None:
             return
         self.transport.write(error_answer(refused.status, str(refused)))
@@ -815,14 +816,16 @@ class AsyncEngine:
         next turn, after what has arrived meanwhile."""
         self.turns_scheduled = False
         turn_ends = self.loop.time() + TURN_S
-        while self.turns and self.loop.time() <= turn_ends:
-            connection = next(iter(self.turns))
-            del self.turns[connection]
-            if not connection.closed:
-                connection.parse()  # queues it again when more is left
-        if self.turns and not self.turns_scheduled:
-            self.turns_scheduled = True
-            self.loop.call_soon(self._take_turns)
+        try:
+            while self.turns and self.loop.time() <= turn_ends:
+                connection = next(iter(self.turns))
+                del self.turns[connection]
+                if not connection.closed:
+                    connection.parse()  # queues it again when more is left
+        finally:  # (an error in one turn is the loop's to log: the others' turns go on)
+            if self.turns and not self.turns_scheduled:
+                self.turns_scheduled = True
+                self.loop.call_soon(self._take_turns)
 
     # per request
 
@@ -856,30 +859,40 @@ class AsyncEngine:
         a newcomer waiting can now take the place of one that has since become idle or stalled."""
         refresh_date()
         now = self.loop.time()
-        ending: list[Callable[[], None]] = []
-        for connection in self.connections:
-            if connection.transport is None:
-                continue
-            if connection.lingering_since is not None:
-                if now - connection.lingering_since > LINGER_S:
-                    ending.append(connection.close)
-            elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed
-                    and now - connection.receiving_since > self.request_timeout_s):
-                ending.append(connection.abort)  # a slow or stalled client (not one waiting for the answer ahead)
-            elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
-                ending.append(connection.abort)  # a client that stopped reading its answer
-            elif (not connection.busy and not connection.pending and connection.receiving_since is None
-                  and now - connection.last_activity > self.idle_timeout_s):
-                ending.append(connection.close)
-        self._end_some(ending)
+        self._end_some([connection for connection in self.connections if self._overdue(connection, now)])
         self._resume_accepting()
         self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
 
-    def _end_some(self, ending: list[Callable[[], None]]) -> None:
-        """Close SWEEP_BATCH of the connections the sweep found over their time, the rest at the loop's
-        next turns: a thousand timing out at once (opened at once) do not hold up everyone else."""
-        for end in ending[:SWEEP_BATCH]:
-            end()
+    def _overdue(self, connection: Connection, now: float) -> Callable[[], None] | None:
+        """How to end `connection` if it is over one of its times (closing or aborting it), else None."""
+        if connection.transport is None:
+            return None
+        if connection.closed:  # its close waits for the rest of an answer to be written
+            if now - connection.last_activity > self.idle_timeout_s:
+                return connection.abort  # to a client that reads none of it
+        elif connection.lingering_since is not None:
+            if now - connection.lingering_since > LINGER_S:
+                return connection.close
+        elif (connection.receiving_since is not None and not connection.busy and not connection.unparsed
+                and now - connection.receiving_since > self.request_timeout_s):
+            return connection.abort  # a slow or stalled client (not one waiting for the answer ahead)
+        elif connection.write_paused_since is not None and now - connection.write_paused_since > self.idle_timeout_s:
+            return connection.abort  # a client that stopped reading its answer
+        elif (not connection.busy and not connection.pending and connection.receiving_since is None
+              and now - connection.last_activity > self.idle_timeout_s):
+            return connection.close
+        return None
+
+    def _end_some(self, ending: list[Connection]) -> None:
+        """End SWEEP_BATCH of the connections the sweep found over their time, the rest at the loop's
+        next turns: a thousand timing out at once (opened at once) do not hold up everyone else.
+        Each is looked at again when its batch comes: a request read meanwhile is answered, and one
+        already gone is left alone."""
+        now = self.loop.time()
+        for connection in ending[:SWEEP_BATCH]:
+            end = self._overdue(connection, now) if connection in self.connections else None
+            if end is not None:
+                end()
         if len(ending) > SWEEP_BATCH:
             self.loop.call_soon(self._end_some, ending[SWEEP_BATCH:])
 

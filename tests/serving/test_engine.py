@@ -162,6 +162,19 @@ def test_an_empty_line_sent_on_its_own_before_a_request_is_skipped(engine):
     assert rest.startswith(b"HTTP/1.1 200") and b'"query": "second"' in rest
 
 
+def test_a_keep_alive_client_sending_a_crlf_after_each_body_is_answered_each_time(engine):
+    """An old client's CRLF after each POST body, in a read of its own: one blank read between two
+    requests each time, never two (each request begun counts them from none again)."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        for number in range(4):
+            if number:
+                sock.sendall(b"\r\n")  # after the body before
+                time.sleep(0.05)  # its own read, most likely; the test holds either way
+            sock.sendall(b"POST /echo?%d HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" % number)
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200") and b'"query": "%d"' % number in answer
+
+
 def test_a_second_read_of_only_empty_lines_stops_the_reading_until_the_request_timeout(engine):
     """No client sends empty lines twice on their own: such a connection is not read any more (its
     reads would wake the loop for nothing) and the request timeout drops it, unanswered."""
@@ -402,6 +415,33 @@ def test_hundreds_of_connections_timing_out_at_once_are_all_dropped():
         engine.close()
 
 
+def test_a_connection_whose_request_is_read_before_its_batch_of_the_sweep_is_not_closed(monkeypatch):
+    """The sweep finds two keep-alive connections idle past their time and closes them a batch
+    (here of one) a turn of the loop: a request read from the second before its batch runs (put
+    there as the loop would read it) is answered, not closed under it unanswered."""
+    monkeypatch.setattr("mock_runtype.serving.engine.SWEEP_BATCH", 1)
+    engine = start_engine(idle_timeout_s=60)
+    engine.start()
+    clients = [socket.create_connection(("127.0.0.1", engine.port), timeout=10) for _ in range(2)]
+    try:
+        wait_until(lambda: len(engine.connections) == 2 and all(c.transport for c in list(engine.connections)))
+
+        def sweep_then_a_request() -> None:
+            engine.idle_timeout_s = 0  # both are past it
+            engine._sweep()  # the first batch: one of them closed at once, the other on the next turn
+            for connection in engine.connections:
+                if not connection.closed:
+                    connection.data_received(b"GET /thread?0.1 HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        engine.loop.call_soon_threadsafe(sweep_then_a_request)
+        answers = [raw_until_closed(sock) for sock in clients]
+        assert sorted(answer[:15] for answer in answers) == [b"", b"HTTP/1.1 200 OK"]
+    finally:
+        for sock in clients:
+            sock.close()
+        engine.close()
+
+
 def test_close_waits_for_a_request_being_answered_no_longer_than_the_grace():
     engine = start_engine()
     engine.start()
@@ -635,6 +675,36 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading_their_answers(e
     assert answer.count(b"HTTP/1.1 200 OK") == count + 1 and answer.endswith(b"}")
 
 
+@pytest.mark.parametrize("last", [b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                  b"GET /echo HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"],
+                         ids=["connection-close", "refused"])
+def test_a_closed_connection_whose_client_reads_nothing_is_dropped_after_the_idle_timeout(last):
+    """A client that reads nothing, its socket full and a little of its answers (under the
+    transport's high-water mark, so writing is never paused) still to be written, ends with a
+    request that closes the connection: the close waits for that little to be written, forever,
+    and the connection held its place (of `max_connections`) for good."""
+    engine = start_engine(idle_timeout_s=1, request_timeout_s=2)
+    engine.start()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    try:
+        sock.connect(("127.0.0.1", engine.port))
+        wait_until(lambda: engine.connections)
+        CALLS.clear()
+        for sent in range(1, 100):  # 1.6 MiB at most: far past any socket's buffers
+            sock.sendall(b"GET /mid HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: len(CALLS) == sent)  # answered, one at a time
+            if on_the_loop(engine, lambda: [c.transport.get_write_buffer_size() for c in engine.connections]) != [0]:
+                break  # the sockets are full: a few KiB wait in the transport
+        sock.sendall(last)
+        wait_until(lambda: not engine.connections, timeout=20,  # (the idle timeout, 1 s, and a sweep)
+                   message="a closed connection still waits to write to a client that reads nothing")
+    finally:
+        sock.close()
+        engine.close()
+
+
 def test_a_client_not_reading_has_only_a_few_answers_made_for_it(engine):
     """Its socket buffers a few answers it has not read, not the megabytes the kernel's autotuning
     would let it hold (an 87 KB document was made 47 times for each such client before)."""
@@ -665,6 +735,92 @@ def test_a_request_waits_for_one_turn_of_pipelined_requests_however_many_clients
     finally:
         for sock in [probe, *pipeliners]:
             sock.close()
+
+
+def test_a_refused_body_owed_a_100_continue_holds_up_no_other_connections_turns():
+    """A client pipelines two requests, then a POST expecting `100 Continue` whose chunked body grows
+    past the limit: its 413 was written (the connection half-closed) with the `100 Continue` still
+    owed, so its next turn wrote that after write_eof(), raising out of the round of turns, and a
+    connection waiting in the round behind it (here one pipelining requests of 5 ms, one a turn of
+    the loop) was never given another turn."""
+    engine = start_engine(body_limit=unlimited(100))
+    engine.start()
+    victim = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    attacker = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    answered: list[int] = []
+
+    def read_victim() -> None:
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 100 and (chunk := victim.recv(65536)):
+            data += chunk
+        answered.append(data.count(b"HTTP/1.1 200 OK"))
+
+    reader = threading.Thread(target=read_victim, daemon=True)
+    try:
+        CALLS.clear()
+        reader.start()
+        victim.sendall(b"GET /slow?victim HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        wait_until(lambda: len(CALLS) >= 2)  # its turns under way
+        attacker.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                         b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\nc8\r\n" + b"y" * 200 + b"\r\n")
+        assert raw_until_closed(attacker).count(b"HTTP/1.1 413 ") == 1
+        reader.join(30)  # 100 requests of 5 ms, on a busy machine
+        assert answered == [100]
+    finally:
+        victim.close()
+        attacker.close()
+        engine.close()
+
+
+def test_a_turn_that_fails_does_not_end_the_round_for_the_others():
+    """An error in one connection's turn (a bug of the engine's, here put there) is the loop's to
+    log: the connections behind it in the round still take their turns."""
+    engine = start_engine()
+    engine.start()
+    victim = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    broken = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
+    answered: list[int] = []
+
+    def read_victim() -> None:
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 100 and (chunk := victim.recv(65536)):
+            data += chunk
+        answered.append(data.count(b"HTTP/1.1 200 OK"))
+
+    def fail() -> None:
+        raise RuntimeError("a bug in a turn")
+
+    def break_one() -> None:
+        connection = next(c for c in engine.connections if c.peer[1] == broken.getsockname()[1])
+        connection.parse = fail
+        engine.take_turn_later(connection)
+
+    reader = threading.Thread(target=read_victim, daemon=True)
+    try:
+        CALLS.clear()
+        reader.start()
+        victim.sendall(b"GET /slow?victim HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        wait_until(lambda: len(engine.connections) == 2 and len(CALLS) >= 2)  # its turns under way
+        engine.loop.call_soon_threadsafe(break_one)
+        reader.join(30)  # 100 requests of 5 ms, on a busy machine
+        assert answered == [100]
+    finally:
+        victim.close()
+        broken.close()
+        engine.close()
+
+
+def raw_until_closed(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def on_the_loop(engine, read):
