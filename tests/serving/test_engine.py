@@ -180,10 +180,15 @@ def test_a_second_read_of_only_empty_lines_stops_the_reading_until_the_request_t
     reads would wake the loop for nothing) and the request timeout drops it, unanswered."""
     with socket.create_connection(("127.0.0.1", engine.port), timeout=15) as sock:
         started = time.monotonic()
+        port = sock.getsockname()[1]
+
+        def this_one():
+            return next((c for c in list(engine.connections) if c.peer[1] == port), None)
+
         sock.sendall(b"\r\n")
-        wait_until(lambda: any(c.blank_reads == 1 for c in list(engine.connections)))
+        wait_until(lambda: this_one() is not None and this_one().blank_reads == 1)
         sock.sendall(b"\r\n")
-        wait_until(lambda: any(c.blank_reads == 2 and not c.reading for c in list(engine.connections)))
+        wait_until(lambda: this_one() is not None and this_one().blank_reads == 2 and not this_one().reading)
         sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
         try:
             answer = sock.recv(65536)
