@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mock_runtype import __version__
+from mock_runtype.model.pacing import prefer_short_waits
 from mock_runtype.sandbox.heap import bulk_load, freeze_long_lived, return_freed_memory
 
 USAGE_ERROR = 2
@@ -109,6 +110,7 @@ def serve(args: argparse.Namespace) -> int:
     for line in unknown_variables(os.environ):
         log.warning(line, extra={"fields": {"variable": line.split(" ", 1)[0]}})
     return_freed_memory()  # large passing blocks go back to the system once freed (see heap.py)
+    prefer_short_waits()  # the loop thread waits less for the GIL beside a heavy request (see pacing.py)
     with bulk_load():  # the start is one bulk load, ended frozen without a collection (see heap.py)
         sandbox, loaded = sandbox_with_fixtures(config.sandbox, config.server.fixtures)
         state = None

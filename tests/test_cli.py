@@ -301,3 +301,19 @@ def test_validate_words_problems_in_line_order_and_flags_empty_files_and_tabs(tm
         f"{tabbed}:2: YAML syntax error: a tab in the indentation (column 1): YAML indents with spaces only;"
         " replace the tab with spaces",
     ]
+
+
+def test_serve_tunes_the_process_for_serving_before_it_loads(monkeypatch):
+    """A process that is the server asks for the GIL sooner and gives large freed blocks back
+    (`model/pacing.py`, `sandbox/heap.py`); one that embeds the sandbox keeps its own settings."""
+    import mock_runtype.cli as cli
+    import mock_runtype.server as server
+
+    done = []
+    monkeypatch.setattr(cli, "prefer_short_waits", lambda: done.append("short waits"))
+    monkeypatch.setattr(cli, "return_freed_memory", lambda: done.append("freed memory back"))
+    monkeypatch.setattr(cli, "sandbox_with_fixtures", lambda settings, files: done.append("load") or (None, None))
+    monkeypatch.setattr(cli, "freeze_long_lived", lambda: None)
+    monkeypatch.setattr(server, "serve", lambda *args: 0)
+    assert cli.main(["serve", "--port", "0", "--quiet"]) == 0
+    assert done == ["freed memory back", "short waits", "load"]

@@ -9,10 +9,15 @@ over records walk them through `paced`: on a thread marked for it (`pace_this_th
 heavy request), every slice of work it sleeps for zero seconds, which lets a waiting thread take
 the GIL at once. Elsewhere (the loop thread, small requests, tests) it is a plain walk. The
 figures that chose the slice are in docs/performance.md.
+
+Outside the scans a heavy request runs stretches of plain Python too (its filter checked and
+compiled, its answer made), where only the switch interval hands the GIL over: `mock-runtype
+serve` shortens it (`prefer_short_waits`).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Iterable, Iterator, TypeVar
@@ -21,6 +26,7 @@ T = TypeVar("T")
 # Work between two yields; the clock is read at every item, as one record can take milliseconds.
 # A small request waits up to a slice at each of its socket calls.
 SLICE_S = 0.0002
+SWITCH_INTERVAL_S = 0.001  # how long a thread waits for the GIL before asking for it, when serving
 
 _thread = threading.local()
 _clock, _sleep = time.perf_counter, time.sleep  # module attributes, for a test's fake clock
@@ -43,3 +49,11 @@ def paced(items: Iterable[T]) -> Iterator[T]:
             sleep(0)
             deadline = clock() + SLICE_S
         yield item
+
+
+def prefer_short_waits() -> None:
+    """For a process that is the server: a thread waiting for the GIL asks for it after
+    SWITCH_INTERVAL_S instead of Python's 5 ms, so that the loop thread, which waits at each of its
+    socket calls while a heavy request runs unpaced Python on a worker, is not held a whole 5 ms
+    each time. Threads that do not compete for the GIL (most of the time) are not affected."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)

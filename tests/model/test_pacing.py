@@ -3,6 +3,8 @@ they are plain walks. Driven by a fake clock: each item takes half a slice of it
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from mock_runtype.model import pacing
@@ -33,3 +35,13 @@ def test_another_thread_walks_without_yielding(fake_time):
     pacing.pace_this_thread(False)
     assert list(pacing.paced(range(20))) == list(range(20))
     assert fake_time == []
+
+
+def test_a_server_asks_for_the_gil_after_a_millisecond_not_five():
+    """`prefer_short_waits()`, which `mock-runtype serve` calls at its start (tests/test_cli.py)."""
+    default = sys.getswitchinterval()
+    try:
+        pacing.prefer_short_waits()
+        assert sys.getswitchinterval() == pytest.approx(pacing.SWITCH_INTERVAL_S) and pacing.SWITCH_INTERVAL_S < default
+    finally:
+        sys.setswitchinterval(default)
