@@ -742,6 +742,19 @@ def test_a_request_waits_for_one_turn_of_pipelined_requests_however_many_clients
             sock.close()
 
 
+def counting_answers(sock: socket.socket, wanted: int) -> tuple[threading.Thread, list[int]]:
+    """A thread (not started) reading `sock` until `wanted` 200s or its close; then their count."""
+    answered: list[int] = []
+
+    def read() -> None:
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < wanted and (chunk := sock.recv(65536)):
+            data += chunk
+        answered.append(data.count(b"HTTP/1.1 200 OK"))
+
+    return threading.Thread(target=read, daemon=True), answered
+
+
 def test_a_refused_body_owed_a_100_continue_holds_up_no_other_connections_turns():
     """A client pipelines two requests, then a POST expecting `100 Continue` whose chunked body grows
     past the limit: its 413 was written (the connection half-closed) with the `100 Continue` still
@@ -752,15 +765,7 @@ def test_a_refused_body_owed_a_100_continue_holds_up_no_other_connections_turns(
     engine.start()
     victim = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
     attacker = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
-    answered: list[int] = []
-
-    def read_victim() -> None:
-        data = b""
-        while data.count(b"HTTP/1.1 200 OK") < 100 and (chunk := victim.recv(65536)):
-            data += chunk
-        answered.append(data.count(b"HTTP/1.1 200 OK"))
-
-    reader = threading.Thread(target=read_victim, daemon=True)
+    reader, answered = counting_answers(victim, 100)
     try:
         CALLS.clear()
         reader.start()
@@ -784,13 +789,7 @@ def test_a_turn_that_fails_does_not_end_the_round_for_the_others():
     engine.start()
     victim = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
     broken = socket.create_connection(("127.0.0.1", engine.port), timeout=10)
-    answered: list[int] = []
-
-    def read_victim() -> None:
-        data = b""
-        while data.count(b"HTTP/1.1 200 OK") < 100 and (chunk := victim.recv(65536)):
-            data += chunk
-        answered.append(data.count(b"HTTP/1.1 200 OK"))
+    reader, answered = counting_answers(victim, 100)
 
     def fail() -> None:
         raise RuntimeError("a bug in a turn")
@@ -800,7 +799,6 @@ def test_a_turn_that_fails_does_not_end_the_round_for_the_others():
         connection.parse = fail
         engine.take_turn_later(connection)
 
-    reader = threading.Thread(target=read_victim, daemon=True)
     try:
         CALLS.clear()
         reader.start()
