@@ -18,9 +18,10 @@ app on the engine: it is the one place that knows this protocol.
 
 The engine guards the host the way the settings say: a request still arriving after
 `request_timeout_s` is dropped (its clock starts at its first byte, the empty lines a parser skips
-included; after a second read of nothing but empty lines the connection is not read until then), an idle connection closes after `idle_timeout_s`, at most `max_connections` are open,
-a body declared or grown past the limit `body_limit(method, path)` gives for its endpoint gets a
-JSON 413 before it is read, and headers over 256 KiB a 431. After a refusal the engine writes its
+included; after a second read of nothing but empty lines the connection is not read until then),
+an idle connection closes after `idle_timeout_s`, at most `max_connections` are open, a body
+declared or grown past the limit `body_limit(method, path)` gives for its endpoint gets a JSON
+413 before it is read, and headers over 256 KiB a 431. After a refusal the engine writes its
 answer, stops sending and discards what the client still sends for up to `LINGER_S` (read and
 dropped, never kept), so that the client reads the answer rather than a reset. A client's bytes
 are parsed only as its requests are answered: at most `MAX_PIPELINED` wait parsed; the rest stays
@@ -240,7 +241,6 @@ class Connection(asyncio.Protocol):
             finally:
                 self.feeding = False
         self.answer_pending()
-
 
     def feed(self, data: memoryview | bytes) -> None:
         while data:
