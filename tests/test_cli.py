@@ -305,7 +305,7 @@ def test_validate_words_problems_in_line_order_and_flags_empty_files_and_tabs(tm
 
 def test_serve_tunes_the_process_for_serving_before_it_loads(monkeypatch):
     """A process that is the server asks for the GIL sooner and gives large freed blocks back
-    (`model/pacing.py`, `sandbox/heap.py`); one that embeds the sandbox keeps its own settings."""
+    (`model/pacing.py`, `sandbox/heap.py`), before its fixtures are loaded."""
     import mock_runtype.cli as cli
     import mock_runtype.server as server
 

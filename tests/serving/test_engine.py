@@ -101,21 +101,25 @@ def url(engine):
 
 
 def raw(engine, data: bytes, *, read_until_closed: bool = True, timeout: float = 5) -> bytes:
-    """Send bytes on a fresh connection and read what comes back until the server closes it."""
+    """Send bytes on a fresh connection and read what comes back until the server closes it (or
+    only its first read)."""
     with socket.create_connection(("127.0.0.1", engine.port), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if not read_until_closed:
-                break
-        return b"".join(chunks)
+        return raw_until_closed(sock) if read_until_closed else sock.recv(65536)
+
+
+def raw_until_closed(sock: socket.socket) -> bytes:
+    """What `sock` receives until the server closes or resets it (or its timeout passes)."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def test_an_answer_carries_the_apps_headers_and_the_engines_date_and_server(url):
@@ -811,19 +815,6 @@ def test_a_turn_that_fails_does_not_end_the_round_for_the_others():
         victim.close()
         broken.close()
         engine.close()
-
-
-def raw_until_closed(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, ConnectionResetError):
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def on_the_loop(engine, read):
